@@ -1,0 +1,9 @@
+//! Coinbase Advanced Trade public candles (`/api/v3/brokerage/market/products/{id}/candles`):
+//! no key, decimal strings, newest first, at most 300 buckets per request.
+
+mod client;
+mod models;
+mod parse;
+
+pub use client::{CoinbaseClient, CoinbaseConfig};
+pub use parse::{granularity, parse_body, parse_record};

@@ -1,0 +1,119 @@
+//! Coinbase wire → `WireCandle`: exact decimals from the string fields, Unix-seconds open times.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::value::RawValue;
+
+use super::models::{CandlesBody, WireRecord};
+use crate::candle::{FieldError, WireCandle};
+use crate::decimal::parse_exact;
+use crate::error::{ErrorKind, FetchError};
+use crate::timeframe::Timeframe;
+
+/// The Advanced Trade `granularity` value of a timeframe (every candlelake timeframe is native).
+pub fn granularity(tf: Timeframe) -> &'static str {
+    match tf {
+        Timeframe::M1 => "ONE_MINUTE",
+        Timeframe::M5 => "FIVE_MINUTE",
+        Timeframe::M15 => "FIFTEEN_MINUTE",
+        Timeframe::M30 => "THIRTY_MINUTE",
+        Timeframe::H1 => "ONE_HOUR",
+        Timeframe::H4 => "FOUR_HOUR",
+        Timeframe::D1 => "ONE_DAY",
+    }
+}
+
+/// Parses a 200 body. A body that is not `{"candles": [...]}` is a transient error: Coinbase's
+/// edge has served truncated bodies under load, and the next try usually succeeds.
+pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
+    let parsed: CandlesBody = serde_json::from_str(body).map_err(|e| {
+        FetchError::new(
+            ErrorKind::Transient,
+            format!("coinbase sent a candles body that is not valid JSON ({e}); it will be retried"),
+        )
+    })?;
+    Ok(parsed.candles.into_iter().map(parse_record).collect())
+}
+
+/// Parses one candle record; fields that are absent or malformed say so instead of failing.
+pub fn parse_record(raw: Box<RawValue>) -> WireCandle {
+    let fields: Option<WireRecord<'_>> = serde_json::from_str(raw.get()).ok();
+    let Some(rec) = fields else {
+        return WireCandle::unreadable(raw);
+    };
+    WireCandle {
+        open_time: unix_seconds(rec.start),
+        open: decimal(rec.open, false),
+        high: decimal(rec.high, false),
+        low: decimal(rec.low, false),
+        close: decimal(rec.close, false),
+        volume: decimal(rec.volume, true),
+        complete: true,
+        raw,
+    }
+}
+
+/// The text of a field: the content of a JSON string, or the literal of a JSON integer when
+/// `integer_ok`. `null` counts as missing; floats, booleans and objects are unparseable.
+fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, FieldError> {
+    let raw = value.ok_or(FieldError::Missing)?.get();
+    match raw.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| FieldError::Unparseable),
+        Some(b'n') if raw == "null" => Err(FieldError::Missing),
+        Some(b'-' | b'0'..=b'9') if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) => {
+            Ok(raw.to_string())
+        }
+        _ => Err(FieldError::Unparseable),
+    }
+}
+
+fn decimal(value: Option<&RawValue>, integer_ok: bool) -> Result<Decimal, FieldError> {
+    parse_exact(&field_text(value, integer_ok)?)
+}
+
+fn unix_seconds(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
+    let text = field_text(value, true)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldError::Unparseable);
+    }
+    let secs: i64 = text.parse().map_err(|_| FieldError::Unparseable)?;
+    DateTime::from_timestamp(secs, 0).ok_or(FieldError::Unparseable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn parses_strings_exactly() {
+        let c = parse_record(raw(
+            r#"{"start":"1700006400","low":"36750","high":"36950.25","open":"36800","close":"36900.12","volume":"98.7654321"}"#,
+        ));
+        assert_eq!(c.open_time.unwrap().timestamp(), 1_700_006_400);
+        assert_eq!(c.high.unwrap().to_string(), "36950.25");
+        assert_eq!(c.volume.unwrap().to_string(), "98.7654321");
+    }
+
+    #[test]
+    fn field_problems_are_reported_per_field() {
+        // TC0 missing, TC1 float price, TC2 null, TC3 exponent, TC4 integer volume is fine
+        let c = parse_record(raw(
+            r#"{"start":"1700006400","low":36750.5,"high":null,"open":"1e3","volume":12}"#,
+        ));
+        assert_eq!(c.close.unwrap_err(), FieldError::Missing);
+        assert_eq!(c.low.unwrap_err(), FieldError::Unparseable);
+        assert_eq!(c.high.unwrap_err(), FieldError::Missing);
+        assert_eq!(c.open.unwrap_err(), FieldError::Unparseable);
+        assert_eq!(c.volume.unwrap().to_string(), "12");
+    }
+
+    #[test]
+    fn broken_body_is_transient() {
+        let err = parse_body(r#"{"candles":[{"start":"1"#).unwrap_err();
+        assert!(err.is_retryable());
+    }
+}

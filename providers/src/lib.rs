@@ -1,0 +1,16 @@
+//! The provider side of candlelake: the candle types, the async candle-fetch trait, exact
+//! decimal parsing of wire text, and one module per provider with its wire models, parser and
+//! error classification. Knows HTTP and wire formats; never knows Delta, watermarks, the DLQ
+//! layout or the CLI.
+
+pub mod candle;
+pub mod coinbase;
+pub mod decimal;
+pub mod error;
+pub mod source;
+pub mod timeframe;
+
+pub use candle::{FieldError, Page, VolumeKind, WireCandle};
+pub use error::{ErrorKind, FetchError};
+pub use source::{CandleSource, Capabilities, Clock, ProviderId, WindowRequest, system_clock};
+pub use timeframe::Timeframe;
