@@ -1,0 +1,21 @@
+//! candlelake: backfills historical OHLCV candles into Delta Lake bronze tables, validates
+//! every candle, keeps per-series coverage watermarks and a dead-letter queue, and tops the
+//! tables up incrementally.
+//!
+//! A candle travels one way: `plan` → `schedule` (fetch with rate budget and retries) →
+//! `pipeline` (dedupe, finality, range) → `validate` → `enrich` → `sink` (Delta commit) and
+//! `state` (DLQ, watermarks) → `summary`.
+
+pub mod cli;
+pub mod demo;
+pub mod enrich;
+pub mod pipeline;
+pub mod plan;
+pub mod schedule;
+pub mod sink;
+pub mod state;
+pub mod status;
+pub mod summary;
+pub mod validate;
+
+pub use candlelake_providers as providers;

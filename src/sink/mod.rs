@@ -1,0 +1,14 @@
+//! The Delta tables `raw_market_data_{tf}`: schema, creation, partitioning and commits with
+//! application transactions. The only code that touches `deltalake`.
+//!
+//! Contract: a commit is atomic; its rows and its coverage marks (`txn` actions
+//! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
+
+mod batch;
+mod read;
+mod schema;
+mod table;
+
+pub use read::TableRow;
+pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
+pub use table::{Coverage, DeltaSink, SinkError};

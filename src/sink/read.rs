@@ -1,0 +1,139 @@
+//! Reading tables back: every row as text (for tests, replays and reports), and per-series row
+//! counts from the log's file statistics (for `status`, without reading data files).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use deltalake::arrow::array::{AsArray, RecordBatch};
+use deltalake::arrow::datatypes::{Decimal128Type, TimestampMicrosecondType};
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use object_store::ObjectStoreExt as _;
+
+use super::table::{DeltaSink, SinkError};
+use crate::enrich::SeriesKey;
+use crate::providers::Timeframe;
+
+/// One table row, decimals as exact text without trailing zeros.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TableRow {
+    pub source_provider: String,
+    pub asset_pair: String,
+    pub timestamp: DateTime<Utc>,
+    pub timeframe: String,
+    pub open: String,
+    pub high: String,
+    pub low: String,
+    pub close: String,
+    pub volume: String,
+    pub volume_kind: String,
+    pub extracted_at: DateTime<Utc>,
+    pub ingestion_id: String,
+    pub is_mock: bool,
+    pub partition_date: NaiveDate,
+    pub partition_asset_pair: String,
+}
+
+/// Formats an unscaled decimal(38,18) value exactly.
+pub fn decimal_text(unscaled: i128) -> String {
+    let sign = if unscaled < 0 { "-" } else { "" };
+    let digits = format!("{:019}", unscaled.unsigned_abs());
+    let (int, frac) = digits.split_at(digits.len() - 18);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
+}
+
+impl DeltaSink {
+    /// Every row of the table of `tf`, sorted by provider, pair and time; empty when absent.
+    pub async fn read_rows(&self, tf: Timeframe) -> Result<Vec<TableRow>, SinkError> {
+        let Some(table) = self.load(tf).await? else { return Ok(Vec::new()) };
+        let err = self.delta_err(tf);
+        let store = table.object_store();
+        let mut rows = Vec::new();
+        let files: Vec<_> = table.snapshot().map_err(&err)?.log_data().iter().collect();
+        for file in files {
+            let parts = file.partition_values_map();
+            let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
+            let partition_date = NaiveDate::parse_from_str(&part("partition_date"), "%Y-%m-%d")
+                .unwrap_or_default();
+            let partition_asset_pair = part("partition_asset_pair");
+            let bytes = store
+                .get(&file.object_store_path())
+                .await
+                .map_err(|e| err(e.into()))?
+                .bytes()
+                .await
+                .map_err(|e| err(e.into()))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(|e| err(e.into()))?;
+            for batch in reader {
+                let batch = batch.map_err(|e| err(e.into()))?;
+                append_rows(&batch, &partition_date, &partition_asset_pair, &mut rows);
+            }
+        }
+        rows.sort();
+        Ok(rows)
+    }
+
+    /// Rows a series holds, from the file statistics: every file candlelake writes holds one
+    /// series, so a file counts when its pair partition and its provider column match.
+    pub async fn series_rows(&self, series: &SeriesKey) -> Result<u64, SinkError> {
+        let tf = series.timeframe;
+        let Some(table) = self.load(tf).await? else { return Ok(0) };
+        let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
+        let provider = series.provider.as_str();
+        let mut total = 0;
+        for file in snapshot.log_data().iter() {
+            let parts = file.partition_values_map();
+            if parts.get("partition_asset_pair").cloned().flatten().as_deref() != Some(&series.pair) {
+                continue;
+            }
+            let stats: serde_json::Value =
+                file.stats().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            let bound = |k: &str| stats[k]["source_provider"].as_str().map(str::to_string);
+            if bound("minValues").as_deref() == Some(provider) && bound("maxValues").as_deref() == Some(provider) {
+                total += stats["numRecords"].as_u64().unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn append_rows(batch: &RecordBatch, partition_date: &NaiveDate, pair: &str, out: &mut Vec<TableRow>) {
+    let string = |name: &str| batch.column_by_name(name).expect("column present").as_string::<i32>().clone();
+    let micros = |name: &str| {
+        batch.column_by_name(name).expect("column present").as_primitive::<TimestampMicrosecondType>().clone()
+    };
+    let decimal = |name: &str| {
+        batch.column_by_name(name).expect("column present").as_primitive::<Decimal128Type>().clone()
+    };
+    let (ts, extracted) = (micros("timestamp"), micros("_extracted_at"));
+    let (asset, timeframe, kind, provider, ingestion) = (
+        string("asset_pair"),
+        string("timeframe"),
+        string("volume_kind"),
+        string("source_provider"),
+        string("_ingestion_id"),
+    );
+    let (open, high, low, close, volume) =
+        (decimal("open"), decimal("high"), decimal("low"), decimal("close"), decimal("volume"));
+    let mock = batch.column_by_name("is_mock").expect("column present").as_boolean().clone();
+    let at = |v: i64| DateTime::from_timestamp_micros(v).expect("timestamp in range");
+    for i in 0..batch.num_rows() {
+        out.push(TableRow {
+            source_provider: provider.value(i).to_string(),
+            asset_pair: asset.value(i).to_string(),
+            timestamp: at(ts.value(i)),
+            timeframe: timeframe.value(i).to_string(),
+            open: decimal_text(open.value(i)),
+            high: decimal_text(high.value(i)),
+            low: decimal_text(low.value(i)),
+            close: decimal_text(close.value(i)),
+            volume: decimal_text(volume.value(i)),
+            volume_kind: kind.value(i).to_string(),
+            extracted_at: at(extracted.value(i)),
+            ingestion_id: ingestion.value(i).to_string(),
+            is_mock: mock.value(i),
+            partition_date: *partition_date,
+            partition_asset_pair: pair.to_string(),
+        });
+    }
+}
