@@ -1,1 +1,141 @@
-//! placeholder
+//! Flags, environment and config file → one checked `RunPlan`, before any request is made.
+//! The only place that reads the environment.
+
+mod config;
+mod pair;
+mod time;
+
+pub use config::{Settings, SettingsInput};
+pub use pair::canonical_pair;
+pub use time::parse_instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::providers::{ProviderId, Timeframe};
+
+/// A usage or configuration error: one sentence saying what is wrong and what to do. Exit 1.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// A checked backfill request.
+#[derive(Debug, Clone)]
+pub struct BackfillPlan {
+    pub provider: ProviderId,
+    pub pairs: Vec<String>,
+    pub timeframes: Vec<Timeframe>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+/// Backfill arguments as typed by the user.
+#[derive(Debug, Clone, Default)]
+pub struct BackfillInput {
+    pub provider: String,
+    pub pairs: String,
+    pub timeframes: String,
+    pub start: String,
+    pub end: Option<String>,
+    pub dry_run: bool,
+}
+
+impl BackfillPlan {
+    /// Checks every part of a backfill request; `now` bounds the range.
+    pub fn resolve(input: &BackfillInput, now: DateTime<Utc>) -> Result<Self, PlanError> {
+        let provider = ProviderId::parse(&input.provider).ok_or_else(|| {
+            PlanError(format!(
+                "unknown provider '{}'; use coinbase, oanda or alphavantage",
+                input.provider
+            ))
+        })?;
+        if provider != ProviderId::Coinbase {
+            return Err(PlanError(format!(
+                "provider '{}' is not available in this build yet; use coinbase",
+                provider.as_str()
+            )));
+        }
+        let pairs = split_list(&input.pairs, "--pairs")?
+            .into_iter()
+            .map(|p| canonical_pair(p, provider))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeframes = split_list(&input.timeframes, "--timeframes")?
+            .into_iter()
+            .map(|t| t.parse::<Timeframe>().map_err(PlanError))
+            .collect::<Result<Vec<_>, _>>()?;
+        let start = parse_instant(&input.start, "--start")?;
+        let end = match &input.end {
+            Some(e) => parse_instant(e, "--end")?.min(now),
+            None => now,
+        };
+        if start >= end {
+            return Err(PlanError(format!(
+                "--start {} is not before the end of the range {}; pick a start in the past and before --end",
+                start.to_rfc3339(),
+                end.to_rfc3339()
+            )));
+        }
+        Ok(BackfillPlan { provider, pairs: dedup(pairs), timeframes: dedup(timeframes), start, end, dry_run: input.dry_run })
+    }
+}
+
+fn split_list<'a>(value: &'a str, flag: &str) -> Result<Vec<&'a str>, PlanError> {
+    let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        return Err(PlanError(format!("{flag} is empty; give at least one value, comma-separated")));
+    }
+    Ok(items)
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(pairs: &str, tfs: &str, start: &str, end: Option<&str>) -> BackfillInput {
+        BackfillInput {
+            provider: "coinbase".into(),
+            pairs: pairs.into(),
+            timeframes: tfs.into(),
+            start: start.into(),
+            end: end.map(String::from),
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn resolves_a_good_plan() {
+        let now = parse_instant("2024-06-01", "now").unwrap();
+        let plan = BackfillPlan::resolve(&input("btc/usd, ETH_USD,BTC-USD", "1h,1d", "2024-01-01", Some("2025-01-01")), now).unwrap();
+        assert_eq!(plan.pairs, vec!["BTC-USD", "ETH-USD"]);
+        assert_eq!(plan.timeframes, vec![Timeframe::H1, Timeframe::D1]);
+        assert_eq!(plan.end, now, "the end is clipped to now");
+    }
+
+    #[test]
+    fn rejects_bad_requests_with_one_sentence() {
+        let now = parse_instant("2024-06-01", "now").unwrap();
+        // TC: (input, substring of the message)
+        let cases = [
+            (input("IBM", "1h", "2024-01-01", None), "ticker"),
+            (input("BTC-USD", "2h", "2024-01-01", None), "unknown timeframe"),
+            (input("BTC-USD", "1h", "2024-13-01", None), "--start"),
+            (input("BTC-USD", "1h", "2024-03-01", Some("2024-02-01")), "not before"),
+            (input("", "1h", "2024-03-01", None), "--pairs is empty"),
+        ];
+        for (i, expected) in cases {
+            let err = BackfillPlan::resolve(&i, now).unwrap_err();
+            assert!(err.0.contains(expected), "{err} should mention {expected}");
+            assert!(!err.0.contains('\n'));
+        }
+    }
+}

@@ -1,1 +1,6 @@
-//! placeholder
+//! Files beside the tables: watermarks, the dead-letter queue, and the one atomic-write helper
+//! they share.
+
+pub mod atomic;
+pub mod dlq;
+pub mod watermark;

@@ -1,0 +1,160 @@
+//! Per-series watermark files `{state}/watermarks/{provider}/{pair}/{tf}.json`.
+//!
+//! Contract: a watermark is written only after the commit holding the data it describes, and
+//! atomically. It is a cache of the table's coverage marks: when the file disagrees with the
+//! table, the table wins.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::atomic::write_atomic;
+use crate::enrich::SeriesKey;
+use crate::providers::{ProviderId, Timeframe};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Range {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// What a watermark file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    pub version: u32,
+    pub provider: String,
+    pub asset_pair: String,
+    pub timeframe: String,
+    pub coverage: Range,
+    pub first_candle: Option<DateTime<Utc>>,
+    pub last_candle: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub unreachable: Vec<Range>,
+    pub table_version: u64,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub last_run: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_status: Option<String>,
+}
+
+impl Watermark {
+    pub fn new(series: &SeriesKey, coverage: Range, now: DateTime<Utc>) -> Self {
+        Watermark {
+            version: FORMAT_VERSION,
+            provider: series.provider.as_str().to_string(),
+            asset_pair: series.pair.clone(),
+            timeframe: series.timeframe.as_str().to_string(),
+            coverage,
+            first_candle: None,
+            last_candle: None,
+            unreachable: Vec::new(),
+            table_version: 0,
+            updated_at: now,
+            last_run: None,
+            last_status: None,
+        }
+    }
+
+    pub fn series(&self) -> Option<SeriesKey> {
+        Some(SeriesKey {
+            provider: ProviderId::parse(&self.provider)?,
+            pair: self.asset_pair.clone(),
+            timeframe: self.timeframe.parse::<Timeframe>().ok()?,
+        })
+    }
+
+    /// Records candles held between `first` and `last`.
+    pub fn hold(&mut self, first: DateTime<Utc>, last: DateTime<Utc>) {
+        self.first_candle = Some(self.first_candle.map_or(first, |f| f.min(first)));
+        self.last_candle = Some(self.last_candle.map_or(last, |l| l.max(last)));
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatermarkError {
+    #[error("could not read or write the watermark {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// The watermark files under one state directory.
+#[derive(Debug, Clone)]
+pub struct WatermarkStore {
+    root: PathBuf,
+}
+
+/// What reading a watermark file found.
+#[derive(Debug)]
+pub enum Loaded {
+    Absent,
+    Valid(Box<Watermark>),
+    /// Torn, truncated or not ours: to be repaired from the table.
+    Unreadable(String),
+}
+
+impl WatermarkStore {
+    pub fn new(state_dir: &Path) -> Self {
+        WatermarkStore { root: state_dir.join("watermarks") }
+    }
+
+    pub fn path(&self, series: &SeriesKey) -> PathBuf {
+        self.root
+            .join(series.provider.as_str())
+            .join(&series.pair)
+            .join(format!("{}.json", series.timeframe))
+    }
+
+    pub fn load(&self, series: &SeriesKey) -> Result<Loaded, WatermarkError> {
+        let path = self.path(series);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Absent),
+            Err(source) => return Err(WatermarkError::Io { path, source }),
+        };
+        Ok(match serde_json::from_slice::<Watermark>(&bytes) {
+            Ok(w) if w.version == FORMAT_VERSION && w.series().as_ref() == Some(series) => {
+                Loaded::Valid(Box::new(w))
+            }
+            Ok(_) => Loaded::Unreadable("it describes another series or format".into()),
+            Err(e) => Loaded::Unreadable(e.to_string()),
+        })
+    }
+
+    pub fn save(&self, watermark: &Watermark, series: &SeriesKey) -> Result<(), WatermarkError> {
+        let path = self.path(series);
+        let mut bytes = serde_json::to_vec_pretty(watermark).expect("a watermark serialises");
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes).map_err(|source| WatermarkError::Io { path, source })
+    }
+
+    /// Every valid watermark under the store, sorted by series.
+    pub fn all(&self) -> Vec<Watermark> {
+        let mut found = Vec::new();
+        collect_json(&self.root, &mut found);
+        let mut marks: Vec<Watermark> = found
+            .iter()
+            .filter_map(|p| fs::read(p).ok())
+            .filter_map(|b| serde_json::from_slice::<Watermark>(&b).ok())
+            .filter(|w| w.series().is_some())
+            .collect();
+        marks.sort_by_key(|w| w.series());
+        marks
+    }
+}
+
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_json(&path, out);
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+}
