@@ -10,6 +10,7 @@ pub mod cli;
 pub mod demo;
 pub mod enrich;
 pub mod pipeline;
+pub mod run;
 pub mod plan;
 pub mod schedule;
 pub mod sink;

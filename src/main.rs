@@ -1,1 +1,26 @@
-fn main() {}
+//! The `candlelake` binary: parses arguments, sets up logging to stderr, runs a command and
+//! exits with the contract's code.
+
+use clap::Parser;
+
+use candlelake::cli::{Cli, execute, exit};
+
+#[tokio::main]
+async fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info")),
+        )
+        .init();
+    std::process::exit(execute(cli).await);
+}

@@ -1,1 +1,16 @@
-//! placeholder
+//! The command line: clap definitions, and the turn from parsed arguments to an exit code.
+
+mod args;
+mod commands;
+mod output;
+
+pub use args::{Cli, OutputFormat as OutputFormatArg};
+pub use output::print_summary;
+pub use commands::execute;
+
+/// Exit codes of the contract.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const USAGE: i32 = 1;
+    pub const SERIES_FAILED: i32 = 2;
+}

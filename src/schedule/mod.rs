@@ -1,1 +1,12 @@
-//! placeholder
+//! Runs series: turns a series' request and held coverage into windows, fetches them
+//! concurrently inside the provider's budget, and commits them in order.
+
+mod budget;
+mod retry;
+mod series;
+mod windows;
+
+pub use budget::Budget;
+pub use retry::{RetryPolicy, fetch_with_retry};
+pub use series::{Engine, SeriesRequest};
+pub use windows::{Direction, windows};

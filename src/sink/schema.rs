@@ -10,6 +10,11 @@ use crate::providers::Timeframe;
 /// Table property holding the partition period chosen when the table was created.
 pub const PARTITION_PERIOD_PROPERTY: &str = "candlelake.partitionPeriod";
 
+/// Columns with file statistics. The price columns are left out: delta-rs 1.1 writes decimal
+/// statistics as binary floats (58898.600000000006 for 58898.6), which would let a reader's
+/// data skipping drop a file holding an exact match.
+pub const STATS_COLUMNS: &str = "timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id,is_mock";
+
 pub const PARTITION_COLUMNS: [&str; 2] = ["partition_date", "partition_asset_pair"];
 
 pub fn table_name(tf: Timeframe) -> String {

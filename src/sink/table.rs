@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::batch;
-use super::schema::{PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, delta_columns, table_name};
+use super::schema::{PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name};
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::providers::Timeframe;
 
@@ -153,7 +153,10 @@ impl DeltaSink {
             .with_table_name(table_name(tf))
             .with_columns(delta_columns())
             .with_partition_columns(PARTITION_COLUMNS)
-            .with_configuration([(PARTITION_PERIOD_PROPERTY, Some(period.as_str()))])
+            .with_configuration([
+                (PARTITION_PERIOD_PROPERTY, Some(period.as_str())),
+                ("delta.dataSkippingStatsColumns", Some(STATS_COLUMNS)),
+            ])
             .with_raise_if_key_not_exists(false)
             .with_save_mode(SaveMode::Ignore)
             .await

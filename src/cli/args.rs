@@ -1,0 +1,122 @@
+//! Clap definitions. Every setting flag is `--` + its env name without `CANDLELAKE_`, kebab-case;
+//! the values are resolved against env and config file in `plan`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "candlelake", version, about = "Backfills OHLCV candles into Delta Lake bronze tables, exactly and incrementally.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// TOML config file (default: ./candlelake.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Table root: a directory or an object-store URI [env: CANDLELAKE_LAKE] [default: data/lake].
+    #[arg(long, global = true)]
+    pub lake: Option<String>,
+    /// Holds watermarks/, dlq/ and budget/ [env: CANDLELAKE_STATE_DIR] [default: data].
+    #[arg(long, global = true)]
+    pub state_dir: Option<String>,
+    /// Coinbase base URL [env: CANDLELAKE_COINBASE_URL].
+    #[arg(long, global = true)]
+    pub coinbase_url: Option<String>,
+    /// Coinbase requests per second, decimals allowed, 0 = unlimited [env: CANDLELAKE_COINBASE_RPS] [default: 8].
+    #[arg(long, global = true)]
+    pub coinbase_rps: Option<String>,
+    /// First retry delay in ms; retries wait base, 2×base, 4×base [env: CANDLELAKE_RETRY_BASE_MS] [default: 5000].
+    #[arg(long, global = true)]
+    pub retry_base_ms: Option<String>,
+    /// Longest Retry-After honoured, in ms [env: CANDLELAKE_MAX_RETRY_AFTER_MS] [default: 120000].
+    #[arg(long, global = true)]
+    pub max_retry_after_ms: Option<String>,
+    /// Per-request timeout in ms [env: CANDLELAKE_HTTP_TIMEOUT_MS] [default: 30000].
+    #[arg(long, global = true)]
+    pub http_timeout_ms: Option<String>,
+    /// Finality margin in ms [env: CANDLELAKE_SETTLE_MS] [default: 60000].
+    #[arg(long, global = true)]
+    pub settle_ms: Option<String>,
+    /// `json` prints the run summary as JSON on stdout.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+impl Global {
+    /// The setting flags that were given, keyed by their env name.
+    pub fn setting_flags(&self) -> HashMap<String, String> {
+        [
+            ("CANDLELAKE_LAKE", &self.lake),
+            ("CANDLELAKE_STATE_DIR", &self.state_dir),
+            ("CANDLELAKE_COINBASE_URL", &self.coinbase_url),
+            ("CANDLELAKE_COINBASE_RPS", &self.coinbase_rps),
+            ("CANDLELAKE_RETRY_BASE_MS", &self.retry_base_ms),
+            ("CANDLELAKE_MAX_RETRY_AFTER_MS", &self.max_retry_after_ms),
+            ("CANDLELAKE_HTTP_TIMEOUT_MS", &self.http_timeout_ms),
+            ("CANDLELAKE_SETTLE_MS", &self.settle_ms),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        .collect()
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch what coverage lacks in a range, for several pairs and timeframes.
+    Backfill(BackfillArgs),
+    /// Bring series from their coverage end to the last final candle.
+    Topup(TopupArgs),
+    /// Show each series' coverage, rows and last run.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Backfill from the bundled fixtures with no HTTP (rows marked is_mock), into data/demo.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[arg(long)]
+    pub provider: String,
+    /// Comma-separated pairs: BTC-USD, btc/usd, ETH_USD ...
+    #[arg(long)]
+    pub pairs: String,
+    /// Comma-separated timeframes: 1m 5m 15m 30m 1h 4h 1d.
+    #[arg(long)]
+    pub timeframes: String,
+    /// Inclusive start, UTC: YYYY-MM-DD or RFC 3339.
+    #[arg(long)]
+    pub start: String,
+    /// Exclusive end, UTC (default: now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Print the plan and make no request.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopupArgs {
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub pairs: Option<String>,
+    #[arg(long)]
+    pub timeframes: Option<String>,
+}

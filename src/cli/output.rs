@@ -1,0 +1,59 @@
+//! Printing results: the run summary, the dry-run plan and the status report, as text or JSON
+//! on stdout (logs go to stderr).
+
+use super::args::OutputFormat;
+use crate::status::StatusReport;
+use crate::summary::RunSummary;
+
+pub fn print_summary(summary: &RunSummary, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string(summary).expect("summary serialises")),
+        OutputFormat::Text => print!("{}", summary.to_text()),
+    }
+}
+
+pub fn print_dry_run(plan: &serde_json::Value, format: OutputFormat) {
+    match format {
+        OutputFormat::Json => println!("{plan}"),
+        OutputFormat::Text => {
+            println!("dry run: no request made");
+            for s in plan["series"].as_array().into_iter().flatten() {
+                println!("  {} {} {}", s["provider"].as_str().unwrap_or("?"), s["asset_pair"].as_str().unwrap_or("?"), s["timeframe"].as_str().unwrap_or("?"));
+                if let Some(e) = s["error"].as_str() {
+                    println!("    error: {e}");
+                }
+                let ranges = s["ranges"].as_array().cloned().unwrap_or_default();
+                if ranges.is_empty() {
+                    println!("    nothing to fetch: coverage already holds the range");
+                }
+                for r in ranges {
+                    println!("    {} {} .. {}  {} requests", r["direction"].as_str().unwrap_or(""), r["from"].as_str().unwrap_or(""), r["to"].as_str().unwrap_or(""), r["requests"]);
+                }
+            }
+        }
+    }
+}
+
+pub fn print_status(report: &StatusReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(report).expect("status serialises"));
+        return;
+    }
+    if report.series.is_empty() {
+        println!("no series yet: run `candlelake backfill` first");
+    }
+    for s in &report.series {
+        println!(
+            "{:<12} {:<10} {:<4} coverage {} .. {}  rows {:>9}  dlq {:>5}  last run {} ({})",
+            s.provider,
+            s.asset_pair,
+            s.timeframe,
+            s.coverage.from.as_deref().unwrap_or("-"),
+            s.coverage.to.as_deref().unwrap_or("-"),
+            s.rows,
+            s.dlq_records,
+            s.last_run.as_deref().unwrap_or("-"),
+            s.last_status.as_deref().unwrap_or("-"),
+        );
+    }
+}

@@ -1,0 +1,250 @@
+//! One series' run: resolve its held coverage (the table wins over the watermark file), fetch
+//! what coverage lacks, and commit rows, coverage marks, DLQ files and the watermark in order.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::StreamExt;
+
+use super::budget::Budget;
+use super::retry::{RetryPolicy, fetch_with_retry};
+use super::windows::{Direction, windows};
+use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
+use crate::pipeline::{self, Counters, Span};
+use crate::providers::{CandleSource, Clock, VolumeKind, WindowRequest};
+use crate::sink::{Coverage, DeltaSink};
+use crate::state::dlq::{DeadLetterQueue, DlqContext};
+use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
+use crate::summary::SeriesResult;
+use crate::validate::Reject;
+
+/// What a run shares across its series.
+pub struct Engine {
+    pub source: Arc<dyn CandleSource>,
+    pub budget: Arc<Budget>,
+    pub sink: Arc<DeltaSink>,
+    pub watermarks: WatermarkStore,
+    pub dlq: DeadLetterQueue,
+    pub clock: Clock,
+    pub retry: RetryPolicy,
+    pub settle: TimeDelta,
+    pub commit_rows: usize,
+    pub window_concurrency: usize,
+    pub ingestion_id: String,
+    pub is_mock: bool,
+}
+
+/// One series and the range asked for it.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub series: SeriesKey,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub partition_period: PartitionPeriod,
+}
+
+/// Rows and rejects waiting for the next commit, and the coverage that commit will record.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<Row>,
+    rejects: Vec<(String, Vec<Reject>)>,
+    coverage: Option<Coverage>,
+    volume_kind: Option<VolumeKind>,
+}
+
+struct Progress {
+    watermark: Watermark,
+    coverage: Option<Coverage>,
+    counters: Counters,
+    processed: Vec<Span>,
+    committed: bool,
+    dlq_seq: u64,
+}
+
+impl Engine {
+    /// The ranges this series must fetch: the whole request aligned to the timeframe and cut at
+    /// the last final bucket, less what coverage holds, widened to touch the coverage.
+    pub fn plan_ranges(&self, request: &SeriesRequest, held: Option<Coverage>) -> Vec<(Span, Direction)> {
+        let tf = request.series.timeframe;
+        let horizon = tf.floor((self.clock)() - self.settle);
+        let wanted = Span { start: tf.ceil(request.start), end: tf.ceil(request.end).min(horizon) };
+        if wanted.start >= wanted.end {
+            return Vec::new();
+        }
+        let Some(held) = held else { return vec![(wanted, Direction::Forward)] };
+        let mut ranges = Vec::new();
+        if wanted.start < held.from {
+            ranges.push((Span { start: wanted.start, end: held.from }, Direction::Backward));
+        }
+        if wanted.end > held.to {
+            ranges.push((Span { start: held.to, end: wanted.end }, Direction::Forward));
+        }
+        ranges
+    }
+
+    /// The series' coverage as the table records it, with the watermark file repaired to match.
+    pub async fn held_coverage(&self, series: &SeriesKey) -> Result<(Option<Coverage>, Watermark), String> {
+        let recorded = self.sink.recorded_coverage(series).await.map_err(|e| e.to_string())?;
+        let file = self.watermarks.load(series).map_err(|e| e.to_string())?;
+        let path = self.watermarks.path(series);
+        let now = (self.clock)();
+        let range = |c: Coverage| Range { from: c.from, to: c.to };
+        match (recorded, file) {
+            (Some(c), Loaded::Valid(w)) if w.coverage == range(c) => Ok((Some(c), *w)),
+            (Some(c), loaded) => {
+                tracing::warn!(path = %path.display(), "The watermark file disagreed with the table; repaired it from the table.");
+                let mut w = match loaded {
+                    Loaded::Valid(w) => *w,
+                    _ => Watermark::new(series, range(c), now),
+                };
+                w.coverage = range(c);
+                w.updated_at = now;
+                self.watermarks.save(&w, series).map_err(|e| e.to_string())?;
+                Ok((Some(c), w))
+            }
+            (None, Loaded::Valid(w)) => Err(format!(
+                "the watermark {} records coverage {} .. {} but the table holds none for this series; if the table was removed on purpose, delete the watermark file and rerun",
+                path.display(),
+                w.coverage.from.to_rfc3339(),
+                w.coverage.to.to_rfc3339()
+            )),
+            (None, _) => Ok((None, Watermark::new(series, Range { from: now, to: now }, now))),
+        }
+    }
+
+    /// Runs one series to the end of its request, or to its first failure.
+    pub async fn run_series(&self, request: SeriesRequest) -> SeriesResult {
+        let series = request.series.clone();
+        let (coverage, watermark) = match self.held_coverage(&series).await {
+            Ok(held) => held,
+            Err(e) => return SeriesResult::finish(series, Counters::default(), None, Some(e), false, true),
+        };
+        let ranges = self.plan_ranges(&request, coverage);
+        let range_was_empty = ranges.is_empty();
+        let mut progress = Progress {
+            watermark,
+            coverage,
+            counters: Counters::default(),
+            processed: Vec::new(),
+            committed: false,
+            dlq_seq: 0,
+        };
+        let error = self.fetch_ranges(&request, ranges, &mut progress).await.err();
+        let status = SeriesResult::finish(
+            series.clone(),
+            progress.counters,
+            progress.coverage,
+            error,
+            progress.committed,
+            range_was_empty,
+        );
+        if progress.coverage.is_some() {
+            progress.watermark.last_run = Some((self.clock)());
+            progress.watermark.last_status = Some(status.status.as_str().to_string());
+            if let Err(e) = self.watermarks.save(&progress.watermark, &series) {
+                tracing::error!("{e}");
+            }
+        }
+        status
+    }
+
+    async fn fetch_ranges(
+        &self,
+        request: &SeriesRequest,
+        ranges: Vec<(Span, Direction)>,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
+        let series = &request.series;
+        let tf = series.timeframe;
+        let max_buckets = self.source.capabilities().max_buckets_per_request;
+        for (range, direction) in ranges {
+            let mut pending = Pending { coverage: progress.coverage, ..Pending::default() };
+            let fetches = windows(range, tf, max_buckets, direction).into_iter().map(|w| async move {
+                let req = WindowRequest { pair: series.pair.clone(), timeframe: tf, start: w.start, end: w.end };
+                (w, fetch_with_retry(self.source.as_ref(), &self.budget, &req, self.retry).await)
+            });
+            let mut pages = futures::stream::iter(fetches).buffered(self.window_concurrency.max(1));
+            let mut stop = None;
+            while let Some((window, result)) = pages.next().await {
+                let page = match result {
+                    Ok(page) => page,
+                    Err(e) => {
+                        stop = Some(Err(format!("{} .. {}: {e}", window.start.to_rfc3339(), window.end.to_rfc3339())));
+                        break;
+                    }
+                };
+                pending.volume_kind = Some(page.volume_kind);
+                let request_url = page.request.clone();
+                let out = pipeline::process(page, window, tf, self.settle, &progress.processed);
+                progress.counters.add(out.counters);
+                progress.processed.push(window);
+                pending.rows.extend(out.rows);
+                if !out.rejects.is_empty() {
+                    pending.rejects.push((request_url, out.rejects));
+                }
+                pending.coverage = match (direction, pending.coverage) {
+                    (_, None) if out.covered_end > window.start => Some(Coverage { from: window.start, to: out.covered_end }),
+                    (_, None) => None,
+                    (Direction::Forward, Some(c)) => Some(Coverage { from: c.from, to: out.covered_end.max(c.to) }),
+                    (Direction::Backward, Some(c)) => Some(Coverage { from: window.start.min(c.from), to: c.to }),
+                };
+                if out.covered_end < window.end {
+                    stop = Some(Ok(()));
+                    break;
+                }
+                if pending.rows.len() >= self.commit_rows {
+                    self.flush(request, &mut pending, progress).await?;
+                }
+            }
+            drop(pages);
+            self.flush(request, &mut pending, progress).await?;
+            if let Some(result) = stop {
+                return result;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits pending rows with the coverage they complete, then writes their DLQ files and
+    /// the watermark. Nothing is written when coverage did not move.
+    async fn flush(&self, request: &SeriesRequest, pending: &mut Pending, progress: &mut Progress) -> Result<(), String> {
+        let Some(coverage) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
+            return Ok(());
+        };
+        let series = &request.series;
+        let lineage = Lineage {
+            series: series.clone(),
+            volume_kind: pending.volume_kind.unwrap_or(VolumeKind::Base),
+            ingestion_id: self.ingestion_id.clone(),
+            is_mock: self.is_mock,
+            partition_period: request.partition_period,
+        };
+        let rows = std::mem::take(&mut pending.rows);
+        let version = self.sink.commit(&lineage, &rows, coverage).await.map_err(|e| e.to_string())?;
+        progress.committed = true;
+        progress.coverage = Some(coverage);
+        let now = (self.clock)();
+        for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
+            progress.dlq_seq += 1;
+            let context = DlqContext {
+                series,
+                source_timeframe: series.timeframe.as_str(),
+                ingestion_id: &self.ingestion_id,
+                request: &request_url,
+            };
+            self.dlq.write(&context, progress.dlq_seq, &rejects, now).map_err(|e| {
+                format!("could not write a dead-letter file under {}: {e}", self.dlq.dir().display())
+            })?;
+        }
+        let w = &mut progress.watermark;
+        w.coverage = Range { from: coverage.from, to: coverage.to };
+        let first = rows.iter().map(|r| r.candle.open_time).min();
+        let last = rows.iter().map(|r| r.candle.open_time).max();
+        if let (Some(first), Some(last)) = (first, last) {
+            w.hold(first, last);
+        }
+        w.table_version = version;
+        w.updated_at = now;
+        self.watermarks.save(w, series).map_err(|e| e.to_string())
+    }
+}
