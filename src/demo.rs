@@ -12,7 +12,8 @@ use crate::enrich::SeriesKey;
 use crate::plan::{PlanError, Settings, SettingsInput};
 use crate::providers::coinbase::parse_body;
 use crate::providers::{
-    CandleSource, Capabilities, Clock, FetchError, Page, ProviderId, Timeframe, VolumeKind, WireCandle, WindowRequest,
+    CandleSource, Capabilities, Clock, FetchError, Page, ProviderId, Timeframe, VolumeKind,
+    WindowRequest, WireCandle,
 };
 use crate::run;
 use crate::schedule::SeriesRequest;
@@ -20,10 +21,26 @@ use crate::summary::RunSummary;
 
 /// Bundled fixtures: (pair, timeframe, Coinbase candles body).
 const FIXTURES: [(&str, Timeframe, &str); 4] = [
-    ("BTC-USD", Timeframe::H1, include_str!("../fixtures/coinbase/demo/BTC-USD-1h.json")),
-    ("ETH-USD", Timeframe::H1, include_str!("../fixtures/coinbase/demo/ETH-USD-1h.json")),
-    ("BTC-USD", Timeframe::D1, include_str!("../fixtures/coinbase/demo/BTC-USD-1d.json")),
-    ("ETH-USD", Timeframe::D1, include_str!("../fixtures/coinbase/demo/ETH-USD-1d.json")),
+    (
+        "BTC-USD",
+        Timeframe::H1,
+        include_str!("../fixtures/coinbase/demo/BTC-USD-1h.json"),
+    ),
+    (
+        "ETH-USD",
+        Timeframe::H1,
+        include_str!("../fixtures/coinbase/demo/ETH-USD-1h.json"),
+    ),
+    (
+        "BTC-USD",
+        Timeframe::D1,
+        include_str!("../fixtures/coinbase/demo/BTC-USD-1d.json"),
+    ),
+    (
+        "ETH-USD",
+        Timeframe::D1,
+        include_str!("../fixtures/coinbase/demo/ETH-USD-1d.json"),
+    ),
 ];
 
 /// Serves the fixtures as Coinbase would: the window's candles, newest first.
@@ -60,7 +77,10 @@ impl CandleSource for FixtureSource {
     }
 
     async fn fetch_window(&self, request: &WindowRequest) -> Result<Page, FetchError> {
-        let in_window = |c: &&WireCandle| c.open_time.is_ok_and(|t| request.start <= t && t < request.end);
+        let in_window = |c: &&WireCandle| {
+            c.open_time
+                .is_ok_and(|t| request.start <= t && t < request.end)
+        };
         let candles = self
             .candles
             .get(&(request.pair.clone(), request.timeframe))
@@ -89,23 +109,44 @@ pub async fn run_demo(
     clock: Clock,
     format: crate::cli::OutputFormatArg,
 ) -> Result<i32, PlanError> {
-    flags.entry("CANDLELAKE_LAKE".into()).or_insert_with(|| "data/demo/lake".into());
-    flags.entry("CANDLELAKE_STATE_DIR".into()).or_insert_with(|| "data/demo".into());
+    flags
+        .entry("CANDLELAKE_LAKE".into())
+        .or_insert_with(|| "data/demo/lake".into());
+    flags
+        .entry("CANDLELAKE_STATE_DIR".into())
+        .or_insert_with(|| "data/demo".into());
     flags.insert("CANDLELAKE_COINBASE_RPS".into(), "0".into());
-    let settings = Settings::resolve(SettingsInput { flags, env: HashMap::new(), config_file: None })?;
-    let engine = run::engine(&settings, Arc::new(FixtureSource::bundled(clock.clone())), clock, true);
+    let settings = Settings::resolve(SettingsInput {
+        flags,
+        env: HashMap::new(),
+        config_file: None,
+    })?;
+    let engine = run::engine(
+        &settings,
+        Arc::new(FixtureSource::bundled(clock.clone())),
+        clock,
+        true,
+    );
     let timeframes = [Timeframe::H1, Timeframe::D1];
     let periods = run::partition_periods(&engine, &settings, timeframes).await?;
     let range = |tf: Timeframe| match tf {
         Timeframe::D1 => ("2024-01-01T00:00:00Z", "2024-03-31T00:00:00Z"),
         _ => ("2024-03-01T00:00:00Z", "2024-03-15T00:00:00Z"),
     };
-    let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("fixed demo dates").to_utc();
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .expect("fixed demo dates")
+            .to_utc()
+    };
     let requests = ["BTC-USD", "ETH-USD"]
         .into_iter()
         .flat_map(|pair| timeframes.map(|tf| (pair, tf)))
         .map(|(pair, tf)| SeriesRequest {
-            series: SeriesKey { provider: ProviderId::Coinbase, pair: pair.to_string(), timeframe: tf },
+            series: SeriesKey {
+                provider: ProviderId::Coinbase,
+                pair: pair.to_string(),
+                timeframe: tf,
+            },
             start: at(range(tf).0),
             end: at(range(tf).1),
             partition_period: periods[&tf],
@@ -116,18 +157,34 @@ pub async fn run_demo(
     if format == crate::cli::OutputFormatArg::Text {
         println!("\nwhat the tables hold now (offline demo, is_mock = true):");
         for tf in timeframes {
-            let rows = engine.sink.read_rows(tf).await.map_err(|e| PlanError(e.to_string()))?;
-            println!("  {}/{}: {} rows", settings.lake, crate::sink::table_name(tf), rows.len());
-            if let Some(last) = rows.iter().filter(|r| r.asset_pair == "BTC-USD").next_back() {
+            let rows = engine
+                .sink
+                .read_rows(tf)
+                .await
+                .map_err(|e| PlanError(e.to_string()))?;
+            println!(
+                "  {}/{}: {} rows",
+                settings.lake,
+                crate::sink::table_name(tf),
+                rows.len()
+            );
+            if let Some(last) = rows.iter().rfind(|r| r.asset_pair == "BTC-USD") {
                 println!(
                     "    last BTC-USD candle {}: open {} high {} low {} close {} volume {}",
-                    last.timestamp.to_rfc3339(), last.open, last.high, last.low, last.close, last.volume
+                    last.timestamp.to_rfc3339(),
+                    last.open,
+                    last.high,
+                    last.low,
+                    last.close,
+                    last.volume
                 );
             }
         }
         println!("  dead-letter files: {}", engine.dlq.dir().display());
         println!("  watermarks: {}/watermarks", settings.state_dir.display());
-        println!("  run it again: coverage already holds the range, so nothing is fetched or written twice.");
+        println!(
+            "  run it again: coverage already holds the range, so nothing is fetched or written twice."
+        );
     }
     Ok(summary.exit_code())
 }

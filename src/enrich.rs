@@ -19,7 +19,13 @@ pub struct SeriesKey {
 
 impl fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.provider.as_str(), self.pair, self.timeframe)
+        write!(
+            f,
+            "{} {} {}",
+            self.provider.as_str(),
+            self.pair,
+            self.timeframe
+        )
     }
 }
 
@@ -53,7 +59,9 @@ impl PartitionPeriod {
     pub fn default_for(tf: Timeframe) -> Self {
         match tf {
             Timeframe::M1 => PartitionPeriod::Day,
-            Timeframe::M5 | Timeframe::M15 | Timeframe::M30 | Timeframe::H1 => PartitionPeriod::Month,
+            Timeframe::M5 | Timeframe::M15 | Timeframe::M30 | Timeframe::H1 => {
+                PartitionPeriod::Month
+            }
             Timeframe::H4 | Timeframe::D1 => PartitionPeriod::Year,
         }
     }
@@ -86,7 +94,9 @@ impl FromStr for PartitionPeriod {
             "day" => Ok(PartitionPeriod::Day),
             "month" => Ok(PartitionPeriod::Month),
             "year" => Ok(PartitionPeriod::Year),
-            other => Err(format!("unknown partition period '{other}'; use day, month or year")),
+            other => Err(format!(
+                "unknown partition period '{other}'; use day, month or year"
+            )),
         }
     }
 }
@@ -97,12 +107,32 @@ mod tests {
 
     #[test]
     fn partition_dates_truncate_in_utc() {
-        let t = DateTime::parse_from_rfc3339("2024-03-31T23:59:00-01:00").unwrap().to_utc();
-        assert_eq!(PartitionPeriod::Day.partition_date(t).to_string(), "2024-04-01");
-        assert_eq!(PartitionPeriod::Month.partition_date(t).to_string(), "2024-04-01");
-        assert_eq!(PartitionPeriod::Year.partition_date(t).to_string(), "2024-01-01");
-        assert_eq!(PartitionPeriod::default_for(Timeframe::M1), PartitionPeriod::Day);
-        assert_eq!(PartitionPeriod::default_for(Timeframe::H1), PartitionPeriod::Month);
-        assert_eq!(PartitionPeriod::default_for(Timeframe::D1), PartitionPeriod::Year);
+        let t = DateTime::parse_from_rfc3339("2024-03-31T23:59:00-01:00")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            PartitionPeriod::Day.partition_date(t).to_string(),
+            "2024-04-01"
+        );
+        assert_eq!(
+            PartitionPeriod::Month.partition_date(t).to_string(),
+            "2024-04-01"
+        );
+        assert_eq!(
+            PartitionPeriod::Year.partition_date(t).to_string(),
+            "2024-01-01"
+        );
+        assert_eq!(
+            PartitionPeriod::default_for(Timeframe::M1),
+            PartitionPeriod::Day
+        );
+        assert_eq!(
+            PartitionPeriod::default_for(Timeframe::H1),
+            PartitionPeriod::Month
+        );
+        assert_eq!(
+            PartitionPeriod::default_for(Timeframe::D1),
+            PartitionPeriod::Year
+        );
     }
 }

@@ -63,8 +63,17 @@ pub struct Outcome {
 /// `processed` lists the ranges this series run already handled: a candle inside them is a
 /// duplicate of one already counted. A candle outside `window` is skipped (it belongs to
 /// another request); so is a candle that is not final at the response time.
-pub fn process(page: Page, window: Span, tf: Timeframe, settle: TimeDelta, processed: &[Span]) -> Outcome {
-    let mut counters = Counters { fetched: page.candles.len() as u64, ..Counters::default() };
+pub fn process(
+    page: Page,
+    window: Span,
+    tf: Timeframe,
+    settle: TimeDelta,
+    processed: &[Span],
+) -> Outcome {
+    let mut counters = Counters {
+        fetched: page.candles.len() as u64,
+        ..Counters::default()
+    };
 
     // Keep the last occurrence of each open time, in wire order.
     let mut last_index: HashMap<DateTime<Utc>, usize> = HashMap::with_capacity(page.candles.len());
@@ -82,11 +91,15 @@ pub fn process(page: Page, window: Span, tf: Timeframe, settle: TimeDelta, proce
         .filter_map(|c| c.open_time.ok())
         .filter(|t| window.contains(*t))
         .min();
-    let covered_end = [Some(window.end), Some(horizon.max(window.start)), first_incomplete]
-        .into_iter()
-        .flatten()
-        .min()
-        .expect("window end is always present");
+    let covered_end = [
+        Some(window.end),
+        Some(horizon.max(window.start)),
+        first_incomplete,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .expect("window end is always present");
 
     let mut rows = Vec::with_capacity(page.candles.len());
     let mut rejects = Vec::new();
@@ -102,20 +115,28 @@ pub fn process(page: Page, window: Span, tf: Timeframe, settle: TimeDelta, proce
             }
         }
         match validate(candle, tf) {
-            Ok(candle) => rows.push(Row { candle, extracted_at: page.received_at }),
+            Ok(candle) => rows.push(Row {
+                candle,
+                extracted_at: page.received_at,
+            }),
             Err(reject) => rejects.push(*reject),
         }
     }
     counters.written = rows.len() as u64;
     counters.dead_lettered = rejects.len() as u64;
-    Outcome { rows, rejects, counters, covered_end }
+    Outcome {
+        rows,
+        rejects,
+        counters,
+        covered_end,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::coinbase::parse_body;
     use crate::providers::VolumeKind;
+    use crate::providers::coinbase::parse_body;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
@@ -123,7 +144,9 @@ mod tests {
 
     fn candle(t: &str, close: &str) -> String {
         let secs = at(t).timestamp();
-        format!(r#"{{"start":"{secs}","low":"1","high":"9","open":"2","close":"{close}","volume":"1"}}"#)
+        format!(
+            r#"{{"start":"{secs}","low":"1","high":"9","open":"2","close":"{close}","volume":"1"}}"#
+        )
     }
 
     fn page(candles: &[String], response_time: &str) -> Page {
@@ -139,8 +162,14 @@ mod tests {
 
     #[test]
     fn dedupes_skips_and_counts() {
-        let window = Span { start: at("2024-01-01T00:00:00Z"), end: at("2024-01-01T05:00:00Z") };
-        let earlier = Span { start: at("2023-12-31T00:00:00Z"), end: window.start };
+        let window = Span {
+            start: at("2024-01-01T00:00:00Z"),
+            end: at("2024-01-01T05:00:00Z"),
+        };
+        let earlier = Span {
+            start: at("2023-12-31T00:00:00Z"),
+            end: window.start,
+        };
         let p = page(
             &[
                 candle("2024-01-01T04:00:00Z", "3"), // not final at 04:30
@@ -155,15 +184,28 @@ mod tests {
         );
         let out = process(p, window, Timeframe::H1, TimeDelta::seconds(60), &[earlier]);
         assert_eq!(out.covered_end, at("2024-01-01T04:00:00Z"));
-        let closes: Vec<_> = out.rows.iter().map(|r| (r.candle.open_time, r.candle.close.to_string())).collect();
+        let closes: Vec<_> = out
+            .rows
+            .iter()
+            .map(|r| (r.candle.open_time, r.candle.close.to_string()))
+            .collect();
         assert_eq!(
             closes,
-            vec![(at("2024-01-01T02:00:00Z"), "3".into()), (at("2024-01-01T01:00:00Z"), "4".into())]
+            vec![
+                (at("2024-01-01T02:00:00Z"), "3".into()),
+                (at("2024-01-01T01:00:00Z"), "4".into())
+            ]
         );
         assert_eq!(out.rejects.len(), 1);
         assert_eq!(
             out.counters,
-            Counters { fetched: 7, written: 2, dead_lettered: 1, duplicates: 2, skipped: 2 }
+            Counters {
+                fetched: 7,
+                written: 2,
+                dead_lettered: 1,
+                duplicates: 2,
+                skipped: 2
+            }
         );
         assert!(out.counters.balanced());
     }

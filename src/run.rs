@@ -18,15 +18,26 @@ use crate::state::watermark::WatermarkStore;
 use crate::summary::{SeriesResult, rfc3339};
 
 /// Builds the engine for one provider. `is_mock` marks rows of the offline demo.
-pub fn engine(settings: &Settings, source: Arc<dyn CandleSource>, clock: Clock, is_mock: bool) -> Engine {
+pub fn engine(
+    settings: &Settings,
+    source: Arc<dyn CandleSource>,
+    clock: Clock,
+    is_mock: bool,
+) -> Engine {
     Engine {
         budget: Arc::new(Budget::new(settings.coinbase_rps)),
         source,
-        sink: Arc::new(DeltaSink::new(&settings.lake, settings.partition_periods.clone())),
+        sink: Arc::new(DeltaSink::new(
+            &settings.lake,
+            settings.partition_periods.clone(),
+        )),
         watermarks: WatermarkStore::new(&settings.state_dir),
         dlq: DeadLetterQueue::new(&settings.state_dir),
         clock,
-        retry: RetryPolicy { base: settings.retry_base, max_retry_after: settings.max_retry_after },
+        retry: RetryPolicy {
+            base: settings.retry_base,
+            max_retry_after: settings.max_retry_after,
+        },
         settle: TimeDelta::from_std(settings.settle).unwrap_or(TimeDelta::seconds(60)),
         commit_rows: settings.commit_rows,
         window_concurrency: settings.window_concurrency,
@@ -45,7 +56,11 @@ pub async fn partition_periods(
     let mut periods = HashMap::new();
     for tf in timeframes {
         let explicit = settings.partition_periods.contains_key(&tf);
-        let period = engine.sink.partition_period(tf, explicit).await.map_err(|e| PlanError(e.to_string()))?;
+        let period = engine
+            .sink
+            .partition_period(tf, explicit)
+            .await
+            .map_err(|e| PlanError(e.to_string()))?;
         periods.insert(tf, period);
     }
     Ok(periods)
@@ -55,7 +70,11 @@ pub async fn partition_periods(
 pub async fn run(engine: &Engine, requests: Vec<SeriesRequest>) -> Vec<SeriesResult> {
     let results = join_all(requests.into_iter().map(|r| engine.run_series(r))).await;
     for r in &results {
-        debug_assert!(r.counters.balanced(), "conservation broken for {}", r.series);
+        debug_assert!(
+            r.counters.balanced(),
+            "conservation broken for {}",
+            r.series
+        );
     }
     results
 }

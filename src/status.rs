@@ -36,7 +36,10 @@ pub async fn collect(settings: &Settings) -> Result<StatusReport, String> {
     for w in WatermarkStore::new(&settings.state_dir).all() {
         let Some(key) = w.series() else { continue };
         let rows = sink.series_rows(&key).await.map_err(|e| e.to_string())?;
-        let line = |from, to| CoverageLine { from: Some(rfc3339(from)), to: Some(rfc3339(to)) };
+        let line = |from, to| CoverageLine {
+            from: Some(rfc3339(from)),
+            to: Some(rfc3339(to)),
+        };
         series.push(SeriesStatusLine {
             provider: w.provider.clone(),
             asset_pair: w.asset_pair.clone(),

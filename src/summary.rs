@@ -60,7 +60,13 @@ impl SeriesResult {
             (None, c) if c.written == 0 && c.dead_lettered > 0 => SeriesStatus::ValidationFailed,
             (None, _) => SeriesStatus::Success,
         };
-        SeriesResult { series, status, counters, coverage, error }
+        SeriesResult {
+            series,
+            status,
+            counters,
+            coverage,
+            error,
+        }
     }
 }
 
@@ -133,7 +139,15 @@ impl RunSummary {
             };
             out += &format!(
                 "  {:<12} {:<10} {:<4} {:<17} written {:>8}  fetched {:>8}  dup {:>5}  skipped {:>5}  dlq {:>5}  coverage {range}\n",
-                r.provider, r.asset_pair, r.timeframe, r.status.as_str(), r.records, r.fetched, r.duplicates, r.skipped, r.dead_lettered
+                r.provider,
+                r.asset_pair,
+                r.timeframe,
+                r.status.as_str(),
+                r.records,
+                r.fetched,
+                r.duplicates,
+                r.skipped,
+                r.dead_lettered
             );
             if let Some(e) = &r.error {
                 out += &format!("      error: {e}\n");

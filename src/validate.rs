@@ -116,12 +116,23 @@ pub fn validate(wire: WireCandle, tf: Timeframe) -> Result<Candle, Box<Reject>> 
         (Some(open_time), Some(open), Some(high), Some(low), Some(close), Some(volume))
             if reasons.is_empty() =>
         {
-            Ok(Candle { open_time, open, high, low, close, volume })
+            Ok(Candle {
+                open_time,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            })
         }
         _ => {
             reasons.sort();
             reasons.dedup();
-            Err(Box::new(Reject { open_time, reasons, raw: wire.raw }))
+            Err(Box::new(Reject {
+                open_time,
+                reasons,
+                raw: wire.raw,
+            }))
         }
     }
 }
@@ -139,21 +150,57 @@ mod tests {
 
     #[test]
     fn every_rule() {
-        let ok = r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2","volume":"0"}"#;
+        let ok =
+            r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2","volume":"0"}"#;
         assert!(check(ok).is_ok());
         // TC: (record, reasons)
         let cases: &[(&str, &[&str])] = &[
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"2","volume":"1"}"#, &["missing_field"]),
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2e0","volume":"1"}"#, &["unparseable"]),
-            (r#"{"start":"1700006400","low":"0","high":"3","open":"2","close":"2","volume":"1"}"#, &["non_positive_price"]),
-            (r#"{"start":"1700006400","low":"3","high":"1","open":"2","close":"2","volume":"1"}"#, &["high_below_low"]),
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"4","close":"2","volume":"1"}"#, &["open_out_of_range"]),
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"0.5","volume":"1"}"#, &["close_out_of_range"]),
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2","volume":"-1"}"#, &["negative_volume"]),
-            (r#"{"start":"1700006460","low":"1","high":"3","open":"2","close":"2","volume":"1"}"#, &["misaligned_timestamp"]),
-            (r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2.0000000000000000001","volume":"1"}"#, &["precision_overflow"]),
-            (r#"{"start":"1700006460","low":"1","high":"3","open":"5","close":"-2","volume":"-1"}"#,
-             &["non_positive_price", "open_out_of_range", "close_out_of_range", "negative_volume", "misaligned_timestamp"]),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"2","volume":"1"}"#,
+                &["missing_field"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2e0","volume":"1"}"#,
+                &["unparseable"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"0","high":"3","open":"2","close":"2","volume":"1"}"#,
+                &["non_positive_price"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"3","high":"1","open":"2","close":"2","volume":"1"}"#,
+                &["high_below_low"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"4","close":"2","volume":"1"}"#,
+                &["open_out_of_range"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"0.5","volume":"1"}"#,
+                &["close_out_of_range"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2","volume":"-1"}"#,
+                &["negative_volume"],
+            ),
+            (
+                r#"{"start":"1700006460","low":"1","high":"3","open":"2","close":"2","volume":"1"}"#,
+                &["misaligned_timestamp"],
+            ),
+            (
+                r#"{"start":"1700006400","low":"1","high":"3","open":"2","close":"2.0000000000000000001","volume":"1"}"#,
+                &["precision_overflow"],
+            ),
+            (
+                r#"{"start":"1700006460","low":"1","high":"3","open":"5","close":"-2","volume":"-1"}"#,
+                &[
+                    "non_positive_price",
+                    "open_out_of_range",
+                    "close_out_of_range",
+                    "negative_volume",
+                    "misaligned_timestamp",
+                ],
+            ),
             (r#"{"start":"x"}"#, &["missing_field", "unparseable"]),
         ];
         for (json, expected) in cases {

@@ -81,6 +81,9 @@ mod tests {
     fn scale_18_is_exact() {
         let d = parse_exact("37012.340000000000000001").unwrap();
         assert_eq!(to_scale_18(d), 37_012_340_000_000_000_000_001);
-        assert_eq!(to_scale_18(parse_exact("-2").unwrap()), -2_000_000_000_000_000_000);
+        assert_eq!(
+            to_scale_18(parse_exact("-2").unwrap()),
+            -2_000_000_000_000_000_000
+        );
     }
 }

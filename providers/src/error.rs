@@ -26,7 +26,12 @@ pub struct FetchError {
 
 impl FetchError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        FetchError { kind, message: message.into(), retry_after: None, status: None }
+        FetchError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+            status: None,
+        }
     }
 
     pub fn with_status(mut self, status: u16) -> Self {
@@ -48,6 +53,9 @@ impl FetchError {
         let timed_out = err.is_timeout();
         let err = err.without_url();
         let what = if timed_out { "timed out" } else { "failed" };
-        FetchError::new(ErrorKind::Transient, format!("{provider} request {what}: {err}"))
+        FetchError::new(
+            ErrorKind::Transient,
+            format!("{provider} request {what}: {err}"),
+        )
     }
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "candlelake", version, about = "Backfills OHLCV candles into Delta Lake bronze tables, exactly and incrementally.")]
+#[command(
+    name = "candlelake",
+    version,
+    about = "Backfills OHLCV candles into Delta Lake bronze tables, exactly and incrementally."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -5,8 +5,8 @@ mod commands;
 mod output;
 
 pub use args::{Cli, OutputFormat as OutputFormatArg};
-pub use output::print_summary;
 pub use commands::execute;
+pub use output::print_summary;
 
 /// Exit codes of the contract.
 pub mod exit {

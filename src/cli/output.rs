@@ -7,7 +7,10 @@ use crate::summary::RunSummary;
 
 pub fn print_summary(summary: &RunSummary, format: OutputFormat) {
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string(summary).expect("summary serialises")),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(summary).expect("summary serialises")
+        ),
         OutputFormat::Text => print!("{}", summary.to_text()),
     }
 }
@@ -18,7 +21,12 @@ pub fn print_dry_run(plan: &serde_json::Value, format: OutputFormat) {
         OutputFormat::Text => {
             println!("dry run: no request made");
             for s in plan["series"].as_array().into_iter().flatten() {
-                println!("  {} {} {}", s["provider"].as_str().unwrap_or("?"), s["asset_pair"].as_str().unwrap_or("?"), s["timeframe"].as_str().unwrap_or("?"));
+                println!(
+                    "  {} {} {}",
+                    s["provider"].as_str().unwrap_or("?"),
+                    s["asset_pair"].as_str().unwrap_or("?"),
+                    s["timeframe"].as_str().unwrap_or("?")
+                );
                 if let Some(e) = s["error"].as_str() {
                     println!("    error: {e}");
                 }
@@ -27,7 +35,13 @@ pub fn print_dry_run(plan: &serde_json::Value, format: OutputFormat) {
                     println!("    nothing to fetch: coverage already holds the range");
                 }
                 for r in ranges {
-                    println!("    {} {} .. {}  {} requests", r["direction"].as_str().unwrap_or(""), r["from"].as_str().unwrap_or(""), r["to"].as_str().unwrap_or(""), r["requests"]);
+                    println!(
+                        "    {} {} .. {}  {} requests",
+                        r["direction"].as_str().unwrap_or(""),
+                        r["from"].as_str().unwrap_or(""),
+                        r["to"].as_str().unwrap_or(""),
+                        r["requests"]
+                    );
                 }
             }
         }
@@ -36,7 +50,10 @@ pub fn print_dry_run(plan: &serde_json::Value, format: OutputFormat) {
 
 pub fn print_status(report: &StatusReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(report).expect("status serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("status serialises")
+        );
         return;
     }
     if report.series.is_empty() {

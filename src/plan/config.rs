@@ -46,7 +46,11 @@ pub struct SettingsInput {
 impl SettingsInput {
     /// The process environment, read once here.
     pub fn from_process(flags: HashMap<String, String>, config_file: Option<PathBuf>) -> Self {
-        SettingsInput { flags, env: std::env::vars().collect(), config_file }
+        SettingsInput {
+            flags,
+            env: std::env::vars().collect(),
+            config_file,
+        }
     }
 }
 
@@ -102,7 +106,11 @@ impl Sources {
 impl Settings {
     pub fn resolve(input: SettingsInput) -> Result<Self, PlanError> {
         let file = load_file(input.config_file.as_deref())?;
-        let sources = Sources { flags: input.flags, env: input.env, file };
+        let sources = Sources {
+            flags: input.flags,
+            env: input.env,
+            file,
+        };
         Ok(Settings {
             lake: sources.string("CANDLELAKE_LAKE", "data/lake"),
             state_dir: PathBuf::from(sources.string("CANDLELAKE_STATE_DIR", "data")),
@@ -127,19 +135,29 @@ fn load_file(explicit: Option<&Path>) -> Result<toml::Table, PlanError> {
         None => return Ok(toml::Table::new()),
     };
     let text = std::fs::read_to_string(path).map_err(|e| {
-        PlanError(format!("cannot read the config file {}: {e}; check the path given to --config", path.display()))
+        PlanError(format!(
+            "cannot read the config file {}: {e}; check the path given to --config",
+            path.display()
+        ))
     })?;
     text.parse::<toml::Table>().map_err(|e| {
         let why = e.message().to_string();
-        PlanError(format!("the config file {} is not valid TOML ({why}); fix it or remove it", path.display()))
+        PlanError(format!(
+            "the config file {} is not valid TOML ({why}); fix it or remove it",
+            path.display()
+        ))
     })
 }
 
 fn partition_periods(file: &toml::Table) -> Result<HashMap<Timeframe, PartitionPeriod>, PlanError> {
     let mut periods = HashMap::new();
-    let Some(tables) = file.get("tables").and_then(|t| t.as_table()) else { return Ok(periods) };
+    let Some(tables) = file.get("tables").and_then(|t| t.as_table()) else {
+        return Ok(periods);
+    };
     for (tf, settings) in tables {
-        let timeframe = tf.parse::<Timeframe>().map_err(|e| PlanError(format!("config [tables.{tf}]: {e}")))?;
+        let timeframe = tf
+            .parse::<Timeframe>()
+            .map_err(|e| PlanError(format!("config [tables.{tf}]: {e}")))?;
         if let Some(period) = settings.get("partition_period") {
             let period = period
                 .as_str()

@@ -75,14 +75,27 @@ impl BackfillPlan {
                 end.to_rfc3339()
             )));
         }
-        Ok(BackfillPlan { provider, pairs: dedup(pairs), timeframes: dedup(timeframes), start, end, dry_run: input.dry_run })
+        Ok(BackfillPlan {
+            provider,
+            pairs: dedup(pairs),
+            timeframes: dedup(timeframes),
+            start,
+            end,
+            dry_run: input.dry_run,
+        })
     }
 }
 
 fn split_list<'a>(value: &'a str, flag: &str) -> Result<Vec<&'a str>, PlanError> {
-    let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.is_empty() {
-        return Err(PlanError(format!("{flag} is empty; give at least one value, comma-separated")));
+        return Err(PlanError(format!(
+            "{flag} is empty; give at least one value, comma-separated"
+        )));
     }
     Ok(items)
 }
@@ -115,7 +128,16 @@ mod tests {
     #[test]
     fn resolves_a_good_plan() {
         let now = parse_instant("2024-06-01", "now").unwrap();
-        let plan = BackfillPlan::resolve(&input("btc/usd, ETH_USD,BTC-USD", "1h,1d", "2024-01-01", Some("2025-01-01")), now).unwrap();
+        let plan = BackfillPlan::resolve(
+            &input(
+                "btc/usd, ETH_USD,BTC-USD",
+                "1h,1d",
+                "2024-01-01",
+                Some("2025-01-01"),
+            ),
+            now,
+        )
+        .unwrap();
         assert_eq!(plan.pairs, vec!["BTC-USD", "ETH-USD"]);
         assert_eq!(plan.timeframes, vec![Timeframe::H1, Timeframe::D1]);
         assert_eq!(plan.end, now, "the end is clipped to now");
@@ -127,9 +149,15 @@ mod tests {
         // TC: (input, substring of the message)
         let cases = [
             (input("IBM", "1h", "2024-01-01", None), "ticker"),
-            (input("BTC-USD", "2h", "2024-01-01", None), "unknown timeframe"),
+            (
+                input("BTC-USD", "2h", "2024-01-01", None),
+                "unknown timeframe",
+            ),
             (input("BTC-USD", "1h", "2024-13-01", None), "--start"),
-            (input("BTC-USD", "1h", "2024-03-01", Some("2024-02-01")), "not before"),
+            (
+                input("BTC-USD", "1h", "2024-03-01", Some("2024-02-01")),
+                "not before",
+            ),
             (input("", "1h", "2024-03-01", None), "--pairs is empty"),
         ];
         for (i, expected) in cases {

@@ -7,7 +7,8 @@ use crate::providers::ProviderId;
 pub fn canonical_pair(input: &str, provider: ProviderId) -> Result<String, PlanError> {
     let upper = input.trim().to_ascii_uppercase();
     let parts: Vec<&str> = upper.split(['-', '/', '_']).collect();
-    let symbol = |s: &str| (2..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    let symbol =
+        |s: &str| (2..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
     match parts.as_slice() {
         [base, quote] if symbol(base) && symbol(quote) => Ok(format!("{base}-{quote}")),
         [six] if six.len() == 6 && six.bytes().all(|b| b.is_ascii_alphabetic()) => {
@@ -29,9 +30,17 @@ mod tests {
 
     #[test]
     fn spellings() {
-        let ok = [("BTC-USD", "BTC-USD"), ("btc/usd", "BTC-USD"), ("eth_usdc", "ETH-USDC"), ("EURUSD", "EUR-USD")];
+        let ok = [
+            ("BTC-USD", "BTC-USD"),
+            ("btc/usd", "BTC-USD"),
+            ("eth_usdc", "ETH-USDC"),
+            ("EURUSD", "EUR-USD"),
+        ];
         for (input, expected) in ok {
-            assert_eq!(canonical_pair(input, ProviderId::Coinbase).unwrap(), expected);
+            assert_eq!(
+                canonical_pair(input, ProviderId::Coinbase).unwrap(),
+                expected
+            );
         }
         for bad in ["IBM", "BTC-", "BTC-USD-X", "B$C-USD", ""] {
             assert!(canonical_pair(bad, ProviderId::Coinbase).is_err(), "{bad}");

@@ -25,7 +25,11 @@ impl Budget {
             .flatten()
             .and_then(|nanos| Quota::with_period(Duration::from_nanos(nanos.max(1))))
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
-        Budget { limiter, cool_down_until: Mutex::new(None), requests: AtomicU64::new(0) }
+        Budget {
+            limiter,
+            cool_down_until: Mutex::new(None),
+            requests: AtomicU64::new(0),
+        }
     }
 
     /// Waits for the cool-down to end and for a slot in the rate, then counts the request.

@@ -64,31 +64,62 @@ struct Progress {
 impl Engine {
     /// The ranges this series must fetch: the whole request aligned to the timeframe and cut at
     /// the last final bucket, less what coverage holds, widened to touch the coverage.
-    pub fn plan_ranges(&self, request: &SeriesRequest, held: Option<Coverage>) -> Vec<(Span, Direction)> {
+    pub fn plan_ranges(
+        &self,
+        request: &SeriesRequest,
+        held: Option<Coverage>,
+    ) -> Vec<(Span, Direction)> {
         let tf = request.series.timeframe;
         let horizon = tf.floor((self.clock)() - self.settle);
-        let wanted = Span { start: tf.ceil(request.start), end: tf.ceil(request.end).min(horizon) };
+        let wanted = Span {
+            start: tf.ceil(request.start),
+            end: tf.ceil(request.end).min(horizon),
+        };
         if wanted.start >= wanted.end {
             return Vec::new();
         }
-        let Some(held) = held else { return vec![(wanted, Direction::Forward)] };
+        let Some(held) = held else {
+            return vec![(wanted, Direction::Forward)];
+        };
         let mut ranges = Vec::new();
         if wanted.start < held.from {
-            ranges.push((Span { start: wanted.start, end: held.from }, Direction::Backward));
+            ranges.push((
+                Span {
+                    start: wanted.start,
+                    end: held.from,
+                },
+                Direction::Backward,
+            ));
         }
         if wanted.end > held.to {
-            ranges.push((Span { start: held.to, end: wanted.end }, Direction::Forward));
+            ranges.push((
+                Span {
+                    start: held.to,
+                    end: wanted.end,
+                },
+                Direction::Forward,
+            ));
         }
         ranges
     }
 
     /// The series' coverage as the table records it, with the watermark file repaired to match.
-    pub async fn held_coverage(&self, series: &SeriesKey) -> Result<(Option<Coverage>, Watermark), String> {
-        let recorded = self.sink.recorded_coverage(series).await.map_err(|e| e.to_string())?;
+    pub async fn held_coverage(
+        &self,
+        series: &SeriesKey,
+    ) -> Result<(Option<Coverage>, Watermark), String> {
+        let recorded = self
+            .sink
+            .recorded_coverage(series)
+            .await
+            .map_err(|e| e.to_string())?;
         let file = self.watermarks.load(series).map_err(|e| e.to_string())?;
         let path = self.watermarks.path(series);
         let now = (self.clock)();
-        let range = |c: Coverage| Range { from: c.from, to: c.to };
+        let range = |c: Coverage| Range {
+            from: c.from,
+            to: c.to,
+        };
         match (recorded, file) {
             (Some(c), Loaded::Valid(w)) if w.coverage == range(c) => Ok((Some(c), *w)),
             (Some(c), loaded) => {
@@ -99,7 +130,9 @@ impl Engine {
                 };
                 w.coverage = range(c);
                 w.updated_at = now;
-                self.watermarks.save(&w, series).map_err(|e| e.to_string())?;
+                self.watermarks
+                    .save(&w, series)
+                    .map_err(|e| e.to_string())?;
                 Ok((Some(c), w))
             }
             (None, Loaded::Valid(w)) => Err(format!(
@@ -108,7 +141,10 @@ impl Engine {
                 w.coverage.from.to_rfc3339(),
                 w.coverage.to.to_rfc3339()
             )),
-            (None, _) => Ok((None, Watermark::new(series, Range { from: now, to: now }, now))),
+            (None, _) => Ok((
+                None,
+                Watermark::new(series, Range { from: now, to: now }, now),
+            )),
         }
     }
 
@@ -117,7 +153,16 @@ impl Engine {
         let series = request.series.clone();
         let (coverage, watermark) = match self.held_coverage(&series).await {
             Ok(held) => held,
-            Err(e) => return SeriesResult::finish(series, Counters::default(), None, Some(e), false, true),
+            Err(e) => {
+                return SeriesResult::finish(
+                    series,
+                    Counters::default(),
+                    None,
+                    Some(e),
+                    false,
+                    true,
+                );
+            }
         };
         let ranges = self.plan_ranges(&request, coverage);
         let range_was_empty = ranges.is_empty();
@@ -129,7 +174,10 @@ impl Engine {
             committed: false,
             dlq_seq: 0,
         };
-        let error = self.fetch_ranges(&request, ranges, &mut progress).await.err();
+        let error = self
+            .fetch_ranges(&request, ranges, &mut progress)
+            .await
+            .err();
         let status = SeriesResult::finish(
             series.clone(),
             progress.counters,
@@ -158,18 +206,37 @@ impl Engine {
         let tf = series.timeframe;
         let max_buckets = self.source.capabilities().max_buckets_per_request;
         for (range, direction) in ranges {
-            let mut pending = Pending { coverage: progress.coverage, ..Pending::default() };
-            let fetches = windows(range, tf, max_buckets, direction).into_iter().map(|w| async move {
-                let req = WindowRequest { pair: series.pair.clone(), timeframe: tf, start: w.start, end: w.end };
-                (w, fetch_with_retry(self.source.as_ref(), &self.budget, &req, self.retry).await)
-            });
+            let mut pending = Pending {
+                coverage: progress.coverage,
+                ..Pending::default()
+            };
+            let fetches =
+                windows(range, tf, max_buckets, direction)
+                    .into_iter()
+                    .map(|w| async move {
+                        let req = WindowRequest {
+                            pair: series.pair.clone(),
+                            timeframe: tf,
+                            start: w.start,
+                            end: w.end,
+                        };
+                        (
+                            w,
+                            fetch_with_retry(self.source.as_ref(), &self.budget, &req, self.retry)
+                                .await,
+                        )
+                    });
             let mut pages = futures::stream::iter(fetches).buffered(self.window_concurrency.max(1));
             let mut stop = None;
             while let Some((window, result)) = pages.next().await {
                 let page = match result {
                     Ok(page) => page,
                     Err(e) => {
-                        stop = Some(Err(format!("{} .. {}: {e}", window.start.to_rfc3339(), window.end.to_rfc3339())));
+                        stop = Some(Err(format!(
+                            "{} .. {}: {e}",
+                            window.start.to_rfc3339(),
+                            window.end.to_rfc3339()
+                        )));
                         break;
                     }
                 };
@@ -183,10 +250,19 @@ impl Engine {
                     pending.rejects.push((request_url, out.rejects));
                 }
                 pending.coverage = match (direction, pending.coverage) {
-                    (_, None) if out.covered_end > window.start => Some(Coverage { from: window.start, to: out.covered_end }),
+                    (_, None) if out.covered_end > window.start => Some(Coverage {
+                        from: window.start,
+                        to: out.covered_end,
+                    }),
                     (_, None) => None,
-                    (Direction::Forward, Some(c)) => Some(Coverage { from: c.from, to: out.covered_end.max(c.to) }),
-                    (Direction::Backward, Some(c)) => Some(Coverage { from: window.start.min(c.from), to: c.to }),
+                    (Direction::Forward, Some(c)) => Some(Coverage {
+                        from: c.from,
+                        to: out.covered_end.max(c.to),
+                    }),
+                    (Direction::Backward, Some(c)) => Some(Coverage {
+                        from: window.start.min(c.from),
+                        to: c.to,
+                    }),
                 };
                 if out.covered_end < window.end {
                     stop = Some(Ok(()));
@@ -207,7 +283,12 @@ impl Engine {
 
     /// Commits pending rows with the coverage they complete, then writes their DLQ files and
     /// the watermark. Nothing is written when coverage did not move.
-    async fn flush(&self, request: &SeriesRequest, pending: &mut Pending, progress: &mut Progress) -> Result<(), String> {
+    async fn flush(
+        &self,
+        request: &SeriesRequest,
+        pending: &mut Pending,
+        progress: &mut Progress,
+    ) -> Result<(), String> {
         let Some(coverage) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
             return Ok(());
         };
@@ -220,7 +301,11 @@ impl Engine {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
-        let version = self.sink.commit(&lineage, &rows, coverage).await.map_err(|e| e.to_string())?;
+        let version = self
+            .sink
+            .commit(&lineage, &rows, coverage)
+            .await
+            .map_err(|e| e.to_string())?;
         progress.committed = true;
         progress.coverage = Some(coverage);
         let now = (self.clock)();
@@ -232,12 +317,20 @@ impl Engine {
                 ingestion_id: &self.ingestion_id,
                 request: &request_url,
             };
-            self.dlq.write(&context, progress.dlq_seq, &rejects, now).map_err(|e| {
-                format!("could not write a dead-letter file under {}: {e}", self.dlq.dir().display())
-            })?;
+            self.dlq
+                .write(&context, progress.dlq_seq, &rejects, now)
+                .map_err(|e| {
+                    format!(
+                        "could not write a dead-letter file under {}: {e}",
+                        self.dlq.dir().display()
+                    )
+                })?;
         }
         let w = &mut progress.watermark;
-        w.coverage = Range { from: coverage.from, to: coverage.to };
+        w.coverage = Range {
+            from: coverage.from,
+            to: coverage.to,
+        };
         let first = rows.iter().map(|r| r.candle.open_time).min();
         let last = rows.iter().map(|r| r.candle.open_time).max();
         if let (Some(first), Some(last)) = (first, last) {

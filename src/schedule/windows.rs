@@ -47,11 +47,29 @@ mod tests {
 
     #[test]
     fn forward_and_backward_tile_the_range() {
-        let range = Span { start: at("2024-01-01T00:00:00Z"), end: at("2024-01-01T07:00:00Z") };
+        let range = Span {
+            start: at("2024-01-01T00:00:00Z"),
+            end: at("2024-01-01T07:00:00Z"),
+        };
         let fwd = windows(range, Timeframe::H1, 3, Direction::Forward);
         let bwd = windows(range, Timeframe::H1, 3, Direction::Backward);
-        let hours = |w: &[Span]| w.iter().map(|s| (s.start.format("%H").to_string(), s.end.format("%H").to_string())).collect::<Vec<_>>();
-        assert_eq!(hours(&fwd), [("00", "03"), ("03", "06"), ("06", "07")].map(|(a, b)| (a.to_string(), b.to_string())));
-        assert_eq!(hours(&bwd), [("04", "07"), ("01", "04"), ("00", "01")].map(|(a, b)| (a.to_string(), b.to_string())));
+        let hours = |w: &[Span]| {
+            w.iter()
+                .map(|s| {
+                    (
+                        s.start.format("%H").to_string(),
+                        s.end.format("%H").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            hours(&fwd),
+            [("00", "03"), ("03", "06"), ("06", "07")].map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(
+            hours(&bwd),
+            [("04", "07"), ("01", "04"), ("00", "01")].map(|(a, b)| (a.to_string(), b.to_string()))
+        );
     }
 }

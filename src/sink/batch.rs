@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDate;
 use deltalake::arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
 use deltalake::arrow::error::ArrowError;
-use chrono::NaiveDate;
 
 use super::schema::arrow_schema;
 use crate::enrich::{Lineage, Row};
@@ -16,13 +16,19 @@ use crate::validate::Candle;
 
 pub fn build(lineage: &Lineage, rows: &[Row]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
-    let repeat = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n))) };
+    let repeat = |v: &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
+    };
     let micros = |f: fn(&Row) -> i64| -> ArrayRef {
-        Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"),
+        )
     };
     let price = |f: fn(&Candle) -> rust_decimal::Decimal| -> Result<ArrayRef, ArrowError> {
         let values = rows.iter().map(|r| to_scale_18(f(&r.candle)));
-        Ok(Arc::new(Decimal128Array::from_iter_values(values).with_precision_and_scale(38, 18)?))
+        Ok(Arc::new(
+            Decimal128Array::from_iter_values(values).with_precision_and_scale(38, 18)?,
+        ))
     };
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     let period = lineage.partition_period;

@@ -37,13 +37,19 @@ pub fn decimal_text(unscaled: i128) -> String {
     let digits = format!("{:019}", unscaled.unsigned_abs());
     let (int, frac) = digits.split_at(digits.len() - 18);
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { format!("{sign}{int}") } else { format!("{sign}{int}.{frac}") }
+    if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    }
 }
 
 impl DeltaSink {
     /// Every row of the table of `tf`, sorted by provider, pair and time; empty when absent.
     pub async fn read_rows(&self, tf: Timeframe) -> Result<Vec<TableRow>, SinkError> {
-        let Some(table) = self.load(tf).await? else { return Ok(Vec::new()) };
+        let Some(table) = self.load(tf).await? else {
+            return Ok(Vec::new());
+        };
         let err = self.delta_err(tf);
         let store = table.object_store();
         let mut rows = Vec::new();
@@ -51,8 +57,8 @@ impl DeltaSink {
         for file in files {
             let parts = file.partition_values_map();
             let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
-            let partition_date = NaiveDate::parse_from_str(&part("partition_date"), "%Y-%m-%d")
-                .unwrap_or_default();
+            let partition_date =
+                NaiveDate::parse_from_str(&part("partition_date"), "%Y-%m-%d").unwrap_or_default();
             let partition_asset_pair = part("partition_asset_pair");
             let bytes = store
                 .get(&file.object_store_path())
@@ -77,19 +83,31 @@ impl DeltaSink {
     /// series, so a file counts when its pair partition and its provider column match.
     pub async fn series_rows(&self, series: &SeriesKey) -> Result<u64, SinkError> {
         let tf = series.timeframe;
-        let Some(table) = self.load(tf).await? else { return Ok(0) };
+        let Some(table) = self.load(tf).await? else {
+            return Ok(0);
+        };
         let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
         let provider = series.provider.as_str();
         let mut total = 0;
         for file in snapshot.log_data().iter() {
             let parts = file.partition_values_map();
-            if parts.get("partition_asset_pair").cloned().flatten().as_deref() != Some(&series.pair) {
+            if parts
+                .get("partition_asset_pair")
+                .cloned()
+                .flatten()
+                .as_deref()
+                != Some(&series.pair)
+            {
                 continue;
             }
-            let stats: serde_json::Value =
-                file.stats().and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+            let stats: serde_json::Value = file
+                .stats()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default();
             let bound = |k: &str| stats[k]["source_provider"].as_str().map(str::to_string);
-            if bound("minValues").as_deref() == Some(provider) && bound("maxValues").as_deref() == Some(provider) {
+            if bound("minValues").as_deref() == Some(provider)
+                && bound("maxValues").as_deref() == Some(provider)
+            {
                 total += stats["numRecords"].as_u64().unwrap_or(0);
             }
         }
@@ -97,13 +115,32 @@ impl DeltaSink {
     }
 }
 
-fn append_rows(batch: &RecordBatch, partition_date: &NaiveDate, pair: &str, out: &mut Vec<TableRow>) {
-    let string = |name: &str| batch.column_by_name(name).expect("column present").as_string::<i32>().clone();
+fn append_rows(
+    batch: &RecordBatch,
+    partition_date: &NaiveDate,
+    pair: &str,
+    out: &mut Vec<TableRow>,
+) {
+    let string = |name: &str| {
+        batch
+            .column_by_name(name)
+            .expect("column present")
+            .as_string::<i32>()
+            .clone()
+    };
     let micros = |name: &str| {
-        batch.column_by_name(name).expect("column present").as_primitive::<TimestampMicrosecondType>().clone()
+        batch
+            .column_by_name(name)
+            .expect("column present")
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone()
     };
     let decimal = |name: &str| {
-        batch.column_by_name(name).expect("column present").as_primitive::<Decimal128Type>().clone()
+        batch
+            .column_by_name(name)
+            .expect("column present")
+            .as_primitive::<Decimal128Type>()
+            .clone()
     };
     let (ts, extracted) = (micros("timestamp"), micros("_extracted_at"));
     let (asset, timeframe, kind, provider, ingestion) = (
@@ -113,9 +150,18 @@ fn append_rows(batch: &RecordBatch, partition_date: &NaiveDate, pair: &str, out:
         string("source_provider"),
         string("_ingestion_id"),
     );
-    let (open, high, low, close, volume) =
-        (decimal("open"), decimal("high"), decimal("low"), decimal("close"), decimal("volume"));
-    let mock = batch.column_by_name("is_mock").expect("column present").as_boolean().clone();
+    let (open, high, low, close, volume) = (
+        decimal("open"),
+        decimal("high"),
+        decimal("low"),
+        decimal("close"),
+        decimal("volume"),
+    );
+    let mock = batch
+        .column_by_name("is_mock")
+        .expect("column present")
+        .as_boolean()
+        .clone();
     let at = |v: i64| DateTime::from_timestamp_micros(v).expect("timestamp in range");
     for i in 0..batch.num_rows() {
         out.push(TableRow {

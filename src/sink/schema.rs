@@ -24,7 +24,9 @@ pub fn table_name(tf: Timeframe) -> String {
 const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
 fn decimal() -> DataType {
-    DataType::Primitive(PrimitiveType::Decimal(DecimalType::try_new(38, 18).expect("valid decimal")))
+    DataType::Primitive(PrimitiveType::Decimal(
+        DecimalType::try_new(38, 18).expect("valid decimal"),
+    ))
 }
 
 /// The Delta columns, in the contract's order, none nullable.
@@ -34,7 +36,11 @@ pub fn delta_columns() -> Vec<StructField> {
         StructField::not_null("asset_pair", DataType::STRING),
         StructField::not_null("timeframe", DataType::STRING),
     ];
-    columns.extend(PRICE_COLUMNS.iter().map(|c| StructField::not_null(*c, decimal())));
+    columns.extend(
+        PRICE_COLUMNS
+            .iter()
+            .map(|c| StructField::not_null(*c, decimal())),
+    );
     columns.extend([
         StructField::not_null("volume_kind", DataType::STRING),
         StructField::not_null("source_provider", DataType::STRING),
@@ -55,7 +61,11 @@ pub fn arrow_schema() -> Arc<Schema> {
         Field::new("asset_pair", ArrowType::Utf8, false),
         Field::new("timeframe", ArrowType::Utf8, false),
     ];
-    fields.extend(PRICE_COLUMNS.iter().map(|c| Field::new(*c, ArrowType::Decimal128(38, 18), false)));
+    fields.extend(
+        PRICE_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, ArrowType::Decimal128(38, 18), false)),
+    );
     fields.extend([
         Field::new("volume_kind", ArrowType::Utf8, false),
         Field::new("source_provider", ArrowType::Utf8, false),

@@ -14,7 +14,9 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::batch;
-use super::schema::{PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name};
+use super::schema::{
+    PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name,
+};
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::providers::Timeframe;
 
@@ -41,8 +43,15 @@ pub enum SinkError {
     #[error(
         "the table {table} records partition period '{recorded}', but the config asks for '{wanted}'; remove [tables.{tf}] partition_period or set it to '{recorded}'"
     )]
-    PeriodConflict { table: String, tf: Timeframe, recorded: String, wanted: &'static str },
-    #[error("the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI")]
+    PeriodConflict {
+        table: String,
+        tf: Timeframe,
+        recorded: String,
+        wanted: &'static str,
+    },
+    #[error(
+        "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
+    )]
     BadLocation(String),
 }
 
@@ -88,13 +97,20 @@ impl DeltaSink {
     }
 
     pub(super) fn delta_err(&self, tf: Timeframe) -> impl Fn(DeltaTableError) -> SinkError + '_ {
-        move |source| SinkError::Delta { table: self.location(tf), source }
+        move |source| SinkError::Delta {
+            table: self.location(tf),
+            source,
+        }
     }
 
     /// Loads the table if it exists; `None` when nothing has been written yet.
     pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let url = self.url(tf)?;
-        if url.scheme() == "file" && !url.to_file_path().is_ok_and(|p| p.join("_delta_log").exists()) {
+        if url.scheme() == "file"
+            && !url
+                .to_file_path()
+                .is_ok_and(|p| p.join("_delta_log").exists())
+        {
             return Ok(None);
         }
         let mut table = DeltaTableBuilder::from_url(url)
@@ -114,13 +130,19 @@ impl DeltaSink {
         tf: Timeframe,
         explicit: bool,
     ) -> Result<PartitionPeriod, SinkError> {
-        let wanted = self.periods.get(&tf).copied().unwrap_or(PartitionPeriod::default_for(tf));
+        let wanted = self
+            .periods
+            .get(&tf)
+            .copied()
+            .unwrap_or(PartitionPeriod::default_for(tf));
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
         if guard.is_none() {
             *guard = self.load(tf).await?;
         }
-        let Some(table) = guard.as_ref() else { return Ok(wanted) };
+        let Some(table) = guard.as_ref() else {
+            return Ok(wanted);
+        };
         let recorded = table
             .snapshot()
             .map_err(self.delta_err(tf))?
@@ -140,7 +162,11 @@ impl DeltaSink {
         }
     }
 
-    async fn create(&self, tf: Timeframe, period: PartitionPeriod) -> Result<DeltaTable, SinkError> {
+    async fn create(
+        &self,
+        tf: Timeframe,
+        period: PartitionPeriod,
+    ) -> Result<DeltaTable, SinkError> {
         let url = self.url(tf)?;
         if url.scheme() == "file" {
             deltalake::ensure_table_uri(url.as_str()).map_err(self.delta_err(tf))?;
@@ -185,10 +211,18 @@ impl DeltaSink {
 
         let mut actions = Vec::new();
         if !rows.is_empty() {
-            let batch = batch::build(lineage, rows).map_err(|e| SinkError::Arrow(e, self.location(tf)))?;
+            let batch =
+                batch::build(lineage, rows).map_err(|e| SinkError::Arrow(e, self.location(tf)))?;
             let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
             writer.write(batch).await.map_err(&err)?;
-            actions.extend(writer.flush().await.map_err(&err)?.into_iter().map(Action::Add));
+            actions.extend(
+                writer
+                    .flush()
+                    .await
+                    .map_err(&err)?
+                    .into_iter()
+                    .map(Action::Add),
+            );
         }
         let txns = coverage_marks(&lineage.series, coverage);
         let operation = DeltaOperation::Write {
@@ -197,44 +231,67 @@ impl DeltaSink {
             predicate: None,
         };
         let snapshot = table.snapshot().map_err(&err)?;
-        let finalized = CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), operation)
-            .await
-            .map_err(|e| err(e.into()))?;
+        let finalized =
+            CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
+                .with_actions(actions)
+                .build(Some(snapshot), table.log_store(), operation)
+                .await
+                .map_err(&err)?;
         let version = finalized.version();
         table.state = Some(finalized.snapshot());
         Ok(version)
     }
 
     /// The coverage a table records for a series, from its application transactions.
-    pub async fn recorded_coverage(&self, series: &SeriesKey) -> Result<Option<Coverage>, SinkError> {
+    pub async fn recorded_coverage(
+        &self,
+        series: &SeriesKey,
+    ) -> Result<Option<Coverage>, SinkError> {
         let tf = series.timeframe;
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
         *guard = self.load(tf).await?;
-        let Some(table) = guard.as_ref() else { return Ok(None) };
+        let Some(table) = guard.as_ref() else {
+            return Ok(None);
+        };
         let err = self.delta_err(tf);
         let state = table.snapshot().map_err(&err)?;
         let store = table.log_store();
-        let to = state.transaction_version(store.as_ref(), app_id(series, "to")).await.map_err(&err)?;
-        let from = state.transaction_version(store.as_ref(), app_id(series, "from")).await.map_err(&err)?;
+        let to = state
+            .transaction_version(store.as_ref(), app_id(series, "to"))
+            .await
+            .map_err(&err)?;
+        let from = state
+            .transaction_version(store.as_ref(), app_id(series, "from"))
+            .await
+            .map_err(&err)?;
         let at = |micros: i64| DateTime::from_timestamp_micros(micros);
         Ok(match (from, to) {
-            (Some(f), Some(t)) => at(FROM_COMPLEMENT - f).zip(at(t)).map(|(from, to)| Coverage { from, to }),
+            (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)
+                .zip(at(t))
+                .map(|(from, to)| Coverage { from, to }),
             _ => None,
         })
     }
 }
 
 fn app_id(series: &SeriesKey, mark: &str) -> String {
-    format!("candlelake/{}/{}/{}/{mark}", series.provider.as_str(), series.pair, series.timeframe)
+    format!(
+        "candlelake/{}/{}/{}/{mark}",
+        series.provider.as_str(),
+        series.pair,
+        series.timeframe
+    )
 }
 
 fn coverage_marks(series: &SeriesKey, coverage: Coverage) -> Vec<Transaction> {
     let now = Utc::now().timestamp_millis();
     vec![
-        Transaction::new_with_last_update(app_id(series, "to"), coverage.to.timestamp_micros(), Some(now)),
+        Transaction::new_with_last_update(
+            app_id(series, "to"),
+            coverage.to.timestamp_micros(),
+            Some(now),
+        ),
         Transaction::new_with_last_update(
             app_id(series, "from"),
             FROM_COMPLEMENT - coverage.from.timestamp_micros(),

@@ -55,7 +55,9 @@ pub struct DeadLetterQueue {
 
 impl DeadLetterQueue {
     pub fn new(state_dir: &Path) -> Self {
-        DeadLetterQueue { dir: state_dir.join("dlq") }
+        DeadLetterQueue {
+            dir: state_dir.join("dlq"),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -92,7 +94,9 @@ impl DeadLetterQueue {
             records: rejects
                 .iter()
                 .map(|r| Record {
-                    timestamp: r.open_time.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                    timestamp: r
+                        .open_time
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
                     reasons: r.reasons.iter().map(|r| r.as_str()).collect(),
                     raw: &r.raw,
                 })
@@ -106,11 +110,22 @@ impl DeadLetterQueue {
 
     /// Number of dead-lettered records of a series, over every run.
     pub fn count_records(&self, series: &SeriesKey) -> u64 {
-        let infix = format!("-{}-{}-{}-", series.provider.as_str(), series.pair, series.timeframe);
-        let Ok(entries) = fs::read_dir(&self.dir) else { return 0 };
+        let infix = format!(
+            "-{}-{}-{}-",
+            series.provider.as_str(),
+            series.pair,
+            series.timeframe
+        );
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
         entries
             .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".json") && n.contains(&infix)))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.ends_with(".json") && n.contains(&infix))
+            })
             .filter_map(|e| fs::read(e.path()).ok())
             .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .map(|v| v["records"].as_array().map_or(0, |r| r.len() as u64))

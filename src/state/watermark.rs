@@ -99,7 +99,9 @@ pub enum Loaded {
 
 impl WatermarkStore {
     pub fn new(state_dir: &Path) -> Self {
-        WatermarkStore { root: state_dir.join("watermarks") }
+        WatermarkStore {
+            root: state_dir.join("watermarks"),
+        }
     }
 
     pub fn path(&self, series: &SeriesKey) -> PathBuf {
@@ -148,7 +150,9 @@ impl WatermarkStore {
 }
 
 fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

@@ -38,7 +38,11 @@ impl CoinbaseClient {
             .user_agent(concat!("candlelake/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
-        Ok(CoinbaseClient { http, base_url: config.base_url.trim_end_matches('/').to_string(), clock })
+        Ok(CoinbaseClient {
+            http,
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            clock,
+        })
     }
 
     fn url(&self, request: &WindowRequest) -> String {
@@ -86,7 +90,10 @@ impl CandleSource for CoinbaseClient {
         let received_at = (self.clock)();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| FetchError::from_transport(e, "coinbase"))?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
         if !status.is_success() {
             return Err(classify(status, &headers, &body, &request.pair));
         }
@@ -109,15 +116,28 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> 
         .unwrap_or_else(|| body.chars().take(200).collect());
     let code = status.as_u16();
     let (kind, message) = match code {
-        429 => (ErrorKind::RateLimited, format!("coinbase rate limit hit (429: {detail}); waiting before retrying")),
-        500..=599 => (ErrorKind::Transient, format!("coinbase server error {code} ({detail}); retrying")),
+        429 => (
+            ErrorKind::RateLimited,
+            format!("coinbase rate limit hit (429: {detail}); waiting before retrying"),
+        ),
+        500..=599 => (
+            ErrorKind::Transient,
+            format!("coinbase server error {code} ({detail}); retrying"),
+        ),
         404 => (
             ErrorKind::Permanent,
-            format!("coinbase does not know product {pair} (404: {detail}); check the pair against Coinbase's product list"),
+            format!(
+                "coinbase does not know product {pair} (404: {detail}); check the pair against Coinbase's product list"
+            ),
         ),
-        _ => (ErrorKind::Permanent, format!("coinbase refused the request ({code}: {detail})")),
+        _ => (
+            ErrorKind::Permanent,
+            format!("coinbase refused the request ({code}: {detail})"),
+        ),
     };
-    FetchError::new(kind, message).with_status(code).with_retry_after(retry_after(headers))
+    FetchError::new(kind, message)
+        .with_status(code)
+        .with_retry_after(retry_after(headers))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by these APIs).

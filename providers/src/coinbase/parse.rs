@@ -29,7 +29,9 @@ pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
     let parsed: CandlesBody = serde_json::from_str(body).map_err(|e| {
         FetchError::new(
             ErrorKind::Transient,
-            format!("coinbase sent a candles body that is not valid JSON ({e}); it will be retried"),
+            format!(
+                "coinbase sent a candles body that is not valid JSON ({e}); it will be retried"
+            ),
         )
     })?;
     Ok(parsed.candles.into_iter().map(parse_record).collect())
@@ -60,7 +62,9 @@ fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, Fiel
     match raw.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| FieldError::Unparseable),
         Some(b'n') if raw == "null" => Err(FieldError::Missing),
-        Some(b'-' | b'0'..=b'9') if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) => {
+        Some(b'-' | b'0'..=b'9')
+            if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) =>
+        {
             Ok(raw.to_string())
         }
         _ => Err(FieldError::Unparseable),

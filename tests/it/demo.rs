@@ -1,0 +1,42 @@
+//! The offline demo: real tables from the bundled fixtures with no HTTP, and an exact rerun.
+
+use candlelake::providers::Timeframe;
+
+use crate::support::Workspace;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_writes_mock_rows_and_a_rerun_writes_nothing() {
+    // No provider URL: the demo must not need one.
+    let ws = Workspace::new("http://127.0.0.1:9");
+    let out = ws.run(&["demo"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("848 candles written, 1 dead-lettered"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data/demo/lake/raw_market_data_1h: 668 rows"),
+        "{stdout}"
+    );
+
+    let demo_lake = ws.dir.path().join("data/demo/lake").display().to_string();
+    let sink = candlelake::sink::DeltaSink::new(&demo_lake, Default::default());
+    let rows = sink.read_rows(Timeframe::H1).await.unwrap();
+    assert_eq!(rows.len(), 668);
+    assert!(rows.iter().all(|r| r.is_mock));
+    assert!(
+        !ws.dir.path().join("lake").exists(),
+        "the demo leaves the real lake alone"
+    );
+
+    let again = ws.run(&["--output", "json", "demo"]).await;
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(summary["total_records"], 0);
+    assert_eq!(sink.read_rows(Timeframe::H1).await.unwrap().len(), 668);
+}
