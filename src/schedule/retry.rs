@@ -70,3 +70,132 @@ fn explain(err: FetchError, policy: RetryPolicy) -> FetchError {
         _ => err,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use rust_decimal::Decimal;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::providers::{Capabilities, ProviderId, Timeframe, VolumeKind};
+
+    /// Fails with the given errors in turn, then succeeds; records when each try arrived.
+    struct Flaky {
+        errors: Mutex<Vec<FetchError>>,
+        tries: Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl CandleSource for Flaky {
+        fn id(&self) -> ProviderId {
+            ProviderId::Coinbase
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                native_timeframes: vec![Timeframe::H1],
+                max_buckets_per_request: 300,
+                default_rps: Decimal::ZERO,
+            }
+        }
+        async fn fetch_window(&self, _: &WindowRequest) -> Result<Page, FetchError> {
+            self.tries.lock().unwrap().push(Instant::now());
+            let mut errors = self.errors.lock().unwrap();
+            if errors.is_empty() {
+                let now = chrono::Utc::now();
+                return Ok(Page {
+                    candles: vec![],
+                    response_time: now,
+                    received_at: now,
+                    request: String::new(),
+                    volume_kind: VolumeKind::Base,
+                });
+            }
+            Err(errors.remove(0))
+        }
+    }
+
+    fn request() -> WindowRequest {
+        let t = chrono::Utc::now();
+        WindowRequest {
+            pair: "BTC-USD".into(),
+            timeframe: Timeframe::H1,
+            start: t,
+            end: t,
+        }
+    }
+
+    fn gaps(tries: &[Instant]) -> Vec<u64> {
+        tries.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect()
+    }
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        base: Duration::from_secs(5),
+        max_retry_after: Duration::from_secs(120),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_5_10_20_seconds_then_gives_up() {
+        let transient = || FetchError::new(ErrorKind::Transient, "boom");
+        let source = Flaky {
+            errors: Mutex::new(vec![transient(); 4]),
+            tries: Mutex::default(),
+        };
+        let result =
+            fetch_with_retry(&source, &Budget::new(Decimal::ZERO), &request(), POLICY).await;
+        assert!(result.is_err());
+        assert_eq!(gaps(&source.tries.lock().unwrap()), vec![5, 10, 20]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn honours_a_longer_retry_after_and_refuses_one_past_the_cap() {
+        let limited = |secs| {
+            FetchError::new(ErrorKind::RateLimited, "429")
+                .with_retry_after(Some(Duration::from_secs(secs)))
+        };
+        let source = Flaky {
+            errors: Mutex::new(vec![limited(30), limited(1)]),
+            tries: Mutex::default(),
+        };
+        let budget = Budget::new(Decimal::ZERO);
+        assert!(
+            fetch_with_retry(&source, &budget, &request(), POLICY)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            gaps(&source.tries.lock().unwrap()),
+            vec![30, 10],
+            "Retry-After 30 s beats 5 s; 10 s beats 1 s"
+        );
+
+        let source = Flaky {
+            errors: Mutex::new(vec![limited(600)]),
+            tries: Mutex::default(),
+        };
+        let err = fetch_with_retry(&source, &budget, &request(), POLICY)
+            .await
+            .unwrap_err();
+        assert_eq!(source.tries.lock().unwrap().len(), 1);
+        assert!(
+            err.message.contains("CANDLELAKE_MAX_RETRY_AFTER_MS"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let source = Flaky {
+            errors: Mutex::new(vec![FetchError::new(ErrorKind::Permanent, "404")]),
+            tries: Mutex::default(),
+        };
+        assert!(
+            fetch_with_retry(&source, &Budget::new(Decimal::ZERO), &request(), POLICY)
+                .await
+                .is_err()
+        );
+        assert_eq!(source.tries.lock().unwrap().len(), 1);
+    }
+}

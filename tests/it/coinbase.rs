@@ -370,3 +370,63 @@ async fn four_hour_buckets_start_on_utc_hours_divisible_by_four() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_body_is_retried_and_a_too_long_retry_after_fails_only_its_series() {
+    let server = MockServer::start().await;
+    let rel = "coinbase/backfill/BTC-USD-4h.json";
+    let truncated: String = fixture(rel).chars().take(500).collect();
+    page("BTC-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
+        .respond_with(ResponseTemplate::new(200).set_body_string(truncated))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    page("BTC-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
+        .respond_with(ok(rel))
+        .mount(&server)
+        .await;
+    page("ETH-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
+        .respond_with(
+            error(429, "coinbase/errors/429-rate-limited.json")
+                .insert_header("retry-after", "3600"),
+        )
+        .mount(&server)
+        .await;
+    let ws = Workspace::new(&server.uri());
+    let (code, summary) = ws
+        .run_json(&[
+            "backfill",
+            "--provider",
+            "coinbase",
+            "--pairs",
+            "BTC-USD,ETH-USD",
+            "--timeframes",
+            "4h",
+            "--start",
+            "2024-02-01",
+            "--end",
+            "2024-02-11",
+        ])
+        .await;
+    assert_eq!(code, 2, "{summary}");
+    let btc = series(&summary, "BTC-USD", "4h");
+    assert_eq!(
+        (btc["status"].as_str(), btc["records"].as_u64()),
+        (Some("success"), Some(60))
+    );
+    assert_eq!(
+        requests_for(&server, "BTC-USD").await.len(),
+        2,
+        "the broken body was asked again once"
+    );
+    let eth = series(&summary, "ETH-USD", "4h");
+    assert_eq!(eth["status"], "error");
+    assert!(eth["error"].as_str().unwrap().contains("3600 s"), "{eth}");
+    assert_eq!(
+        requests_for(&server, "ETH-USD").await.len(),
+        1,
+        "no retry past the Retry-After cap"
+    );
+    assert_eq!(ws.rows(Timeframe::H4).await.len(), 60);
+}
