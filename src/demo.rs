@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::DateTime;
 use rust_decimal::Decimal;
 
+use crate::cli::CommandError;
 use crate::enrich::SeriesKey;
 use crate::plan::{PlanError, Settings, SettingsInput};
 use crate::providers::coinbase::parse_body;
@@ -16,7 +17,8 @@ use crate::providers::{
     WindowRequest, WireCandle,
 };
 use crate::run;
-use crate::schedule::SeriesRequest;
+use crate::schedule::{SeriesRequest, Shutdown};
+use crate::state::lock::RunLock;
 use crate::summary::RunSummary;
 
 /// Bundled fixtures: (pair, timeframe, Coinbase candles body).
@@ -108,7 +110,7 @@ pub async fn run_demo(
     mut flags: HashMap<String, String>,
     clock: Clock,
     format: crate::cli::OutputFormatArg,
-) -> Result<i32, PlanError> {
+) -> Result<i32, CommandError> {
     flags
         .entry("CANDLELAKE_LAKE".into())
         .or_insert_with(|| "data/demo/lake".into());
@@ -121,11 +123,13 @@ pub async fn run_demo(
         env: HashMap::new(),
         config_file: None,
     })?;
+    let _lock = RunLock::acquire(&settings.state_dir)?;
     let engine = run::engine(
         &settings,
         Arc::new(FixtureSource::bundled(clock.clone())),
         clock,
         true,
+        Shutdown::never(),
     );
     let timeframes = [Timeframe::H1, Timeframe::D1];
     let periods = run::partition_periods(&engine, &settings, timeframes).await?;

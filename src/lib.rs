@@ -9,8 +9,10 @@
 pub mod cli;
 pub mod demo;
 pub mod enrich;
+pub mod failpoint;
 pub mod pipeline;
 pub mod plan;
+pub mod replay;
 pub mod run;
 pub mod schedule;
 pub mod sink;

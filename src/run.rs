@@ -11,7 +11,7 @@ use crate::enrich::{PartitionPeriod, SeriesKey};
 use crate::pipeline::Span;
 use crate::plan::{PlanError, Settings};
 use crate::providers::{CandleSource, Clock, Timeframe};
-use crate::schedule::{Budget, Direction, Engine, RetryPolicy, SeriesRequest, windows};
+use crate::schedule::{Budget, Direction, Engine, RetryPolicy, SeriesRequest, Shutdown, windows};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::WatermarkStore;
@@ -23,6 +23,7 @@ pub fn engine(
     source: Arc<dyn CandleSource>,
     clock: Clock,
     is_mock: bool,
+    shutdown: Shutdown,
 ) -> Engine {
     Engine {
         budget: Arc::new(Budget::new(settings.coinbase_rps)),
@@ -43,6 +44,7 @@ pub fn engine(
         window_concurrency: settings.window_concurrency,
         ingestion_id: uuid::Uuid::new_v4().to_string(),
         is_mock,
+        shutdown,
     }
 }
 

@@ -92,6 +92,25 @@ pub enum Command {
     },
     /// Backfill from the bundled fixtures with no HTTP (rows marked is_mock), into data/demo.
     Demo,
+    /// The dead-letter queue: list files, show one, replay corrected records.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// One line per DLQ file (`--json` for scripts).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one DLQ file.
+    Show { id: String },
+    /// Re-read raw records with today's rules and write those that now pass (all files, or
+    /// the given ids); a second replay writes nothing.
+    Replay { ids: Vec<String> },
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::args::{BackfillArgs, Cli, Command, OutputFormat, TopupArgs};
+use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, TopupArgs};
 use super::exit;
 use super::output;
 use crate::demo;
@@ -13,29 +13,51 @@ use crate::plan::{
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::{CandleSource, Clock, ProviderId, Timeframe, system_clock};
 use crate::run;
-use crate::schedule::SeriesRequest;
+use crate::schedule::{Engine, SeriesRequest, Shutdown};
+use crate::sink::DeltaSink;
+use crate::state::dlq::DeadLetterQueue;
+use crate::state::lock::{LockError, RunLock};
 use crate::state::watermark::WatermarkStore;
 use crate::status;
-use crate::summary::RunSummary;
+use crate::summary::{RunSummary, SeriesResult};
+
+/// Why a command stopped before doing its work.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Usage(#[from] PlanError),
+    #[error(transparent)]
+    Locked(#[from] LockError),
+}
+
+impl CommandError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::Usage(_) => exit::USAGE,
+            CommandError::Locked(LockError::Held { .. }) => exit::LOCKED,
+            CommandError::Locked(LockError::Io { .. }) => exit::USAGE,
+        }
+    }
+}
+
+type Outcome = Result<i32, CommandError>;
 
 pub async fn execute(cli: Cli) -> i32 {
     let clock = system_clock();
     let format = cli.global.output;
-    let settings_input =
-        SettingsInput::from_process(cli.global.setting_flags(), cli.global.config.clone());
+    let flags = cli.global.setting_flags();
+    let input = SettingsInput::from_process(flags.clone(), cli.global.config.clone());
     let result = match cli.command {
-        Command::Backfill(args) => backfill(settings_input, args, clock, format).await,
-        Command::Topup(args) => topup(settings_input, args, clock, format).await,
-        Command::Status { json } => status_command(settings_input, json).await,
-        Command::Demo => demo::run_demo(cli.global.setting_flags(), clock, format).await,
+        Command::Backfill(args) => backfill(input, args, clock, format).await,
+        Command::Topup(args) => topup(input, args, clock, format).await,
+        Command::Status { json } => status_command(input, json).await,
+        Command::Demo => demo::run_demo(flags, clock, format).await,
+        Command::Dlq { command } => dlq(input, command, clock).await,
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::USAGE
-        }
-    }
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        e.exit_code()
+    })
 }
 
 fn coinbase(settings: &Settings, clock: Clock) -> Result<Arc<dyn CandleSource>, PlanError> {
@@ -47,12 +69,27 @@ fn coinbase(settings: &Settings, clock: Clock) -> Result<Arc<dyn CandleSource>, 
     Ok(Arc::new(client))
 }
 
+fn signals() -> Result<Shutdown, PlanError> {
+    Shutdown::on_signals()
+        .map_err(|e| PlanError(format!("could not listen for SIGINT/SIGTERM: {e}")))
+}
+
+/// Prints the summary; the exit code is 130/143 after a signal, else the summary's.
+fn finish(engine: &Engine, results: &[SeriesResult], format: OutputFormat) -> i32 {
+    let summary = RunSummary::new(&engine.ingestion_id, results);
+    output::print_summary(&summary, format);
+    match engine.shutdown.requested() {
+        Some(stop) => stop.exit_code(),
+        None => summary.exit_code(),
+    }
+}
+
 async fn backfill(
     input: SettingsInput,
     args: BackfillArgs,
     clock: Clock,
     format: OutputFormat,
-) -> Result<i32, PlanError> {
+) -> Outcome {
     let settings = Settings::resolve(input)?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
@@ -65,7 +102,18 @@ async fn backfill(
         },
         clock(),
     )?;
-    let engine = run::engine(&settings, coinbase(&settings, clock.clone())?, clock, false);
+    let _lock = if plan.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&settings.state_dir)?)
+    };
+    let engine = run::engine(
+        &settings,
+        coinbase(&settings, clock.clone())?,
+        clock,
+        false,
+        signals()?,
+    );
     let periods =
         run::partition_periods(&engine, &settings, plan.timeframes.iter().copied()).await?;
     let requests: Vec<SeriesRequest> = plan
@@ -87,9 +135,8 @@ async fn backfill(
         output::print_dry_run(&run::dry_run(&engine, &requests).await, format);
         return Ok(exit::OK);
     }
-    let summary = RunSummary::new(&engine.ingestion_id, &run::run(&engine, requests).await);
-    output::print_summary(&summary, format);
-    Ok(summary.exit_code())
+    let results = run::run(&engine, requests).await;
+    Ok(finish(&engine, &results, format))
 }
 
 async fn topup(
@@ -97,7 +144,7 @@ async fn topup(
     args: TopupArgs,
     clock: Clock,
     format: OutputFormat,
-) -> Result<i32, PlanError> {
+) -> Outcome {
     let settings = Settings::resolve(input)?;
     let provider = match args.provider.as_deref() {
         None => None,
@@ -123,6 +170,7 @@ async fn topup(
         .iter()
         .map(|t| t.parse::<Timeframe>().map_err(PlanError))
         .collect::<Result<Vec<_>, _>>()?;
+    let _lock = RunLock::acquire(&settings.state_dir)?;
 
     let known = WatermarkStore::new(&settings.state_dir).all();
     let selected = |k: &SeriesKey| {
@@ -130,13 +178,21 @@ async fn topup(
             && (pairs.is_empty() || pairs.contains(&k.pair))
             && (timeframes.is_empty() || timeframes.contains(&k.timeframe))
     };
-    let mut with_mark: Vec<SeriesKey> = known
+    let with_mark: Vec<_> = known
         .iter()
-        .filter_map(|w| w.series())
-        .filter(|k| selected(k))
+        .filter(|w| w.series().as_ref().is_some_and(selected))
         .collect();
-    with_mark.sort();
-    let mut missing = Vec::new();
+    if let Some(other) = with_mark
+        .iter()
+        .find(|w| w.provider != ProviderId::Coinbase.as_str())
+    {
+        return Err(PlanError(format!(
+            "provider '{}' is not available in this build yet; select --provider coinbase",
+            other.provider
+        ))
+        .into());
+    }
+    let mut results = Vec::new();
     if let Some(p) = provider.filter(|_| !pairs.is_empty() && !timeframes.is_empty()) {
         for pair in &pairs {
             for tf in &timeframes {
@@ -145,56 +201,76 @@ async fn topup(
                     pair: pair.clone(),
                     timeframe: *tf,
                 };
-                if !with_mark.contains(&key) {
-                    missing.push(run::failed(key, "no watermark; run backfill first".into()));
+                if !with_mark.iter().any(|w| w.series().as_ref() == Some(&key)) {
+                    results.push(run::failed(key, "no watermark; run backfill first".into()));
                 }
             }
         }
     }
-    if let Some(other) = with_mark
-        .iter()
-        .find(|k| k.provider != ProviderId::Coinbase)
-    {
-        return Err(PlanError(format!(
-            "provider '{}' is not available in this build yet; select --provider coinbase",
-            other.provider.as_str()
-        )));
-    }
-
     let engine = run::engine(
         &settings,
         coinbase(&settings, clock.clone())?,
         clock.clone(),
         false,
+        signals()?,
     );
+    let keys: Vec<SeriesKey> = with_mark.iter().filter_map(|w| w.series()).collect();
     let periods =
-        run::partition_periods(&engine, &settings, with_mark.iter().map(|k| k.timeframe)).await?;
+        run::partition_periods(&engine, &settings, keys.iter().map(|k| k.timeframe)).await?;
     let now = clock();
     let requests = with_mark
-        .into_iter()
-        .filter_map(|series| {
-            let mark = known
-                .iter()
-                .find(|w| w.series().as_ref() == Some(&series))?;
-            let partition_period = periods[&series.timeframe];
-            Some(SeriesRequest {
-                start: mark.coverage.to,
-                end: now,
-                series,
-                partition_period,
-            })
+        .iter()
+        .zip(keys)
+        .map(|(mark, series)| SeriesRequest {
+            start: mark.coverage.to,
+            end: now,
+            partition_period: periods[&series.timeframe],
+            series,
         })
         .collect();
-    let mut results = missing;
     results.extend(run::run(&engine, requests).await);
-    let summary = RunSummary::new(&engine.ingestion_id, &results);
-    output::print_summary(&summary, format);
-    Ok(summary.exit_code())
+    Ok(finish(&engine, &results, format))
 }
 
-async fn status_command(input: SettingsInput, json: bool) -> Result<i32, PlanError> {
+async fn status_command(input: SettingsInput, json: bool) -> Outcome {
     let settings = Settings::resolve(input)?;
     let report = status::collect(&settings).await.map_err(PlanError)?;
     output::print_status(&report, json);
+    Ok(exit::OK)
+}
+
+async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome {
+    let settings = Settings::resolve(input)?;
+    let queue = DeadLetterQueue::new(&settings.state_dir);
+    match command {
+        DlqCommand::List { json } => {
+            let files = queue
+                .files()
+                .map_err(|e| PlanError(format!("cannot read {}: {e}", queue.dir().display())))?;
+            output::print_dlq_list(&files, json);
+        }
+        DlqCommand::Show { id } => {
+            let path = queue.dir().join(format!("{id}.json"));
+            let text = std::fs::read_to_string(&path).map_err(|_| {
+                PlanError(format!(
+                    "no DLQ file with id '{id}' in {}; `candlelake dlq list` shows the ids",
+                    queue.dir().display()
+                ))
+            })?;
+            print!("{text}");
+        }
+        DlqCommand::Replay { ids } => {
+            let _lock = RunLock::acquire(&settings.state_dir)?;
+            let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+            let ingestion_id = uuid::Uuid::new_v4().to_string();
+            let report = crate::replay::replay(&queue, &sink, &ids, &ingestion_id, clock())
+                .await
+                .map_err(|e| PlanError(format!("replay failed: {e}")))?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serialises")
+            );
+        }
+    }
     Ok(exit::OK)
 }

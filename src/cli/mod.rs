@@ -5,7 +5,7 @@ mod commands;
 mod output;
 
 pub use args::{Cli, OutputFormat as OutputFormatArg};
-pub use commands::execute;
+pub use commands::{CommandError, execute};
 pub use output::print_summary;
 
 /// Exit codes of the contract.
@@ -13,4 +13,5 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const USAGE: i32 = 1;
     pub const SERIES_FAILED: i32 = 2;
+    pub const LOCKED: i32 = 3;
 }

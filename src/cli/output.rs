@@ -2,6 +2,7 @@
 //! on stdout (logs go to stderr).
 
 use super::args::OutputFormat;
+use crate::state::dlq::StoredFile;
 use crate::status::StatusReport;
 use crate::summary::RunSummary;
 
@@ -72,5 +73,38 @@ pub fn print_status(report: &StatusReport, json: bool) {
             s.last_run.as_deref().unwrap_or("-"),
             s.last_status.as_deref().unwrap_or("-"),
         );
+    }
+}
+
+pub fn print_dlq_list(files: &[(String, StoredFile)], json: bool) {
+    if json {
+        let list: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(id, f)| {
+                serde_json::json!({
+                    "id": id,
+                    "timestamp": f.timestamp,
+                    "provider": f.context.provider,
+                    "asset_pair": f.context.asset_pair,
+                    "timeframe": f.context.timeframe,
+                    "records": f.records.len(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return;
+    }
+    if files.is_empty() {
+        println!("the dead-letter queue is empty");
+    }
+    for (id, f) in files {
+        let mut reasons: Vec<&str> = f
+            .records
+            .iter()
+            .flat_map(|r| r.reasons.iter().map(String::as_str))
+            .collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        println!("{id}  {} records  {}", f.records.len(), reasons.join(","));
     }
 }

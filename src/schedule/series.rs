@@ -1,6 +1,7 @@
 //! One series' run: resolve its held coverage (the table wins over the watermark file), fetch
 //! what coverage lacks, and commit rows, coverage marks, DLQ files and the watermark in order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -8,12 +9,14 @@ use futures::StreamExt;
 
 use super::budget::Budget;
 use super::retry::{RetryPolicy, fetch_with_retry};
+use super::shutdown::Shutdown;
 use super::windows::{Direction, windows};
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
+use crate::failpoint;
 use crate::pipeline::{self, Counters, Span};
 use crate::providers::{CandleSource, Clock, VolumeKind, WindowRequest};
 use crate::sink::{Coverage, DeltaSink};
-use crate::state::dlq::{DeadLetterQueue, DlqContext};
+use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
 use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
 use crate::summary::SeriesResult;
 use crate::validate::Reject;
@@ -32,6 +35,7 @@ pub struct Engine {
     pub window_concurrency: usize,
     pub ingestion_id: String,
     pub is_mock: bool,
+    pub shutdown: Shutdown,
 }
 
 /// One series and the range asked for it.
@@ -54,6 +58,7 @@ struct Pending {
 
 struct Progress {
     watermark: Watermark,
+    dlq_known: HashSet<RecordKey>,
     coverage: Option<Coverage>,
     counters: Counters,
     processed: Vec<Span>,
@@ -168,6 +173,7 @@ impl Engine {
         let range_was_empty = ranges.is_empty();
         let mut progress = Progress {
             watermark,
+            dlq_known: self.dlq.known_records(&series),
             coverage,
             counters: Counters::default(),
             processed: Vec::new(),
@@ -227,8 +233,22 @@ impl Engine {
                         )
                     });
             let mut pages = futures::stream::iter(fetches).buffered(self.window_concurrency.max(1));
+            let mut shutdown = self.shutdown.clone();
             let mut stop = None;
-            while let Some((window, result)) = pages.next().await {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = shutdown.wait() => None,
+                    next = pages.next() => next,
+                };
+                let Some((window, result)) = next else {
+                    if self.shutdown.requested().is_some() {
+                        stop = Some(Err(
+                            "interrupted; the next run continues from the last commit".to_string(),
+                        ));
+                    }
+                    break;
+                };
                 let page = match result {
                     Ok(page) => page,
                     Err(e) => {
@@ -240,6 +260,7 @@ impl Engine {
                         break;
                     }
                 };
+                failpoint::hit("after_fetch");
                 pending.volume_kind = Some(page.volume_kind);
                 let request_url = page.request.clone();
                 let out = pipeline::process(page, window, tf, self.settle, &progress.processed);
@@ -281,18 +302,45 @@ impl Engine {
         Ok(())
     }
 
-    /// Commits pending rows with the coverage they complete, then writes their DLQ files and
-    /// the watermark. Nothing is written when coverage did not move.
+    /// Writes the pending rejects to the DLQ, then commits pending rows with the coverage they
+    /// complete, then writes the watermark. Nothing is written when coverage did not move.
     async fn flush(
         &self,
         request: &SeriesRequest,
         pending: &mut Pending,
         progress: &mut Progress,
     ) -> Result<(), String> {
-        let Some(coverage) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
+        let Some(wanted) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
             return Ok(());
         };
         let series = &request.series;
+        let now = (self.clock)();
+        for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
+            let context = DlqContext {
+                series,
+                source_timeframe: series.timeframe.as_str(),
+                ingestion_id: &self.ingestion_id,
+                request: &request_url,
+            };
+            let written = self
+                .dlq
+                .write(
+                    &context,
+                    progress.dlq_seq + 1,
+                    &rejects,
+                    now,
+                    &mut progress.dlq_known,
+                )
+                .map_err(|e| {
+                    format!(
+                        "could not write a dead-letter file under {}: {e}",
+                        self.dlq.dir().display()
+                    )
+                })?;
+            if written.is_some() {
+                progress.dlq_seq += 1;
+            }
+        }
         let lineage = Lineage {
             series: series.clone(),
             volume_kind: pending.volume_kind.unwrap_or(VolumeKind::Base),
@@ -301,42 +349,30 @@ impl Engine {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
-        let version = self
+        let committed = self
             .sink
-            .commit(&lineage, &rows, coverage)
+            .commit(&lineage, &rows, wanted)
             .await
             .map_err(|e| e.to_string())?;
-        progress.committed = true;
-        progress.coverage = Some(coverage);
-        let now = (self.clock)();
-        for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
-            progress.dlq_seq += 1;
-            let context = DlqContext {
-                series,
-                source_timeframe: series.timeframe.as_str(),
-                ingestion_id: &self.ingestion_id,
-                request: &request_url,
-            };
-            self.dlq
-                .write(&context, progress.dlq_seq, &rejects, now)
-                .map_err(|e| {
-                    format!(
-                        "could not write a dead-letter file under {}: {e}",
-                        self.dlq.dir().display()
-                    )
-                })?;
-        }
+        // Rows another run committed first are already in the table: count them as skipped.
+        progress.counters.written -= committed.dropped as u64;
+        progress.counters.skipped += committed.dropped as u64;
+        progress.committed |= committed.version.is_some();
+        progress.coverage = Some(committed.coverage);
+        pending.coverage = Some(committed.coverage);
         let w = &mut progress.watermark;
         w.coverage = Range {
-            from: coverage.from,
-            to: coverage.to,
+            from: committed.coverage.from,
+            to: committed.coverage.to,
         };
         let first = rows.iter().map(|r| r.candle.open_time).min();
         let last = rows.iter().map(|r| r.candle.open_time).max();
         if let (Some(first), Some(last)) = (first, last) {
             w.hold(first, last);
         }
-        w.table_version = version;
+        if let Some(version) = committed.version {
+            w.table_version = version;
+        }
         w.updated_at = now;
         self.watermarks.save(w, series).map_err(|e| e.to_string())
     }

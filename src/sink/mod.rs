@@ -11,4 +11,4 @@ mod table;
 
 pub use read::TableRow;
 pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
-pub use table::{Coverage, DeltaSink, SinkError};
+pub use table::{Committed, Coverage, DeltaSink, SinkError};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -18,6 +18,7 @@ use super::schema::{
     PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name,
 };
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
+use crate::failpoint;
 use crate::providers::Timeframe;
 
 /// A series' covered range `[from, to)`.
@@ -38,8 +39,10 @@ pub enum SinkError {
         #[source]
         source: DeltaTableError,
     },
-    #[error("could not build the rows for {table}: {0}", table = .1)]
-    Arrow(deltalake::arrow::error::ArrowError, String),
+    #[error(
+        "another run changed the coverage of {series} while this one was fetching; rerun to continue from the table's coverage"
+    )]
+    CoverageMoved { series: String },
     #[error(
         "the table {table} records partition period '{recorded}', but the config asks for '{wanted}'; remove [tables.{tf}] partition_period or set it to '{recorded}'"
     )]
@@ -189,56 +192,158 @@ impl DeltaSink {
             .map_err(self.delta_err(tf))
     }
 
-    /// Appends `rows` of one series and moves its coverage marks, in one commit. Creates the
-    /// table when absent. Returns the committed table version.
+    /// Appends `rows` of one series and widens its coverage to `wanted`, in one commit.
+    ///
+    /// The table is the source of truth: before each try the latest snapshot's coverage marks
+    /// are read, rows they already cover are dropped, and an empty commit is skipped. Two
+    /// commits of one series conflict (same `txn` app ids); the loser reloads and tries again.
     pub async fn commit(
         &self,
         lineage: &Lineage,
         rows: &[Row],
-        coverage: Coverage,
-    ) -> Result<u64, SinkError> {
+        wanted: Coverage,
+    ) -> Result<Committed, SinkError> {
+        let series = &lineage.series;
+        let tf = series.timeframe;
+        let err = self.delta_err(tf);
+        let slot = self.slot(tf);
+        let mut guard = slot.lock().await;
+        for _ in 0..COMMIT_TRIES {
+            let table = match guard.take() {
+                Some(mut t) => {
+                    t.update_incremental(None).await.map_err(&err)?;
+                    t
+                }
+                None => match self.load(tf).await? {
+                    Some(t) => t,
+                    None => self.create(tf, lineage.partition_period).await?,
+                },
+            };
+            let table = guard.insert(table);
+            let recorded = marks(table, series).await.map_err(&err)?;
+            let coverage = match recorded {
+                None => wanted,
+                Some(r) if r.from <= wanted.from && wanted.to <= r.to => {
+                    return Ok(Committed {
+                        version: None,
+                        coverage: r,
+                        dropped: rows.len(),
+                    });
+                }
+                Some(r) if wanted.to < r.from || r.to < wanted.from => {
+                    return Err(SinkError::CoverageMoved {
+                        series: series.to_string(),
+                    });
+                }
+                Some(r) => Coverage {
+                    from: r.from.min(wanted.from),
+                    to: r.to.max(wanted.to),
+                },
+            };
+            let fresh: Vec<Row> = match recorded {
+                Some(r) => rows
+                    .iter()
+                    .filter(|row| !r.contains(row.candle.open_time))
+                    .cloned()
+                    .collect(),
+                None => rows.to_vec(),
+            };
+            let dropped = rows.len() - fresh.len();
+            match self.try_commit(table, lineage, &fresh, coverage).await {
+                Ok(version) => {
+                    return Ok(Committed {
+                        version: Some(version),
+                        coverage,
+                        dropped,
+                    });
+                }
+                Err(e) if is_conflict(&e) => {
+                    tracing::info!(series = %series, "Another writer committed this series first; reloading and trying again.");
+                    *guard = None;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(SinkError::CoverageMoved {
+            series: series.to_string(),
+        })
+    }
+
+    /// Appends rows without moving coverage (replayed DLQ records, which coverage holds).
+    pub async fn append(&self, lineage: &Lineage, rows: &[Row]) -> Result<u64, SinkError> {
         let tf = lineage.series.timeframe;
         let err = self.delta_err(tf);
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = match self.load(tf).await? {
-                Some(t) => Some(t),
-                None => Some(self.create(tf, lineage.partition_period).await?),
-            };
-        }
-        let table = guard.as_mut().expect("table loaded or created above");
+        let table = match guard.take() {
+            Some(mut t) => {
+                t.update_incremental(None).await.map_err(&err)?;
+                t
+            }
+            None => match self.load(tf).await? {
+                Some(t) => t,
+                None => self.create(tf, lineage.partition_period).await?,
+            },
+        };
+        let table = guard.insert(table);
+        let batch = batch::build(lineage, rows).map_err(|e| err(e.into()))?;
+        let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
+        writer.write(batch).await.map_err(&err)?;
+        let adds = writer
+            .flush()
+            .await
+            .map_err(&err)?
+            .into_iter()
+            .map(Action::Add)
+            .collect();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let finalized = CommitBuilder::default()
+            .with_actions(adds)
+            .build(
+                Some(table.snapshot().map_err(&err)?),
+                table.log_store(),
+                operation,
+            )
+            .await
+            .map_err(&err)?;
+        let version = finalized.version();
+        table.state = Some(finalized.snapshot());
+        Ok(version)
+    }
 
+    async fn try_commit(
+        &self,
+        table: &mut DeltaTable,
+        lineage: &Lineage,
+        rows: &[Row],
+        coverage: Coverage,
+    ) -> Result<u64, DeltaTableError> {
         let mut actions = Vec::new();
         if !rows.is_empty() {
-            let batch =
-                batch::build(lineage, rows).map_err(|e| SinkError::Arrow(e, self.location(tf)))?;
-            let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
-            writer.write(batch).await.map_err(&err)?;
-            actions.extend(
-                writer
-                    .flush()
-                    .await
-                    .map_err(&err)?
-                    .into_iter()
-                    .map(Action::Add),
-            );
+            let batch = batch::build(lineage, rows)?;
+            let mut writer = RecordBatchWriter::for_table(table)?;
+            writer.write(batch).await?;
+            actions.extend(writer.flush().await?.into_iter().map(Action::Add));
         }
+        failpoint::hit("before_commit");
         let txns = coverage_marks(&lineage.series, coverage);
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
             predicate: None,
         };
-        let snapshot = table.snapshot().map_err(&err)?;
         let finalized =
             CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
                 .with_actions(actions)
-                .build(Some(snapshot), table.log_store(), operation)
-                .await
-                .map_err(&err)?;
+                .build(Some(table.snapshot()?), table.log_store(), operation)
+                .await?;
         let version = finalized.version();
         table.state = Some(finalized.snapshot());
+        failpoint::hit("after_commit");
         Ok(version)
     }
 
@@ -248,30 +353,59 @@ impl DeltaSink {
         series: &SeriesKey,
     ) -> Result<Option<Coverage>, SinkError> {
         let tf = series.timeframe;
-        let slot = self.slot(tf);
-        let mut guard = slot.lock().await;
-        *guard = self.load(tf).await?;
-        let Some(table) = guard.as_ref() else {
+        let Some(table) = self.load(tf).await? else {
             return Ok(None);
         };
-        let err = self.delta_err(tf);
-        let state = table.snapshot().map_err(&err)?;
-        let store = table.log_store();
-        let to = state
-            .transaction_version(store.as_ref(), app_id(series, "to"))
-            .await
-            .map_err(&err)?;
-        let from = state
-            .transaction_version(store.as_ref(), app_id(series, "from"))
-            .await
-            .map_err(&err)?;
-        let at = |micros: i64| DateTime::from_timestamp_micros(micros);
-        Ok(match (from, to) {
-            (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)
-                .zip(at(t))
-                .map(|(from, to)| Coverage { from, to }),
-            _ => None,
-        })
+        marks(&table, series).await.map_err(self.delta_err(tf))
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    /// The new table version; `None` when nothing needed committing.
+    pub version: Option<u64>,
+    /// The series' coverage as the table now records it.
+    pub coverage: Coverage,
+    /// Rows left out because the table already covered them (another run wrote them).
+    pub dropped: usize,
+}
+
+const COMMIT_TRIES: usize = 10;
+
+fn is_conflict(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::Transaction {
+            source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
+        } | DeltaTableError::VersionAlreadyExists(_)
+    )
+}
+
+async fn marks(
+    table: &DeltaTable,
+    series: &SeriesKey,
+) -> Result<Option<Coverage>, DeltaTableError> {
+    let state = table.snapshot()?;
+    let store = table.log_store();
+    let to = state
+        .transaction_version(store.as_ref(), app_id(series, "to"))
+        .await?;
+    let from = state
+        .transaction_version(store.as_ref(), app_id(series, "from"))
+        .await?;
+    let at = DateTime::from_timestamp_micros;
+    Ok(match (from, to) {
+        (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)
+            .zip(at(t))
+            .map(|(from, to)| Coverage { from, to }),
+        _ => None,
+    })
+}
+
+impl Coverage {
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.from <= t && t < self.to
     }
 }
 

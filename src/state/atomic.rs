@@ -5,8 +5,11 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Writes `bytes` to `path` atomically, creating parent directories.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+use crate::failpoint;
+
+/// Writes `bytes` to `path` atomically, creating parent directories. `crash_point` names the
+/// failpoint hit when half the temporary file is written.
+pub fn write_atomic(path: &Path, bytes: &[u8], crash_point: &str) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -16,7 +19,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        file.write_all(head)?;
+        failpoint::hit(crash_point);
+        file.write_all(tail)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
@@ -35,8 +41,8 @@ mod tests {
     fn replaces_content_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/w.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
+        write_atomic(&path, b"one", "test").unwrap();
+        write_atomic(&path, b"two", "test").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(path.parent().unwrap())
             .unwrap()

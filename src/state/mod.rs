@@ -3,4 +3,5 @@
 
 pub mod atomic;
 pub mod dlq;
+pub mod lock;
 pub mod watermark;

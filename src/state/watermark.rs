@@ -131,7 +131,8 @@ impl WatermarkStore {
         let path = self.path(series);
         let mut bytes = serde_json::to_vec_pretty(watermark).expect("a watermark serialises");
         bytes.push(b'\n');
-        write_atomic(&path, &bytes).map_err(|source| WatermarkError::Io { path, source })
+        write_atomic(&path, &bytes, "mid_watermark")
+            .map_err(|source| WatermarkError::Io { path, source })
     }
 
     /// Every valid watermark under the store, sorted by series.

@@ -1,0 +1,178 @@
+//! `dlq replay`: re-reads dead-lettered raw records (a user may have corrected them) with
+//! today's rules, writes those that now pass and are not in the table yet, and records each
+//! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::{Lineage, Row, SeriesKey};
+use crate::providers::coinbase::parse_record;
+use crate::providers::{ProviderId, Timeframe, VolumeKind};
+use crate::sink::DeltaSink;
+use crate::state::dlq::DeadLetterQueue;
+use crate::validate::validate;
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReplayReport {
+    pub files: usize,
+    pub records: usize,
+    pub written: usize,
+    pub already_in_table: usize,
+    pub still_invalid: usize,
+    pub already_replayed: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Replayed {
+    id: String,
+    index: usize,
+    written: bool,
+    replayed_at: DateTime<Utc>,
+}
+
+fn ledger_path(dlq: &DeadLetterQueue) -> PathBuf {
+    dlq.dir().join("replayed.jsonl")
+}
+
+fn replayed(path: &Path) -> HashSet<(String, usize)> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Replayed>(l).ok())
+        .map(|r| (r.id, r.index))
+        .collect()
+}
+
+/// A record that passes today's rules, waiting for its series' commit.
+struct Candidate {
+    id: String,
+    index: usize,
+    row: Row,
+}
+
+pub async fn replay(
+    dlq: &DeadLetterQueue,
+    sink: &DeltaSink,
+    ids: &[String],
+    ingestion_id: &str,
+    now: DateTime<Utc>,
+) -> Result<ReplayReport, String> {
+    let ledger = ledger_path(dlq);
+    let done = replayed(&ledger);
+    let mut report = ReplayReport::default();
+    let mut by_series: BTreeMap<SeriesKey, Vec<Candidate>> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for (id, file) in dlq.files().map_err(|e| e.to_string())? {
+        if !ids.is_empty() && !ids.contains(&id) {
+            continue;
+        }
+        report.files += 1;
+        let (Some(provider), Ok(tf)) = (
+            ProviderId::parse(&file.context.provider),
+            file.context.source_timeframe.parse::<Timeframe>(),
+        ) else {
+            continue;
+        };
+        let series = SeriesKey {
+            provider,
+            pair: file.context.asset_pair.clone(),
+            timeframe: tf,
+        };
+        let extracted_at = DateTime::parse_from_rfc3339(&file.timestamp)
+            .map(|t| t.to_utc())
+            .unwrap_or(now);
+        for (index, record) in file.records.into_iter().enumerate() {
+            report.records += 1;
+            if done.contains(&(id.clone(), index)) {
+                report.already_replayed += 1;
+                continue;
+            }
+            let wire = match provider {
+                ProviderId::Coinbase => parse_record(record.raw),
+                _ => continue,
+            };
+            match validate(wire, tf) {
+                Ok(candle) => by_series
+                    .entry(series.clone())
+                    .or_default()
+                    .push(Candidate {
+                        id: id.clone(),
+                        index,
+                        row: Row {
+                            candle,
+                            extracted_at,
+                        },
+                    }),
+                Err(_) => report.still_invalid += 1,
+            }
+        }
+    }
+    for (series, candidates) in by_series {
+        let held: HashSet<DateTime<Utc>> = sink
+            .read_rows(series.timeframe)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| {
+                r.source_provider == series.provider.as_str() && r.asset_pair == series.pair
+            })
+            .map(|r| r.timestamp)
+            .collect();
+        let mut seen = HashSet::new();
+        let (new, present): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|c| {
+            !held.contains(&c.row.candle.open_time) && seen.insert(c.row.candle.open_time)
+        });
+        if !new.is_empty() {
+            let lineage = Lineage {
+                series: series.clone(),
+                volume_kind: VolumeKind::Base,
+                ingestion_id: ingestion_id.to_string(),
+                is_mock: false,
+                partition_period: sink
+                    .partition_period(series.timeframe, false)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            let rows: Vec<Row> = new.iter().map(|c| c.row.clone()).collect();
+            sink.append(&lineage, &rows)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        report.written += new.len();
+        report.already_in_table += present.len();
+        entries.extend(new.into_iter().map(|c| (c, true)));
+        entries.extend(present.into_iter().map(|c| (c, false)));
+    }
+    append_ledger(&ledger, &entries, now)
+        .map_err(|e| format!("could not record the replay in {}: {e}", ledger.display()))?;
+    Ok(report)
+}
+
+fn append_ledger(
+    path: &Path,
+    entries: &[(Candidate, bool)],
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut text = String::new();
+    for (c, written) in entries {
+        let line = Replayed {
+            id: c.id.clone(),
+            index: c.index,
+            written: *written,
+            replayed_at: now,
+        };
+        text += &serde_json::to_string(&line).expect("a ledger line serialises");
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}

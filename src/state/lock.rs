@@ -1,0 +1,85 @@
+//! One run at a time per state dir: an OS file lock on `{state}/lock`, released by the kernel
+//! when the process dies, so a lock left by a killed run never blocks the next one. The file
+//! names the holder (pid and start time) for the message of the run that is refused.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+use chrono::{SecondsFormat, Utc};
+
+/// Held for the life of a run.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another candlelake run ({holder}) holds the lock on {dir}; wait for it to finish or stop it"
+    )]
+    Held { holder: String, dir: String },
+    #[error(
+        "could not open the lock file in {dir}: {source}; check that the state dir is writable"
+    )]
+    Io { dir: String, source: std::io::Error },
+}
+
+impl RunLock {
+    pub fn acquire(state_dir: &Path) -> Result<Self, LockError> {
+        let dir = state_dir.display().to_string();
+        let io = |source| LockError::Io {
+            dir: dir.clone(),
+            source,
+        };
+        fs::create_dir_all(state_dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(state_dir.join("lock"))
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() {
+                    "pid unknown".to_string()
+                } else {
+                    holder.to_string()
+                };
+                return Err(LockError::Held { holder, dir });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let started = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "pid {}, started {started}", std::process::id()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(RunLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_names_the_holder_and_a_released_lock_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let err = RunLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("started 20"), "{err}");
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+}
