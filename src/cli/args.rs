@@ -55,6 +55,9 @@ pub struct Global {
     /// Finality margin in ms [env: CANDLELAKE_SETTLE_MS] [default: 60000].
     #[arg(long, global = true)]
     pub settle_ms: Option<String>,
+    /// Rows gathered before a Delta commit [env: CANDLELAKE_COMMIT_ROWS] [default: 100000].
+    #[arg(long, global = true)]
+    pub commit_rows: Option<String>,
     /// `json` prints the run summary as JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -72,6 +75,7 @@ impl Global {
             ("CANDLELAKE_MAX_RETRY_AFTER_MS", &self.max_retry_after_ms),
             ("CANDLELAKE_HTTP_TIMEOUT_MS", &self.http_timeout_ms),
             ("CANDLELAKE_SETTLE_MS", &self.settle_ms),
+            ("CANDLELAKE_COMMIT_ROWS", &self.commit_rows),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))

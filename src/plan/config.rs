@@ -92,6 +92,22 @@ impl Sources {
         }
     }
 
+    fn count(&self, name: &str, default: usize) -> Result<usize, PlanError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    PlanError(format!(
+                        "{name} is '{v}', not a positive whole number; set it to e.g. {default}"
+                    ))
+                }),
+        }
+    }
+
     fn rate(&self, name: &str, default: Decimal) -> Result<Decimal, PlanError> {
         match self.get(name) {
             None => Ok(default),
@@ -121,7 +137,7 @@ impl Settings {
             http_timeout: sources.millis("CANDLELAKE_HTTP_TIMEOUT_MS", 30_000)?,
             settle: sources.millis("CANDLELAKE_SETTLE_MS", 60_000)?,
             partition_periods: partition_periods(&sources.file)?,
-            commit_rows: 100_000,
+            commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 100_000)?,
             window_concurrency: 4,
         })
     }

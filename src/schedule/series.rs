@@ -15,7 +15,7 @@ use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::failpoint;
 use crate::pipeline::{self, Counters, Span};
 use crate::providers::{CandleSource, Clock, VolumeKind, WindowRequest};
-use crate::sink::{Coverage, DeltaSink};
+use crate::sink::{Coverage, DeltaSink, SinkError};
 use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
 use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
 use crate::summary::SeriesResult;
@@ -290,11 +290,11 @@ impl Engine {
                     break;
                 }
                 if pending.rows.len() >= self.commit_rows {
-                    self.flush(request, &mut pending, progress).await?;
+                    self.flush(request, &mut pending, progress, false).await?;
                 }
             }
             drop(pages);
-            self.flush(request, &mut pending, progress).await?;
+            self.flush(request, &mut pending, progress, true).await?;
             if let Some(result) = stop {
                 return result;
             }
@@ -304,11 +304,15 @@ impl Engine {
 
     /// Writes the pending rejects to the DLQ, then commits pending rows with the coverage they
     /// complete, then writes the watermark. Nothing is written when coverage did not move.
+    ///
+    /// When another run committed coverage this run's pending range does not touch yet, the
+    /// rows stay pending until the range reaches it; on the `last` flush that is an error.
     async fn flush(
         &self,
         request: &SeriesRequest,
         pending: &mut Pending,
         progress: &mut Progress,
+        last: bool,
     ) -> Result<(), String> {
         let Some(wanted) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
             return Ok(());
@@ -349,11 +353,19 @@ impl Engine {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
-        let committed = self
-            .sink
-            .commit(&lineage, &rows, wanted)
-            .await
-            .map_err(|e| e.to_string())?;
+        let committed = match self.sink.commit(&lineage, &rows, wanted).await {
+            Ok(committed) => committed,
+            Err(SinkError::CoverageMoved { .. }) if !last => {
+                pending.rows = rows;
+                return Ok(());
+            }
+            Err(e) => {
+                // Not written: the coverage did not move, so the next run fetches them again.
+                progress.counters.written -= rows.len() as u64;
+                progress.counters.skipped += rows.len() as u64;
+                return Err(e.to_string());
+            }
+        };
         // Rows another run committed first are already in the table: count them as skipped.
         progress.counters.written -= committed.dropped as u64;
         progress.counters.skipped += committed.dropped as u64;

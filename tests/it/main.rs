@@ -2,7 +2,10 @@
 
 mod cli;
 mod coinbase;
+mod crash;
 mod demo;
 mod dlq;
+mod exactly_once;
 mod python_readers;
 mod support;
+mod synth;

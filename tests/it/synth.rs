@@ -1,0 +1,94 @@
+//! A synthetic Coinbase candles endpoint for wiremock: deterministic candles in the real wire
+//! format for any window, newest first, with a gap every 50th bucket and an invalid candle
+//! (high below low) every 97th.
+
+use wiremock::{Request, Respond, ResponseTemplate};
+
+/// The responder; its `Duration` delays every answer (to hold a run open for signals).
+pub struct SynthCoinbase(pub std::time::Duration);
+
+/// A small deterministic mix of (pair, open time) into 64 bits.
+fn mix(pair: &str, t: i64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in pair.bytes().chain(t.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ (h >> 29)
+}
+
+/// The candle body of `pair` at open time `t` (Unix seconds), or `None` for a gap.
+pub fn candle(pair: &str, t: i64, granularity: i64) -> Option<String> {
+    let n = t / granularity;
+    if n % 50 == 7 {
+        return None;
+    }
+    let h = mix(pair, t);
+    let base = 10_000 + (h % 5_000) as i64; // cents
+    let open = base;
+    let close = base + (h >> 16) as i64 % 200 - 100;
+    let mut high = open.max(close) + (h >> 24) as i64 % 50;
+    let mut low = open.min(close) - (h >> 32) as i64 % 50;
+    if n % 97 == 13 {
+        std::mem::swap(&mut high, &mut low);
+    }
+    let cents = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+    let volume = format!("{}.{:08}", (h >> 40) % 1000, h % 100_000_000);
+    Some(format!(
+        r#"{{"start":"{t}","low":"{}","high":"{}","open":"{}","close":"{}","volume":"{volume}"}}"#,
+        cents(low),
+        cents(high),
+        cents(open),
+        cents(close)
+    ))
+}
+
+fn granularity_seconds(name: &str) -> i64 {
+    match name {
+        "ONE_MINUTE" => 60,
+        "FIVE_MINUTE" => 300,
+        "FIFTEEN_MINUTE" => 900,
+        "THIRTY_MINUTE" => 1800,
+        "ONE_HOUR" => 3600,
+        "FOUR_HOUR" => 14_400,
+        _ => 86_400,
+    }
+}
+
+impl Respond for SynthCoinbase {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let q = |k: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        };
+        let pair = request
+            .url
+            .path()
+            .split('/')
+            .rev()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        let g = granularity_seconds(&q("granularity"));
+        let (start, end): (i64, i64) = (
+            q("start").parse().unwrap_or(0),
+            q("end").parse().unwrap_or(0),
+        );
+        let first = start.div_euclid(g) * g + if start.rem_euclid(g) == 0 { 0 } else { g };
+        let candles: Vec<String> = (0..)
+            .map(|k| first + k * g)
+            .take_while(|t| *t <= end)
+            .filter_map(|t| candle(&pair, t, g))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        ResponseTemplate::new(200)
+            .set_body_string(format!(r#"{{"candles":[{}]}}"#, candles.join(",")))
+            .set_delay(self.0)
+    }
+}
