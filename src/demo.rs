@@ -13,7 +13,7 @@ use crate::enrich::SeriesKey;
 use crate::plan::{PlanError, Settings, SettingsInput};
 use crate::providers::coinbase::parse_body;
 use crate::providers::{
-    CandleSource, Capabilities, Clock, FetchError, Page, ProviderId, Timeframe, VolumeKind,
+    CandleSource, Capabilities, Clock, FetchError, Gate, Page, ProviderId, Timeframe, VolumeKind,
     WindowRequest, WireCandle,
 };
 use crate::run;
@@ -78,7 +78,11 @@ impl CandleSource for FixtureSource {
         }
     }
 
-    async fn fetch_window(&self, request: &WindowRequest) -> Result<Page, FetchError> {
+    async fn fetch_window(
+        &self,
+        request: &WindowRequest,
+        _: &dyn Gate,
+    ) -> Result<Page, FetchError> {
         let in_window = |c: &&WireCandle| {
             c.open_time
                 .is_ok_and(|t| request.start <= t && t < request.end)
@@ -101,6 +105,7 @@ impl CandleSource for FixtureSource {
                 request.end.timestamp()
             ),
             volume_kind: VolumeKind::Base,
+            available_from: None,
         })
     }
 }

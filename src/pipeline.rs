@@ -157,6 +157,7 @@ mod tests {
             received_at: at(response_time),
             request: "http://test".into(),
             volume_kind: VolumeKind::Base,
+            available_from: None,
         }
     }
 

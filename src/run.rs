@@ -11,7 +11,7 @@ use crate::enrich::{PartitionPeriod, SeriesKey};
 use crate::pipeline::Span;
 use crate::plan::{PlanError, Settings};
 use crate::providers::{CandleSource, Clock, Timeframe};
-use crate::schedule::{Budget, Direction, Engine, RetryPolicy, SeriesRequest, Shutdown, windows};
+use crate::schedule::{Budget, Direction, Engine, RetryPolicy, SeriesRequest, Shutdown};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::WatermarkStore;
@@ -26,7 +26,7 @@ pub fn engine(
     shutdown: Shutdown,
 ) -> Engine {
     Engine {
-        budget: Arc::new(Budget::new(settings.coinbase_rps)),
+        budget: Arc::new(Budget::new(settings.coinbase_rps, None)),
         source,
         sink: Arc::new(DeltaSink::new(
             &settings.lake,
@@ -88,7 +88,6 @@ pub fn failed(series: SeriesKey, error: String) -> SeriesResult {
 
 /// The `--dry-run` plan: ranges and requests per series; makes no request.
 pub async fn dry_run(engine: &Engine, requests: &[SeriesRequest]) -> serde_json::Value {
-    let max_buckets = engine.source.capabilities().max_buckets_per_request;
     let mut series = Vec::new();
     for r in requests {
         let entry = match engine.held_coverage(&r.series).await {
@@ -100,7 +99,7 @@ pub async fn dry_run(engine: &Engine, requests: &[SeriesRequest]) -> serde_json:
                         "from": rfc3339(span.start),
                         "to": rfc3339(span.end),
                         "direction": if *dir == Direction::Forward { "forward" } else { "prepend" },
-                        "requests": windows(*span, r.series.timeframe, max_buckets, *dir).len(),
+                        "requests": engine.source.windows(&r.series.pair, r.series.timeframe, span.start, span.end, *dir == Direction::Backward).len(),
                     })
                 };
                 serde_json::json!({

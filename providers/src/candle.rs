@@ -81,4 +81,7 @@ pub struct Page {
     /// The request URL with every secret removed.
     pub request: String,
     pub volume_kind: VolumeKind,
+    /// Set when the provider serves only a fixed trailing window (Alpha Vantage): the oldest
+    /// open time it can serve for this request. Earlier history is unreachable.
+    pub available_from: Option<DateTime<Utc>>,
 }

@@ -9,8 +9,10 @@ pub enum ErrorKind {
     RateLimited,
     /// 5xx, timeouts, connection errors, broken bodies: retry.
     Transient,
-    /// Bad symbol, rejected credential, unsupported request: fail the series, do not retry.
+    /// Bad symbol, unsupported request, premium-only function: fail the series, do not retry.
     Permanent,
+    /// Rejected credential or daily quota spent: stop every series of the provider this run.
+    Halt,
 }
 
 /// A failed request. The message never holds a credential or a URL carrying one.

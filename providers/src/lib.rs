@@ -12,5 +12,7 @@ pub mod timeframe;
 
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
-pub use source::{CandleSource, Capabilities, Clock, ProviderId, WindowRequest, system_clock};
+pub use source::{
+    CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk, system_clock,
+};
 pub use timeframe::Timeframe;

@@ -52,6 +52,46 @@ pub struct WindowRequest {
     pub timeframe: Timeframe,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// True when the window continues the previous one of the same range (its `start` is the
+    /// previous window's `end`), so a provider that pages forward can exclude the boundary.
+    pub continues: bool,
+}
+
+/// Admits each HTTP request a provider sends: waits for the provider's rate budget, counts the
+/// request against any daily budget, and refuses once the budget is spent or the provider was
+/// halted for this run. Every request, retries and fallbacks included, passes it first.
+#[async_trait]
+pub trait Gate: Send + Sync {
+    async fn admit(&self) -> Result<(), FetchError>;
+}
+
+/// Splits `[start, end)` into windows of at most `max_buckets` buckets of `tf`, oldest first,
+/// or newest first when `newest_first`.
+pub fn chunk(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tf: Timeframe,
+    max_buckets: u32,
+    newest_first: bool,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let step = tf.duration() * max_buckets.max(1) as i32;
+    let mut out = Vec::new();
+    if newest_first {
+        let mut e = end;
+        while e > start {
+            let s = (e - step).max(start);
+            out.push((s, e));
+            e = s;
+        }
+    } else {
+        let mut s = start;
+        while s < end {
+            let e = (s + step).min(end);
+            out.push((s, e));
+            s = e;
+        }
+    }
+    out
 }
 
 /// What a provider can serve and how fast it may be asked.
@@ -71,7 +111,62 @@ pub trait CandleSource: Send + Sync {
 
     fn capabilities(&self) -> Capabilities;
 
-    /// Fetches one window. Every candle of the answer is returned, in wire order, with its raw
-    /// record: the engine decides what is a duplicate, final, in range or valid.
-    async fn fetch_window(&self, request: &WindowRequest) -> Result<Page, FetchError>;
+    /// The request windows covering `[start, end)` of a native timeframe, in commit order
+    /// (newest first when `newest_first`). By default chunks of `max_buckets_per_request`; a
+    /// provider whose API pages differently (by calendar month, or one call for the whole
+    /// history) says so here.
+    fn windows(
+        &self,
+        pair: &str,
+        tf: Timeframe,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        newest_first: bool,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let _ = pair;
+        chunk(
+            start,
+            end,
+            tf,
+            self.capabilities().max_buckets_per_request,
+            newest_first,
+        )
+    }
+
+    /// Fetches one window, passing `gate` before every HTTP request it sends. Every candle of
+    /// the answer is returned, in wire order, with its raw record: the engine decides what is
+    /// a duplicate, final, in range or valid.
+    async fn fetch_window(
+        &self,
+        request: &WindowRequest,
+        gate: &dyn Gate,
+    ) -> Result<Page, FetchError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn chunks_tile_the_range_both_ways() {
+        let (start, end) = (at("2024-01-01T00:00:00Z"), at("2024-01-01T07:00:00Z"));
+        let hours = |w: Vec<(DateTime<Utc>, DateTime<Utc>)>| {
+            w.iter()
+                .map(|(s, e)| (s.format("%H").to_string(), e.format("%H").to_string()))
+                .collect::<Vec<_>>()
+        };
+        let pairs = |v: [(&str, &str); 3]| v.map(|(a, b)| (a.to_string(), b.to_string())).to_vec();
+        assert_eq!(
+            hours(chunk(start, end, Timeframe::H1, 3, false)),
+            pairs([("00", "03"), ("03", "06"), ("06", "07")])
+        );
+        assert_eq!(
+            hours(chunk(start, end, Timeframe::H1, 3, true)),
+            pairs([("04", "07"), ("01", "04"), ("00", "01")])
+        );
+    }
 }

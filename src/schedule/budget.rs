@@ -1,25 +1,32 @@
-//! One rate budget per provider, shared by every task: a client-side limiter plus a shared
-//! cool-down that a 429 sets, so every task waits it out instead of retrying on its own.
+//! One rate budget per provider, shared by every task: a client-side limiter, a shared
+//! cool-down that a 429 sets (every task waits it out instead of retrying on its own), an
+//! optional daily request budget, and a halt that stops the provider for the rest of the run.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::time::Instant;
 
+use crate::providers::{FetchError, Gate};
+use crate::state::budget::DailyBudget;
+
 pub struct Budget {
     limiter: Option<DefaultDirectRateLimiter>,
     cool_down_until: Mutex<Option<Instant>>,
+    daily: Option<DailyBudget>,
+    halted: Mutex<Option<FetchError>>,
     requests: AtomicU64,
 }
 
 impl Budget {
     /// `rps` requests per second (decimals allowed); zero means unlimited.
-    pub fn new(rps: Decimal) -> Self {
+    pub fn new(rps: Decimal, daily: Option<DailyBudget>) -> Self {
         let limiter = (rps > Decimal::ZERO)
             .then(|| (Decimal::from(1_000_000_000u64) / rps).to_u64())
             .flatten()
@@ -28,23 +35,10 @@ impl Budget {
         Budget {
             limiter,
             cool_down_until: Mutex::new(None),
+            daily,
+            halted: Mutex::new(None),
             requests: AtomicU64::new(0),
         }
-    }
-
-    /// Waits for the cool-down to end and for a slot in the rate, then counts the request.
-    pub async fn acquire(&self) {
-        loop {
-            let until = *self.cool_down_until.lock().expect("cool-down lock");
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => break,
-            }
-        }
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Holds every task of this provider for `wait` from now (a longer cool-down stays).
@@ -56,7 +50,41 @@ impl Budget {
         }
     }
 
+    /// Stops the provider for the rest of the run: every later request fails with `error`.
+    pub fn halt(&self, error: &FetchError) {
+        self.halted
+            .lock()
+            .expect("halt lock")
+            .get_or_insert_with(|| error.clone());
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait]
+impl Gate for Budget {
+    /// Waits for the cool-down and a slot in the rate, then counts the request; refuses when
+    /// the provider is halted or its daily budget is spent.
+    async fn admit(&self) -> Result<(), FetchError> {
+        loop {
+            if let Some(e) = self.halted.lock().expect("halt lock").clone() {
+                return Err(e);
+            }
+            let until = *self.cool_down_until.lock().expect("cool-down lock");
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
+                _ => break,
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        if let Some(daily) = &self.daily {
+            daily.spend_one()?;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }

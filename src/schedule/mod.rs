@@ -5,10 +5,8 @@ mod budget;
 mod retry;
 mod series;
 mod shutdown;
-mod windows;
 
 pub use budget::Budget;
 pub use retry::{RetryPolicy, fetch_with_retry};
-pub use series::{Engine, SeriesRequest};
+pub use series::{Direction, Engine, SeriesRequest};
 pub use shutdown::{Shutdown, Stop};
-pub use windows::{Direction, windows};

@@ -24,14 +24,16 @@ pub async fn fetch_with_retry(
         .with_min_delay(policy.base)
         .with_max_delay(policy.base * 4)
         .with_max_times(3);
-    let attempt = || async {
-        budget.acquire().await;
-        source.fetch_window(request).await
-    };
+    let attempt = || source.fetch_window(request, budget);
     attempt
         .retry(schedule)
         .sleep(tokio::time::sleep)
-        .when(FetchError::is_retryable)
+        .when(|err: &FetchError| {
+            if err.kind == ErrorKind::Halt {
+                budget.halt(err);
+            }
+            err.is_retryable()
+        })
         .adjust(|err, delay| {
             let delay = delay?;
             match err.retry_after {
@@ -80,7 +82,7 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::providers::{Capabilities, ProviderId, Timeframe, VolumeKind};
+    use crate::providers::{Capabilities, Gate, ProviderId, Timeframe, VolumeKind};
 
     /// Fails with the given errors in turn, then succeeds; records when each try arrived.
     struct Flaky {
@@ -100,7 +102,12 @@ mod tests {
                 default_rps: Decimal::ZERO,
             }
         }
-        async fn fetch_window(&self, _: &WindowRequest) -> Result<Page, FetchError> {
+        async fn fetch_window(
+            &self,
+            _: &WindowRequest,
+            gate: &dyn Gate,
+        ) -> Result<Page, FetchError> {
+            gate.admit().await?;
             self.tries.lock().unwrap().push(Instant::now());
             let mut errors = self.errors.lock().unwrap();
             if errors.is_empty() {
@@ -111,6 +118,7 @@ mod tests {
                     received_at: now,
                     request: String::new(),
                     volume_kind: VolumeKind::Base,
+                    available_from: None,
                 });
             }
             Err(errors.remove(0))
@@ -124,6 +132,7 @@ mod tests {
             timeframe: Timeframe::H1,
             start: t,
             end: t,
+            continues: false,
         }
     }
 
@@ -143,8 +152,13 @@ mod tests {
             errors: Mutex::new(vec![transient(); 4]),
             tries: Mutex::default(),
         };
-        let result =
-            fetch_with_retry(&source, &Budget::new(Decimal::ZERO), &request(), POLICY).await;
+        let result = fetch_with_retry(
+            &source,
+            &Budget::new(Decimal::ZERO, None),
+            &request(),
+            POLICY,
+        )
+        .await;
         assert!(result.is_err());
         assert_eq!(gaps(&source.tries.lock().unwrap()), vec![5, 10, 20]);
     }
@@ -159,7 +173,7 @@ mod tests {
             errors: Mutex::new(vec![limited(30), limited(1)]),
             tries: Mutex::default(),
         };
-        let budget = Budget::new(Decimal::ZERO);
+        let budget = Budget::new(Decimal::ZERO, None);
         assert!(
             fetch_with_retry(&source, &budget, &request(), POLICY)
                 .await
@@ -192,9 +206,14 @@ mod tests {
             tries: Mutex::default(),
         };
         assert!(
-            fetch_with_retry(&source, &Budget::new(Decimal::ZERO), &request(), POLICY)
-                .await
-                .is_err()
+            fetch_with_retry(
+                &source,
+                &Budget::new(Decimal::ZERO, None),
+                &request(),
+                POLICY
+            )
+            .await
+            .is_err()
         );
         assert_eq!(source.tries.lock().unwrap().len(), 1);
     }

@@ -10,7 +10,6 @@ use futures::StreamExt;
 use super::budget::Budget;
 use super::retry::{RetryPolicy, fetch_with_retry};
 use super::shutdown::Shutdown;
-use super::windows::{Direction, windows};
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::failpoint;
 use crate::pipeline::{self, Counters, Span};
@@ -20,6 +19,15 @@ use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
 use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
 use crate::summary::SeriesResult;
 use crate::validate::Reject;
+
+/// Which way a range extends coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Forward: windows oldest first.
+    Forward,
+    /// Backward (a prepend): windows newest first.
+    Backward,
+}
 
 /// What a run shares across its series.
 pub struct Engine {
@@ -210,28 +218,33 @@ impl Engine {
     ) -> Result<(), String> {
         let series = &request.series;
         let tf = series.timeframe;
-        let max_buckets = self.source.capabilities().max_buckets_per_request;
         for (range, direction) in ranges {
             let mut pending = Pending {
                 coverage: progress.coverage,
                 ..Pending::default()
             };
-            let fetches =
-                windows(range, tf, max_buckets, direction)
-                    .into_iter()
-                    .map(|w| async move {
-                        let req = WindowRequest {
-                            pair: series.pair.clone(),
-                            timeframe: tf,
-                            start: w.start,
-                            end: w.end,
-                        };
-                        (
-                            w,
-                            fetch_with_retry(self.source.as_ref(), &self.budget, &req, self.retry)
-                                .await,
-                        )
-                    });
+            let newest_first = direction == Direction::Backward;
+            let windows =
+                self.source
+                    .windows(&series.pair, tf, range.start, range.end, newest_first);
+            let fetches = windows
+                .into_iter()
+                .enumerate()
+                .map(|(i, (start, end))| async move {
+                    let w = Span { start, end };
+                    let req = WindowRequest {
+                        pair: series.pair.clone(),
+                        timeframe: tf,
+                        start,
+                        end,
+                        continues: i > 0 && !newest_first,
+                    };
+                    (
+                        w,
+                        fetch_with_retry(self.source.as_ref(), &self.budget, &req, self.retry)
+                            .await,
+                    )
+                });
             let mut pages = futures::stream::iter(fetches).buffered(self.window_concurrency.max(1));
             let mut shutdown = self.shutdown.clone();
             let mut stop = None;

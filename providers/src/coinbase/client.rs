@@ -12,7 +12,7 @@ use super::models::ErrorBody;
 use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
-use crate::source::{CandleSource, Capabilities, Clock, ProviderId, WindowRequest};
+use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
@@ -78,7 +78,12 @@ impl CandleSource for CoinbaseClient {
         }
     }
 
-    async fn fetch_window(&self, request: &WindowRequest) -> Result<Page, FetchError> {
+    async fn fetch_window(
+        &self,
+        request: &WindowRequest,
+        gate: &dyn Gate,
+    ) -> Result<Page, FetchError> {
+        gate.admit().await?;
         let url = self.url(request);
         let response = self
             .http
@@ -104,6 +109,7 @@ impl CandleSource for CoinbaseClient {
             received_at,
             request: url,
             volume_kind: VolumeKind::Base,
+            available_from: None,
         })
     }
 }

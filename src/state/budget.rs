@@ -1,0 +1,89 @@
+//! The daily request budget (Alpha Vantage), kept per UTC date in
+//! `{state}/budget/{provider}-{YYYY-MM-DD}.json` so it holds across runs. A request is counted
+//! before it is sent; once the day's limit is reached the next one is refused unsent.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::atomic::write_atomic;
+use crate::providers::{Clock, ErrorKind, FetchError};
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Spent {
+    date: String,
+    requests: u64,
+}
+
+pub struct DailyBudget {
+    dir: PathBuf,
+    provider: &'static str,
+    limit: u64,
+    clock: Clock,
+    lock: Mutex<()>,
+}
+
+impl DailyBudget {
+    pub fn new(
+        state_dir: &std::path::Path,
+        provider: &'static str,
+        limit: u64,
+        clock: Clock,
+    ) -> Self {
+        DailyBudget {
+            dir: state_dir.join("budget"),
+            provider,
+            limit,
+            clock,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn path(&self, now: DateTime<Utc>) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.json", self.provider, now.format("%Y-%m-%d")))
+    }
+
+    /// Requests spent today (UTC).
+    pub fn spent_today(&self) -> u64 {
+        let path = self.path((self.clock)());
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Spent>(&b).ok())
+            .map_or(0, |s| s.requests)
+    }
+
+    /// Counts one request, or refuses it when today's budget is spent.
+    pub fn spend_one(&self) -> Result<(), FetchError> {
+        let _guard = self.lock.lock().expect("budget lock");
+        let now = (self.clock)();
+        let spent = self.spent_today();
+        if spent >= self.limit {
+            return Err(FetchError::new(
+                ErrorKind::Halt,
+                format!(
+                    "the {} daily budget of {} requests for {} (UTC) is used up, so this request was not sent; rerun after 00:00 UTC or raise CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT",
+                    self.provider,
+                    self.limit,
+                    now.format("%Y-%m-%d")
+                ),
+            ));
+        }
+        let record = Spent {
+            date: now.format("%Y-%m-%d").to_string(),
+            requests: spent + 1,
+        };
+        let bytes = serde_json::to_vec(&record).expect("budget serialises");
+        write_atomic(&self.path(now), &bytes, "mid_budget_write").map_err(|e| {
+            FetchError::new(
+                ErrorKind::Halt,
+                format!(
+                    "could not record the daily request budget in {}: {e}",
+                    self.dir.display()
+                ),
+            )
+        })
+    }
+}
