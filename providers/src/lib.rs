@@ -3,10 +3,12 @@
 //! error classification. Knows HTTP and wire formats; never knows Delta, watermarks, the DLQ
 //! layout or the CLI.
 
+pub mod alphavantage;
 pub mod candle;
 pub mod coinbase;
 pub mod decimal;
 pub mod error;
+pub mod oanda;
 pub mod source;
 pub mod timeframe;
 

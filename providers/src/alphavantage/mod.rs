@@ -1,0 +1,1 @@
+//! Alpha Vantage time series (being written).

@@ -1,0 +1,1 @@
+//! Oanda v20 candles (being written).
