@@ -9,6 +9,7 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 
 use crate::cli::CommandError;
+use crate::connect::Connection;
 use crate::enrich::SeriesKey;
 use crate::plan::{PlanError, Settings, SettingsInput};
 use crate::providers::coinbase::parse_body;
@@ -17,7 +18,7 @@ use crate::providers::{
     WindowRequest, WireCandle,
 };
 use crate::run;
-use crate::schedule::{SeriesRequest, Shutdown};
+use crate::schedule::{Budget, Shutdown};
 use crate::state::lock::RunLock;
 use crate::summary::RunSummary;
 
@@ -122,19 +123,24 @@ pub async fn run_demo(
     flags
         .entry("CANDLELAKE_STATE_DIR".into())
         .or_insert_with(|| "data/demo".into());
-    flags.insert("CANDLELAKE_COINBASE_RPS".into(), "0".into());
     let settings = Settings::resolve(SettingsInput {
         flags,
         env: HashMap::new(),
         config_file: None,
     })?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
+    let connection = Connection {
+        source: Arc::new(FixtureSource::bundled(clock.clone())),
+        budget: Arc::new(Budget::new(Decimal::ZERO, None)),
+    };
+    let ingestion_id = run::new_ingestion_id();
     let engine = run::engine(
         &settings,
-        Arc::new(FixtureSource::bundled(clock.clone())),
+        connection,
         clock,
         true,
         Shutdown::never(),
+        &ingestion_id,
     );
     let timeframes = [Timeframe::H1, Timeframe::D1];
     let periods = run::partition_periods(&engine, &settings, timeframes).await?;
@@ -147,20 +153,25 @@ pub async fn run_demo(
             .expect("fixed demo dates")
             .to_utc()
     };
-    let requests = ["BTC-USD", "ETH-USD"]
-        .into_iter()
-        .flat_map(|pair| timeframes.map(|tf| (pair, tf)))
-        .map(|(pair, tf)| SeriesRequest {
-            series: SeriesKey {
+    let mut requests = Vec::new();
+    for pair in ["BTC-USD", "ETH-USD"] {
+        for tf in timeframes {
+            let series = SeriesKey {
                 provider: ProviderId::Coinbase,
                 pair: pair.to_string(),
                 timeframe: tf,
-            },
-            start: at(range(tf).0),
-            end: at(range(tf).1),
-            partition_period: periods[&tf],
-        })
-        .collect();
+            };
+            let (start, end) = range(tf);
+            requests.push(run::series_request(
+                &engine,
+                series,
+                at(start),
+                at(end),
+                periods[&tf],
+                false,
+            )?);
+        }
+    }
     let summary = RunSummary::new(&engine.ingestion_id, &run::run(&engine, requests).await);
     crate::cli::print_summary(&summary, format);
     if format == crate::cli::OutputFormatArg::Text {

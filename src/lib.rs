@@ -6,7 +6,9 @@
 //! `pipeline` (dedupe, finality, range) → `validate` → `enrich` → `sink` (Delta commit) and
 //! `state` (DLQ, watermarks) → `summary`.
 
+pub mod aggregate;
 pub mod cli;
+pub mod connect;
 pub mod demo;
 pub mod enrich;
 pub mod failpoint;

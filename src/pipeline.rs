@@ -31,6 +31,9 @@ pub struct Counters {
     pub dead_lettered: u64,
     pub duplicates: u64,
     pub skipped: u64,
+    /// Table rows written: `written` for a native series; fewer for an aggregated one, whose
+    /// `written` counts the source candles folded into them.
+    pub rows: u64,
 }
 
 impl Counters {
@@ -40,6 +43,7 @@ impl Counters {
         self.dead_lettered += other.dead_lettered;
         self.duplicates += other.duplicates;
         self.skipped += other.skipped;
+        self.rows += other.rows;
     }
 
     pub fn balanced(&self) -> bool {
@@ -205,7 +209,8 @@ mod tests {
                 written: 2,
                 dead_lettered: 1,
                 duplicates: 2,
-                skipped: 2
+                skipped: 2,
+                rows: 0,
             }
         );
         assert!(out.counters.balanced());

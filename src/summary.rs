@@ -116,7 +116,7 @@ impl RunSummary {
         RunSummary {
             status,
             ingestion_id: ingestion_id.to_string(),
-            total_records: results.iter().map(|r| r.counters.written).sum(),
+            total_records: results.iter().map(|r| r.counters.rows).sum(),
             total_failed: results.iter().map(|r| r.counters.dead_lettered).sum(),
             results: results.iter().map(SeriesLine::from).collect(),
         }
@@ -164,7 +164,7 @@ impl From<&SeriesResult> for SeriesLine {
             asset_pair: r.series.pair.clone(),
             timeframe: r.series.timeframe.as_str(),
             status: r.status,
-            records: r.counters.written,
+            records: r.counters.rows,
             fetched: r.counters.fetched,
             duplicates: r.counters.duplicates,
             skipped: r.counters.skipped,

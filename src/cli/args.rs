@@ -136,6 +136,9 @@ pub struct BackfillArgs {
     /// Print the plan and make no request.
     #[arg(long)]
     pub dry_run: bool,
+    /// Ask again for history recorded as unreachable (Alpha Vantage trailing windows).
+    #[arg(long)]
+    pub retry_unreachable: bool,
 }
 
 #[derive(Debug, Args)]

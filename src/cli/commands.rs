@@ -1,19 +1,19 @@
 //! What each command does, from parsed arguments to an exit code.
 
-use std::sync::Arc;
+use chrono::{DateTime, Utc};
 
 use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, TopupArgs};
 use super::exit;
 use super::output;
+use crate::connect::connect;
 use crate::demo;
 use crate::enrich::SeriesKey;
 use crate::plan::{
     BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair,
 };
-use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
-use crate::providers::{CandleSource, Clock, ProviderId, Timeframe, system_clock};
+use crate::providers::{Clock, ProviderId, Timeframe, system_clock};
 use crate::run;
-use crate::schedule::{Engine, SeriesRequest, Shutdown};
+use crate::schedule::Shutdown;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::lock::{LockError, RunLock};
@@ -60,25 +60,21 @@ pub async fn execute(cli: Cli) -> i32 {
     })
 }
 
-fn coinbase(settings: &Settings, clock: Clock) -> Result<Arc<dyn CandleSource>, PlanError> {
-    let config = CoinbaseConfig {
-        base_url: settings.coinbase_url.clone(),
-        timeout: settings.http_timeout,
-    };
-    let client = CoinbaseClient::new(config, clock).map_err(|e| PlanError(e.to_string()))?;
-    Ok(Arc::new(client))
-}
-
 fn signals() -> Result<Shutdown, PlanError> {
     Shutdown::on_signals()
         .map_err(|e| PlanError(format!("could not listen for SIGINT/SIGTERM: {e}")))
 }
 
 /// Prints the summary; the exit code is 130/143 after a signal, else the summary's.
-fn finish(engine: &Engine, results: &[SeriesResult], format: OutputFormat) -> i32 {
-    let summary = RunSummary::new(&engine.ingestion_id, results);
+fn finish(
+    ingestion_id: &str,
+    shutdown: &Shutdown,
+    results: &[SeriesResult],
+    format: OutputFormat,
+) -> i32 {
+    let summary = RunSummary::new(ingestion_id, results);
     output::print_summary(&summary, format);
-    match engine.shutdown.requested() {
+    match shutdown.requested() {
         Some(stop) => stop.exit_code(),
         None => summary.exit_code(),
     }
@@ -102,41 +98,48 @@ async fn backfill(
         },
         clock(),
     )?;
+    let connection = connect(&settings, plan.provider, clock.clone())?;
     let _lock = if plan.dry_run {
         None
     } else {
         Some(RunLock::acquire(&settings.state_dir)?)
     };
+    let shutdown = signals()?;
+    let ingestion_id = run::new_ingestion_id();
     let engine = run::engine(
         &settings,
-        coinbase(&settings, clock.clone())?,
+        connection,
         clock,
         false,
-        signals()?,
+        shutdown.clone(),
+        &ingestion_id,
     );
     let periods =
         run::partition_periods(&engine, &settings, plan.timeframes.iter().copied()).await?;
-    let requests: Vec<SeriesRequest> = plan
-        .pairs
-        .iter()
-        .flat_map(|pair| plan.timeframes.iter().map(move |tf| (pair, *tf)))
-        .map(|(pair, tf)| SeriesRequest {
-            series: SeriesKey {
+    let mut requests = Vec::new();
+    for pair in &plan.pairs {
+        for tf in &plan.timeframes {
+            let series = SeriesKey {
                 provider: plan.provider,
                 pair: pair.clone(),
-                timeframe: tf,
-            },
-            start: plan.start,
-            end: plan.end,
-            partition_period: periods[&tf],
-        })
-        .collect();
+                timeframe: *tf,
+            };
+            requests.push(run::series_request(
+                &engine,
+                series,
+                plan.start,
+                plan.end,
+                periods[tf],
+                args.retry_unreachable,
+            )?);
+        }
+    }
     if plan.dry_run {
-        output::print_dry_run(&run::dry_run(&engine, &requests).await, format);
+        output::print_dry_run(&run::dry_run(&engine, &requests, &settings).await, format);
         return Ok(exit::OK);
     }
     let results = run::run(&engine, requests).await;
-    Ok(finish(&engine, &results, format))
+    Ok(finish(&ingestion_id, &shutdown, &results, format))
 }
 
 async fn topup(
@@ -170,7 +173,6 @@ async fn topup(
         .iter()
         .map(|t| t.parse::<Timeframe>().map_err(PlanError))
         .collect::<Result<Vec<_>, _>>()?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
 
     let known = WatermarkStore::new(&settings.state_dir).all();
     let selected = |k: &SeriesKey| {
@@ -178,20 +180,10 @@ async fn topup(
             && (pairs.is_empty() || pairs.contains(&k.pair))
             && (timeframes.is_empty() || timeframes.contains(&k.timeframe))
     };
-    let with_mark: Vec<_> = known
+    let marks: Vec<(SeriesKey, DateTime<Utc>)> = known
         .iter()
-        .filter(|w| w.series().as_ref().is_some_and(selected))
+        .filter_map(|w| w.series().filter(selected).map(|k| (k, w.coverage.to)))
         .collect();
-    if let Some(other) = with_mark
-        .iter()
-        .find(|w| w.provider != ProviderId::Coinbase.as_str())
-    {
-        return Err(PlanError(format!(
-            "provider '{}' is not available in this build yet; select --provider coinbase",
-            other.provider
-        ))
-        .into());
-    }
     let mut results = Vec::new();
     if let Some(p) = provider.filter(|_| !pairs.is_empty() && !timeframes.is_empty()) {
         for pair in &pairs {
@@ -201,35 +193,54 @@ async fn topup(
                     pair: pair.clone(),
                     timeframe: *tf,
                 };
-                if !with_mark.iter().any(|w| w.series().as_ref() == Some(&key)) {
+                if !marks.iter().any(|(k, _)| *k == key) {
                     results.push(run::failed(key, "no watermark; run backfill first".into()));
                 }
             }
         }
     }
-    let engine = run::engine(
-        &settings,
-        coinbase(&settings, clock.clone())?,
-        clock.clone(),
-        false,
-        signals()?,
-    );
-    let keys: Vec<SeriesKey> = with_mark.iter().filter_map(|w| w.series()).collect();
-    let periods =
-        run::partition_periods(&engine, &settings, keys.iter().map(|k| k.timeframe)).await?;
+    // One engine per provider, all checked (credentials, tables) before the first request.
+    let mut providers: Vec<ProviderId> = marks.iter().map(|(k, _)| k.provider).collect();
+    providers.sort();
+    providers.dedup();
+    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let shutdown = signals()?;
+    let ingestion_id = run::new_ingestion_id();
     let now = clock();
-    let requests = with_mark
+    let mut jobs = Vec::new();
+    for p in providers {
+        let connection = connect(&settings, p, clock.clone())?;
+        let engine = run::engine(
+            &settings,
+            connection,
+            clock.clone(),
+            false,
+            shutdown.clone(),
+            &ingestion_id,
+        );
+        let mine: Vec<_> = marks.iter().filter(|(k, _)| k.provider == p).collect();
+        let periods =
+            run::partition_periods(&engine, &settings, mine.iter().map(|(k, _)| k.timeframe))
+                .await?;
+        let mut requests = Vec::new();
+        for (series, to) in mine {
+            let period = periods[&series.timeframe];
+            requests.push(run::series_request(
+                &engine,
+                series.clone(),
+                *to,
+                now,
+                period,
+                false,
+            )?);
+        }
+        jobs.push((engine, requests));
+    }
+    let runs = jobs
         .iter()
-        .zip(keys)
-        .map(|(mark, series)| SeriesRequest {
-            start: mark.coverage.to,
-            end: now,
-            partition_period: periods[&series.timeframe],
-            series,
-        })
-        .collect();
-    results.extend(run::run(&engine, requests).await);
-    Ok(finish(&engine, &results, format))
+        .map(|(engine, requests)| run::run(engine, requests.clone()));
+    results.extend(futures::future::join_all(runs).await.into_iter().flatten());
+    Ok(finish(&ingestion_id, &shutdown, &results, format))
 }
 
 async fn status_command(input: SettingsInput, json: bool) -> Outcome {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::PlanError;
+use super::credentials::Credentials;
 use crate::enrich::PartitionPeriod;
 use crate::providers::Timeframe;
 
@@ -19,9 +20,15 @@ const PROVIDER_SECTIONS: [&str; 3] = ["coinbase", "oanda", "alphavantage"];
 pub struct Settings {
     pub lake: String,
     pub state_dir: PathBuf,
-    pub coinbase_url: String,
-    /// Requests per second; zero means unlimited.
-    pub coinbase_rps: Decimal,
+    pub coinbase: Endpoint,
+    pub oanda: Endpoint,
+    pub alphavantage: Endpoint,
+    /// Alpha Vantage requests per UTC day, kept across runs; zero means no limit.
+    pub alphavantage_daily_limit: u64,
+    /// Asset classes set in `[alphavantage.classes]` (pair → fx, crypto or equity).
+    pub alphavantage_classes: HashMap<String, String>,
+    /// Credentials, read only from the environment or the files it names.
+    pub credentials: Credentials,
     pub retry_base: Duration,
     pub max_retry_after: Duration,
     pub http_timeout: Duration,
@@ -32,6 +39,14 @@ pub struct Settings {
     pub commit_rows: usize,
     /// Windows of one series in flight at once.
     pub window_concurrency: usize,
+}
+
+/// Where a provider is and how fast it may be asked.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    /// Requests per second, decimals allowed; zero means unlimited.
+    pub rps: Decimal,
 }
 
 /// The raw sources of settings. `flags` are keyed by env name (`CANDLELAKE_LAKE`).
@@ -92,6 +107,17 @@ impl Sources {
         }
     }
 
+    fn whole(&self, name: &str, default: u64) -> Result<u64, PlanError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                PlanError(format!(
+                    "{name} is '{v}', not a whole number; set it to e.g. {default} (0 = no limit)"
+                ))
+            }),
+        }
+    }
+
     fn count(&self, name: &str, default: usize) -> Result<usize, PlanError> {
         match self.get(name) {
             None => Ok(default),
@@ -130,8 +156,21 @@ impl Settings {
         Ok(Settings {
             lake: sources.string("CANDLELAKE_LAKE", "data/lake"),
             state_dir: PathBuf::from(sources.string("CANDLELAKE_STATE_DIR", "data")),
-            coinbase_url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com"),
-            coinbase_rps: sources.rate("CANDLELAKE_COINBASE_RPS", Decimal::new(8, 0))?,
+            coinbase: Endpoint {
+                url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com"),
+                rps: sources.rate("CANDLELAKE_COINBASE_RPS", Decimal::new(8, 0))?,
+            },
+            oanda: Endpoint {
+                url: oanda_url(&sources)?,
+                rps: sources.rate("CANDLELAKE_OANDA_RPS", Decimal::new(50, 0))?,
+            },
+            alphavantage: Endpoint {
+                url: sources.string("CANDLELAKE_ALPHAVANTAGE_URL", "https://www.alphavantage.co"),
+                rps: sources.rate("CANDLELAKE_ALPHAVANTAGE_RPS", Decimal::new(8, 1))?,
+            },
+            alphavantage_daily_limit: sources.whole("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", 25)?,
+            alphavantage_classes: classes(&sources.file)?,
+            credentials: Credentials::from_env(&sources.env),
             retry_base: sources.millis("CANDLELAKE_RETRY_BASE_MS", 5000)?,
             max_retry_after: sources.millis("CANDLELAKE_MAX_RETRY_AFTER_MS", 120_000)?,
             http_timeout: sources.millis("CANDLELAKE_HTTP_TIMEOUT_MS", 30_000)?,
@@ -163,6 +202,39 @@ fn load_file(explicit: Option<&Path>) -> Result<toml::Table, PlanError> {
             path.display()
         ))
     })
+}
+
+/// `CANDLELAKE_OANDA_URL`, else the host of `CANDLELAKE_OANDA_ENV` (live or practice).
+fn oanda_url(sources: &Sources) -> Result<String, PlanError> {
+    if let Some(url) = sources.get("CANDLELAKE_OANDA_URL") {
+        return Ok(url);
+    }
+    match sources.string("CANDLELAKE_OANDA_ENV", "live").as_str() {
+        "live" => Ok("https://api-fxtrade.oanda.com".to_string()),
+        "practice" => Ok("https://api-fxpractice.oanda.com".to_string()),
+        other => Err(PlanError(format!(
+            "CANDLELAKE_OANDA_ENV is '{other}'; set it to live or practice"
+        ))),
+    }
+}
+
+fn classes(file: &toml::Table) -> Result<HashMap<String, String>, PlanError> {
+    let Some(table) = file
+        .get("alphavantage")
+        .and_then(|t| t.get("classes"))
+        .and_then(|c| c.as_table())
+    else {
+        return Ok(HashMap::new());
+    };
+    table
+        .iter()
+        .map(|(pair, class)| match class.as_str() {
+            Some(c @ ("fx" | "crypto" | "equity")) => Ok((pair.to_ascii_uppercase(), c.to_string())),
+            _ => Err(PlanError(format!(
+                "config [alphavantage.classes] {pair} = {class}; use \"fx\", \"crypto\" or \"equity\""
+            ))),
+        })
+        .collect()
 }
 
 fn partition_periods(file: &toml::Table) -> Result<HashMap<Timeframe, PartitionPeriod>, PlanError> {
@@ -206,8 +278,11 @@ mod tests {
         let s = Settings::resolve(input).unwrap();
         assert_eq!(s.lake, "flag-lake");
         assert_eq!(s.state_dir, PathBuf::from("env-state"));
-        assert_eq!(s.coinbase_url, "http://file");
-        assert_eq!(s.coinbase_rps.to_string(), "0.8");
+        assert_eq!(s.coinbase.url, "http://file");
+        assert_eq!(s.coinbase.rps.to_string(), "0.8");
+        assert_eq!(s.oanda.url, "https://api-fxtrade.oanda.com");
+        assert_eq!(s.alphavantage.rps.to_string(), "0.8");
+        assert_eq!(s.alphavantage_daily_limit, 25);
         assert_eq!(s.retry_base, Duration::from_millis(7));
         assert_eq!(s.partition_periods[&Timeframe::H1], PartitionPeriod::Day);
         assert_eq!(s.settle, Duration::from_secs(60));

@@ -2,10 +2,12 @@
 //! The only place that reads the environment.
 
 mod config;
+mod credentials;
 mod pair;
 mod time;
 
-pub use config::{Settings, SettingsInput};
+pub use config::{Endpoint, Settings, SettingsInput};
+pub use credentials::{Credentials, Secret};
 pub use pair::canonical_pair;
 pub use time::parse_instant;
 
@@ -49,12 +51,6 @@ impl BackfillPlan {
                 input.provider
             ))
         })?;
-        if provider != ProviderId::Coinbase {
-            return Err(PlanError(format!(
-                "provider '{}' is not available in this build yet; use coinbase",
-                provider.as_str()
-            )));
-        }
         let pairs = split_list(&input.pairs, "--pairs")?
             .into_iter()
             .map(|p| canonical_pair(p, provider))

@@ -10,10 +10,11 @@ use futures::StreamExt;
 use super::budget::Budget;
 use super::retry::{RetryPolicy, fetch_with_retry};
 use super::shutdown::Shutdown;
+use crate::aggregate::Aggregator;
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::failpoint;
 use crate::pipeline::{self, Counters, Span};
-use crate::providers::{CandleSource, Clock, VolumeKind, WindowRequest};
+use crate::providers::{CandleSource, Clock, Page, Timeframe, VolumeKind, WindowRequest};
 use crate::sink::{Coverage, DeltaSink, SinkError};
 use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
 use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
@@ -50,6 +51,10 @@ pub struct Engine {
 #[derive(Debug, Clone)]
 pub struct SeriesRequest {
     pub series: SeriesKey,
+    /// The native timeframe fetched: the series' own, or the finer one it is built from.
+    pub source: Timeframe,
+    /// Ask again for history recorded as unreachable.
+    pub retry_unreachable: bool,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub partition_period: PartitionPeriod,
@@ -58,6 +63,8 @@ pub struct SeriesRequest {
 /// Rows and rejects waiting for the next commit, and the coverage that commit will record.
 #[derive(Default)]
 struct Pending {
+    /// Folds source candles into the series' timeframe when the provider lacks it.
+    aggregator: Option<Aggregator>,
     rows: Vec<Row>,
     rejects: Vec<(String, Vec<Reject>)>,
     coverage: Option<Coverage>,
@@ -66,6 +73,8 @@ struct Pending {
 
 struct Progress {
     watermark: Watermark,
+    /// History the provider cannot serve, found this run.
+    unreachable: Vec<Span>,
     dlq_known: HashSet<RecordKey>,
     coverage: Option<Coverage>,
     counters: Counters,
@@ -77,10 +86,13 @@ struct Progress {
 impl Engine {
     /// The ranges this series must fetch: the whole request aligned to the timeframe and cut at
     /// the last final bucket, less what coverage holds, widened to touch the coverage.
+    /// History recorded as unreachable just below the coverage is not asked for again unless
+    /// the request says so.
     pub fn plan_ranges(
         &self,
         request: &SeriesRequest,
         held: Option<Coverage>,
+        unreachable: &[Range],
     ) -> Vec<(Span, Direction)> {
         let tf = request.series.timeframe;
         let horizon = tf.floor((self.clock)() - self.settle);
@@ -95,7 +107,11 @@ impl Engine {
             return vec![(wanted, Direction::Forward)];
         };
         let mut ranges = Vec::new();
-        if wanted.start < held.from {
+        let known_unreachable = !request.retry_unreachable
+            && unreachable
+                .iter()
+                .any(|u| u.to >= held.from && u.from <= wanted.start);
+        if wanted.start < held.from && !known_unreachable {
             ranges.push((
                 Span {
                     start: wanted.start,
@@ -177,9 +193,10 @@ impl Engine {
                 );
             }
         };
-        let ranges = self.plan_ranges(&request, coverage);
+        let ranges = self.plan_ranges(&request, coverage, &watermark.unreachable);
         let range_was_empty = ranges.is_empty();
         let mut progress = Progress {
+            unreachable: Vec::new(),
             watermark,
             dlq_known: self.dlq.known_records(&series),
             coverage,
@@ -191,7 +208,8 @@ impl Engine {
         let error = self
             .fetch_ranges(&request, ranges, &mut progress)
             .await
-            .err();
+            .err()
+            .or_else(|| unreachable_error(&series, &progress.unreachable));
         let status = SeriesResult::finish(
             series.clone(),
             progress.counters,
@@ -221,6 +239,7 @@ impl Engine {
         for (range, direction) in ranges {
             let mut pending = Pending {
                 coverage: progress.coverage,
+                aggregator: (request.source != tf).then(|| Aggregator::new(tf)),
                 ..Pending::default()
             };
             let newest_first = direction == Direction::Backward;
@@ -274,31 +293,16 @@ impl Engine {
                     }
                 };
                 failpoint::hit("after_fetch");
-                pending.volume_kind = Some(page.volume_kind);
-                let request_url = page.request.clone();
-                let out = pipeline::process(page, window, tf, self.settle, &progress.processed);
-                progress.counters.add(out.counters);
-                progress.processed.push(window);
-                pending.rows.extend(out.rows);
-                if !out.rejects.is_empty() {
-                    pending.rejects.push((request_url, out.rejects));
-                }
-                pending.coverage = match (direction, pending.coverage) {
-                    (_, None) if out.covered_end > window.start => Some(Coverage {
-                        from: window.start,
-                        to: out.covered_end,
-                    }),
-                    (_, None) => None,
-                    (Direction::Forward, Some(c)) => Some(Coverage {
-                        from: c.from,
-                        to: out.covered_end.max(c.to),
-                    }),
-                    (Direction::Backward, Some(c)) => Some(Coverage {
-                        from: window.start.min(c.from),
-                        to: c.to,
-                    }),
-                };
-                if out.covered_end < window.end {
+                let covered_end = self.absorb(
+                    request,
+                    page,
+                    window,
+                    direction,
+                    range,
+                    &mut pending,
+                    progress,
+                );
+                if covered_end < window.end {
                     stop = Some(Ok(()));
                     break;
                 }
@@ -307,12 +311,90 @@ impl Engine {
                 }
             }
             drop(pages);
+            // Members of buckets that never completed are not written; the next run fetches them.
+            let waiting = pending.aggregator.as_ref().map_or(0, |a| a.waiting());
+            progress.counters.written -= waiting;
+            progress.counters.skipped += waiting;
             self.flush(request, &mut pending, progress, true).await?;
             if let Some(result) = stop {
                 return result;
             }
         }
         Ok(())
+    }
+
+    /// Takes one page into the pending commit: the pipeline at the source timeframe, the
+    /// aggregation to the series' timeframe, unreachable history, and the coverage it
+    /// justifies. Returns the end of the final source candles in the window.
+    #[allow(clippy::too_many_arguments)]
+    fn absorb(
+        &self,
+        request: &SeriesRequest,
+        page: Page,
+        window: Span,
+        direction: Direction,
+        range: Span,
+        pending: &mut Pending,
+        progress: &mut Progress,
+    ) -> DateTime<Utc> {
+        let tf = request.series.timeframe;
+        let reach = page.available_from.map(|a| tf.ceil(a));
+        pending.volume_kind = Some(page.volume_kind);
+        let request_url = page.request.clone();
+        let out = pipeline::process(
+            page,
+            window,
+            request.source,
+            self.settle,
+            &progress.processed,
+        );
+        progress.counters.add(out.counters);
+        progress.processed.push(window);
+        let rows = match pending.aggregator.as_mut() {
+            None => out.rows,
+            Some(agg) => {
+                agg.add(out.rows, out.rejects.iter().filter_map(|r| r.open_time));
+                let (from, to) = match direction {
+                    Direction::Forward => (range.start, out.covered_end),
+                    Direction::Backward => (window.start, range.end),
+                };
+                let emitted = agg.emit(from, to);
+                progress.counters.written -= emitted.dropped;
+                progress.counters.skipped += emitted.dropped;
+                emitted.rows
+            }
+        };
+        progress.counters.rows += rows.len() as u64;
+        pending.rows.extend(rows);
+        if !out.rejects.is_empty() {
+            pending.rejects.push((request_url, out.rejects));
+        }
+
+        // The first bucket of the window the provider can serve, and the end of what is final.
+        let lower = reach.map_or(tf.ceil(window.start), |r| r.max(tf.ceil(window.start)));
+        if lower > window.start {
+            progress.unreachable.push(Span {
+                start: window.start,
+                end: lower.min(window.end),
+            });
+        }
+        let upper = tf.floor(out.covered_end);
+        pending.coverage = match (direction, pending.coverage) {
+            (Direction::Forward, None) => (lower < upper).then_some(Coverage {
+                from: lower,
+                to: upper,
+            }),
+            (Direction::Forward, Some(c)) => Some(Coverage {
+                from: c.from,
+                to: c.to.max(upper),
+            }),
+            (Direction::Backward, Some(c)) if lower < c.from => Some(Coverage {
+                from: lower,
+                to: c.to,
+            }),
+            (Direction::Backward, held) => held,
+        };
+        out.covered_end
     }
 
     /// Writes the pending rejects to the DLQ, then commits pending rows with the coverage they
@@ -375,17 +457,28 @@ impl Engine {
             Err(e) => {
                 // Not written: the coverage did not move, so the next run fetches them again.
                 progress.counters.written -= rows.len() as u64;
+                progress.counters.rows -= rows.len() as u64;
                 progress.counters.skipped += rows.len() as u64;
                 return Err(e.to_string());
             }
         };
         // Rows another run committed first are already in the table: count them as skipped.
         progress.counters.written -= committed.dropped as u64;
+        progress.counters.rows -= committed.dropped as u64;
         progress.counters.skipped += committed.dropped as u64;
         progress.committed |= committed.version.is_some();
         progress.coverage = Some(committed.coverage);
         pending.coverage = Some(committed.coverage);
         let w = &mut progress.watermark;
+        for u in &progress.unreachable {
+            let range = Range {
+                from: u.start,
+                to: u.end,
+            };
+            if !w.unreachable.contains(&range) {
+                w.unreachable.push(range);
+            }
+        }
         w.coverage = Range {
             from: committed.coverage.from,
             to: committed.coverage.to,
@@ -401,4 +494,19 @@ impl Engine {
         w.updated_at = now;
         self.watermarks.save(w, series).map_err(|e| e.to_string())
     }
+}
+
+/// The series error for history the provider could not serve this run.
+fn unreachable_error(series: &SeriesKey, unreachable: &[Span]) -> Option<String> {
+    let first = unreachable.iter().map(|u| u.start).min()?;
+    let available = unreachable.iter().map(|u| u.end).max()?;
+    Some(format!(
+        "{} serves {} {} history only from {}; {} .. {} is recorded as unreachable and not asked again unless --retry-unreachable is given",
+        series.provider.as_str(),
+        series.pair,
+        series.timeframe,
+        available.to_rfc3339(),
+        first.to_rfc3339(),
+        available.to_rfc3339()
+    ))
 }
