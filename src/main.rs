@@ -7,6 +7,11 @@ use candlelake::cli::{Cli, execute, exit};
 
 #[tokio::main]
 async fn main() {
+    // Like other command-line tools, end quietly when stdout is a closed pipe (`| head`).
+    // SAFETY: restoring the default action of a signal before any thread writes to stdout.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
