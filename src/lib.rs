@@ -7,6 +7,7 @@
 //! `state` (DLQ, watermarks) → `summary`.
 
 pub mod aggregate;
+pub mod calendar;
 pub mod cli;
 pub mod connect;
 pub mod demo;

@@ -1,0 +1,1 @@
+//! Market calendars (being written).
