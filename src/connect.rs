@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::plan::{PlanError, Settings};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
+use crate::providers::oanda::{OandaClient, OandaConfig};
 use crate::providers::{CandleSource, Clock, ProviderId};
 use crate::schedule::Budget;
 use crate::state::budget::DailyBudget;
@@ -34,7 +35,20 @@ pub fn connect(
                 None,
             )
         }
-        ProviderId::Oanda | ProviderId::AlphaVantage => {
+        ProviderId::Oanda => {
+            let token = secret.map(|s| s.expose().to_string()).unwrap_or_default();
+            let config = OandaConfig {
+                base_url: settings.oanda.url.clone(),
+                token,
+                timeout: settings.http_timeout,
+            };
+            (
+                Arc::new(OandaClient::new(config, clock).map_err(transport)?),
+                &settings.oanda,
+                None,
+            )
+        }
+        ProviderId::AlphaVantage => {
             let _ = secret;
             return Err(PlanError(format!(
                 "provider '{}' is not available in this build yet; use coinbase",

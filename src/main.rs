@@ -3,7 +3,7 @@
 
 use clap::Parser;
 
-use candlelake::cli::{Cli, execute, exit};
+use candlelake::cli::{Cli, LogFormat, execute, exit};
 
 #[tokio::main]
 async fn main() {
@@ -24,12 +24,14 @@ async fn main() {
             std::process::exit(code);
         }
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.global.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.init(),
+    }
     std::process::exit(execute(cli).await);
 }

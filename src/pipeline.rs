@@ -34,6 +34,10 @@ pub struct Counters {
     /// Table rows written: `written` for a native series; fewer for an aggregated one, whose
     /// `written` counts the source candles folded into them.
     pub rows: u64,
+    /// HTTP requests sent (retries included), retries, and rate-limit answers.
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
 }
 
 impl Counters {
@@ -44,6 +48,9 @@ impl Counters {
         self.duplicates += other.duplicates;
         self.skipped += other.skipped;
         self.rows += other.rows;
+        self.requests += other.requests;
+        self.retries += other.retries;
+        self.rate_limited += other.rate_limited;
     }
 
     pub fn balanced(&self) -> bool {
@@ -210,7 +217,7 @@ mod tests {
                 dead_lettered: 1,
                 duplicates: 2,
                 skipped: 2,
-                rows: 0,
+                ..Counters::default()
             }
         );
         assert!(out.counters.balanced());

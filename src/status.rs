@@ -1,7 +1,10 @@
 //! `status`: each series' coverage from its watermark, its rows from the table's file
 //! statistics, and its dead-lettered records. Reads only; takes no lock.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+
+use crate::enrich::SeriesKey;
 
 use crate::plan::Settings;
 use crate::sink::DeltaSink;
@@ -12,6 +15,12 @@ use crate::summary::{CoverageLine, rfc3339};
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub series: Vec<SeriesStatusLine>,
+}
+
+impl StatusReport {
+    pub fn any_stale(&self) -> bool {
+        self.series.iter().any(|s| s.stale == Some(true))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -27,14 +36,29 @@ pub struct SeriesStatusLine {
     pub dlq_records: u64,
     pub last_run: Option<String>,
     pub last_status: Option<String>,
+    /// How far coverage lags behind the end of the last final candle, in seconds.
+    pub lag_seconds: i64,
+    /// Set when `--fail-if-stale` was given: the lag exceeds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<bool>,
 }
 
-pub async fn collect(settings: &Settings) -> Result<StatusReport, String> {
+/// Every series with a watermark that `selected` accepts; `stale_after` marks the lagging ones.
+pub async fn collect(
+    settings: &Settings,
+    now: DateTime<Utc>,
+    selected: impl Fn(&SeriesKey) -> bool,
+    stale_after: Option<TimeDelta>,
+) -> Result<StatusReport, String> {
+    let settle = TimeDelta::from_std(settings.settle).unwrap_or(TimeDelta::seconds(60));
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let mut series = Vec::new();
     for w in WatermarkStore::new(&settings.state_dir).all() {
-        let Some(key) = w.series() else { continue };
+        let Some(key) = w.series().filter(|k| selected(k)) else {
+            continue;
+        };
+        let lag = (key.timeframe.floor(now - settle) - w.coverage.to).max(TimeDelta::zero());
         let rows = sink.series_rows(&key).await.map_err(|e| e.to_string())?;
         let line = |from, to| CoverageLine {
             from: Some(rfc3339(from)),
@@ -52,6 +76,8 @@ pub async fn collect(settings: &Settings) -> Result<StatusReport, String> {
             dlq_records: dlq.count_records(&key),
             last_run: w.last_run.map(rfc3339),
             last_status: w.last_status.clone(),
+            lag_seconds: lag.num_seconds(),
+            stale: stale_after.map(|limit| lag > limit),
         });
     }
     Ok(StatusReport { series })

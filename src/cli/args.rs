@@ -26,6 +26,13 @@ pub enum OutputFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct Global {
     /// TOML config file (default: ./candlelake.toml when present).
@@ -43,6 +50,30 @@ pub struct Global {
     /// Coinbase requests per second, decimals allowed, 0 = unlimited [env: CANDLELAKE_COINBASE_RPS] [default: 8].
     #[arg(long, global = true)]
     pub coinbase_rps: Option<String>,
+    /// `live` or `practice` (selects the Oanda host) [env: CANDLELAKE_OANDA_ENV] [default: live].
+    #[arg(long, global = true)]
+    pub oanda_env: Option<String>,
+    /// Oanda base URL, overriding the env's host [env: CANDLELAKE_OANDA_URL].
+    #[arg(long, global = true)]
+    pub oanda_url: Option<String>,
+    /// Oanda requests per second [env: CANDLELAKE_OANDA_RPS] [default: 50].
+    #[arg(long, global = true)]
+    pub oanda_rps: Option<String>,
+    /// Alpha Vantage base URL [env: CANDLELAKE_ALPHAVANTAGE_URL].
+    #[arg(long, global = true)]
+    pub alphavantage_url: Option<String>,
+    /// Alpha Vantage requests per second [env: CANDLELAKE_ALPHAVANTAGE_RPS] [default: 0.8].
+    #[arg(long, global = true)]
+    pub alphavantage_rps: Option<String>,
+    /// Alpha Vantage requests per UTC day, kept across runs, 0 = none [env: CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT] [default: 25].
+    #[arg(long, global = true)]
+    pub alphavantage_daily_limit: Option<String>,
+    /// Prometheus textfile to write after each run (node_exporter's textfile collector) [env: CANDLELAKE_METRICS_FILE].
+    #[arg(long, global = true)]
+    pub metrics_file: Option<String>,
+    /// Pushgateway base URL to push the run's metrics to [env: CANDLELAKE_PUSHGATEWAY_URL].
+    #[arg(long, global = true)]
+    pub pushgateway_url: Option<String>,
     /// First retry delay in ms; retries wait base, 2×base, 4×base [env: CANDLELAKE_RETRY_BASE_MS] [default: 5000].
     #[arg(long, global = true)]
     pub retry_base_ms: Option<String>,
@@ -58,6 +89,9 @@ pub struct Global {
     /// Rows gathered before a Delta commit [env: CANDLELAKE_COMMIT_ROWS] [default: 100000].
     #[arg(long, global = true)]
     pub commit_rows: Option<String>,
+    /// Log lines on stderr as `text` or `json`.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_format: LogFormat,
     /// `json` prints the run summary as JSON on stdout.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -71,6 +105,17 @@ impl Global {
             ("CANDLELAKE_STATE_DIR", &self.state_dir),
             ("CANDLELAKE_COINBASE_URL", &self.coinbase_url),
             ("CANDLELAKE_COINBASE_RPS", &self.coinbase_rps),
+            ("CANDLELAKE_OANDA_ENV", &self.oanda_env),
+            ("CANDLELAKE_OANDA_URL", &self.oanda_url),
+            ("CANDLELAKE_OANDA_RPS", &self.oanda_rps),
+            ("CANDLELAKE_ALPHAVANTAGE_URL", &self.alphavantage_url),
+            ("CANDLELAKE_ALPHAVANTAGE_RPS", &self.alphavantage_rps),
+            (
+                "CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT",
+                &self.alphavantage_daily_limit,
+            ),
+            ("CANDLELAKE_METRICS_FILE", &self.metrics_file),
+            ("CANDLELAKE_PUSHGATEWAY_URL", &self.pushgateway_url),
             ("CANDLELAKE_RETRY_BASE_MS", &self.retry_base_ms),
             ("CANDLELAKE_MAX_RETRY_AFTER_MS", &self.max_retry_after_ms),
             ("CANDLELAKE_HTTP_TIMEOUT_MS", &self.http_timeout_ms),
@@ -90,10 +135,7 @@ pub enum Command {
     /// Bring series from their coverage end to the last final candle.
     Topup(TopupArgs),
     /// Show each series' coverage, rows and last run.
-    Status {
-        #[arg(long)]
-        json: bool,
-    },
+    Status(StatusArgs),
     /// Backfill from the bundled fixtures with no HTTP (rows marked is_mock), into data/demo.
     Demo,
     /// The dead-letter queue: list files, show one, replay corrected records.
@@ -143,6 +185,22 @@ pub struct BackfillArgs {
 
 #[derive(Debug, Args)]
 pub struct TopupArgs {
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub pairs: Option<String>,
+    #[arg(long)]
+    pub timeframes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 2 when any selected series' coverage lags the last final candle by more than this
+    /// (e.g. 90m, 2h, 1d).
+    #[arg(long)]
+    pub fail_if_stale: Option<String>,
     #[arg(long)]
     pub provider: Option<String>,
     #[arg(long)]

@@ -2,14 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, TopupArgs};
+use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, StatusArgs, TopupArgs};
 use super::exit;
 use super::output;
 use crate::connect::connect;
 use crate::demo;
 use crate::enrich::SeriesKey;
 use crate::plan::{
-    BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair,
+    BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair, parse_duration,
 };
 use crate::providers::{Clock, ProviderId, Timeframe, system_clock};
 use crate::run;
@@ -50,7 +50,7 @@ pub async fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Backfill(args) => backfill(input, args, clock, format).await,
         Command::Topup(args) => topup(input, args, clock, format).await,
-        Command::Status { json } => status_command(input, json).await,
+        Command::Status(args) => status_command(input, args, clock).await,
         Command::Demo => demo::run_demo(flags, clock, format).await,
         Command::Dlq { command } => dlq(input, command, clock).await,
     };
@@ -149,45 +149,20 @@ async fn topup(
     format: OutputFormat,
 ) -> Outcome {
     let settings = Settings::resolve(input)?;
-    let provider = match args.provider.as_deref() {
-        None => None,
-        Some(p) => Some(ProviderId::parse(p).ok_or_else(|| {
-            PlanError(format!(
-                "unknown provider '{p}'; use coinbase, oanda or alphavantage"
-            ))
-        })?),
-    };
-    let list = |v: &Option<String>| -> Vec<String> {
-        v.iter()
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    let pairs = list(&args.pairs)
-        .iter()
-        .map(|p| canonical_pair(p, provider.unwrap_or(ProviderId::Coinbase)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let timeframes = list(&args.timeframes)
-        .iter()
-        .map(|t| t.parse::<Timeframe>().map_err(PlanError))
-        .collect::<Result<Vec<_>, _>>()?;
-
+    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
     let known = WatermarkStore::new(&settings.state_dir).all();
-    let selected = |k: &SeriesKey| {
-        provider.is_none_or(|p| p == k.provider)
-            && (pairs.is_empty() || pairs.contains(&k.pair))
-            && (timeframes.is_empty() || timeframes.contains(&k.timeframe))
-    };
+    let selected = |k: &SeriesKey| selection.accepts(k);
     let marks: Vec<(SeriesKey, DateTime<Utc>)> = known
         .iter()
         .filter_map(|w| w.series().filter(selected).map(|k| (k, w.coverage.to)))
         .collect();
     let mut results = Vec::new();
-    if let Some(p) = provider.filter(|_| !pairs.is_empty() && !timeframes.is_empty()) {
-        for pair in &pairs {
-            for tf in &timeframes {
+    if let Some(p) = selection
+        .provider
+        .filter(|_| !selection.pairs.is_empty() && !selection.timeframes.is_empty())
+    {
+        for pair in &selection.pairs {
+            for tf in &selection.timeframes {
                 let key = SeriesKey {
                     provider: p,
                     pair: pair.clone(),
@@ -243,11 +218,74 @@ async fn topup(
     Ok(finish(&ingestion_id, &shutdown, &results, format))
 }
 
-async fn status_command(input: SettingsInput, json: bool) -> Outcome {
+async fn status_command(input: SettingsInput, args: StatusArgs, clock: Clock) -> Outcome {
     let settings = Settings::resolve(input)?;
-    let report = status::collect(&settings).await.map_err(PlanError)?;
-    output::print_status(&report, json);
-    Ok(exit::OK)
+    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
+    let stale_after = args
+        .fail_if_stale
+        .as_deref()
+        .map(|d| parse_duration(d, "--fail-if-stale"))
+        .transpose()?;
+    let report = status::collect(&settings, clock(), |k| selection.accepts(k), stale_after)
+        .await
+        .map_err(PlanError)?;
+    output::print_status(&report, args.json);
+    Ok(if report.any_stale() {
+        exit::SERIES_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+/// The series a command is limited to; an empty part selects everything.
+struct Selection {
+    provider: Option<ProviderId>,
+    pairs: Vec<String>,
+    timeframes: Vec<Timeframe>,
+}
+
+impl Selection {
+    fn parse(
+        provider: &Option<String>,
+        pairs: &Option<String>,
+        timeframes: &Option<String>,
+    ) -> Result<Self, PlanError> {
+        let provider = match provider.as_deref() {
+            None => None,
+            Some(p) => Some(ProviderId::parse(p).ok_or_else(|| {
+                PlanError(format!(
+                    "unknown provider '{p}'; use coinbase, oanda or alphavantage"
+                ))
+            })?),
+        };
+        let list = |v: &Option<String>| -> Vec<String> {
+            v.iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let pairs = list(pairs)
+            .iter()
+            .map(|p| canonical_pair(p, provider.unwrap_or(ProviderId::AlphaVantage)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeframes = list(timeframes)
+            .iter()
+            .map(|t| t.parse::<Timeframe>().map_err(PlanError))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Selection {
+            provider,
+            pairs,
+            timeframes,
+        })
+    }
+
+    fn accepts(&self, k: &SeriesKey) -> bool {
+        self.provider.is_none_or(|p| p == k.provider)
+            && (self.pairs.is_empty() || self.pairs.contains(&k.pair))
+            && (self.timeframes.is_empty() || self.timeframes.contains(&k.timeframe))
+    }
 }
 
 async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome {

@@ -4,7 +4,7 @@ mod args;
 mod commands;
 mod output;
 
-pub use args::{Cli, OutputFormat as OutputFormatArg};
+pub use args::{Cli, LogFormat, OutputFormat as OutputFormatArg};
 pub use commands::{CommandError, execute};
 pub use output::print_summary;
 

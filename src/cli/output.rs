@@ -62,17 +62,34 @@ pub fn print_status(report: &StatusReport, json: bool) {
     }
     for s in &report.series {
         println!(
-            "{:<12} {:<10} {:<4} coverage {} .. {}  rows {:>9}  dlq {:>5}  last run {} ({})",
+            "{:<12} {:<10} {:<4} coverage {} .. {}  lag {:>8}{}  rows {:>9}  dlq {:>5}  last run {} ({})",
             s.provider,
             s.asset_pair,
             s.timeframe,
             s.coverage.from.as_deref().unwrap_or("-"),
             s.coverage.to.as_deref().unwrap_or("-"),
+            human_duration(s.lag_seconds),
+            if s.stale == Some(true) { " STALE" } else { "" },
             s.rows,
             s.dlq_records,
             s.last_run.as_deref().unwrap_or("-"),
             s.last_status.as_deref().unwrap_or("-"),
         );
+    }
+}
+
+/// `3d 4h`, `2h 5m`, `45m`, `0s`.
+fn human_duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3600,
+        seconds % 3600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
     }
 }
 

@@ -9,7 +9,7 @@ mod time;
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::{Credentials, Secret};
 pub use pair::canonical_pair;
-pub use time::parse_instant;
+pub use time::{parse_duration, parse_instant};
 
 use chrono::{DateTime, Utc};
 

@@ -1,6 +1,7 @@
 //! One request with the contract's retry schedule: base, 2×base, 4×base (5 s, 10 s, 20 s),
 //! or the provider's `Retry-After` when longer, up to its cap. Every try passes the budget.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -14,23 +15,43 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
+/// What one window's fetch cost: tries sent, retries, and rate-limit answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tries {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+}
+
 pub async fn fetch_with_retry(
     source: &dyn CandleSource,
     budget: &Budget,
     request: &WindowRequest,
     policy: RetryPolicy,
-) -> Result<Page, FetchError> {
+) -> (Result<Page, FetchError>, Tries) {
+    let tries = Cell::new(Tries::default());
+    let count = |f: fn(&mut Tries)| {
+        let mut t = tries.get();
+        f(&mut t);
+        tries.set(t);
+    };
     let schedule = ExponentialBuilder::default()
         .with_min_delay(policy.base)
         .with_max_delay(policy.base * 4)
         .with_max_times(3);
-    let attempt = || source.fetch_window(request, budget);
-    attempt
+    let attempt = || {
+        count(|t| t.requests += 1);
+        source.fetch_window(request, budget)
+    };
+    let result = attempt
         .retry(schedule)
         .sleep(tokio::time::sleep)
         .when(|err: &FetchError| {
             if err.kind == ErrorKind::Halt {
                 budget.halt(err);
+            }
+            if err.kind == ErrorKind::RateLimited {
+                count(|t| t.rate_limited += 1);
             }
             err.is_retryable()
         })
@@ -43,6 +64,7 @@ pub async fn fetch_with_retry(
             }
         })
         .notify(|err, delay| {
+            count(|t| t.retries += 1);
             if err.kind == ErrorKind::RateLimited {
                 budget.cool_down(delay);
             }
@@ -54,7 +76,8 @@ pub async fn fetch_with_retry(
             );
         })
         .await
-        .map_err(|err| explain(err, policy))
+        .map_err(|err| explain(err, policy));
+    (result, tries.get())
 }
 
 /// Says why retrying stopped when the provider asked for a longer wait than allowed.

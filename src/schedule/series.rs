@@ -281,6 +281,10 @@ impl Engine {
                     }
                     break;
                 };
+                let (result, tries) = result;
+                progress.counters.requests += tries.requests;
+                progress.counters.retries += tries.retries;
+                progress.counters.rate_limited += tries.rate_limited;
                 let page = match result {
                     Ok(page) => page,
                     Err(e) => {

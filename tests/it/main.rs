@@ -6,6 +6,7 @@ mod crash;
 mod demo;
 mod dlq;
 mod exactly_once;
+mod oanda;
 mod python_readers;
 mod support;
 mod synth;
