@@ -1,12 +1,14 @@
 //! Builds a provider's client and its rate budget for a run, from checked settings and the
 //! provider's credential. A missing credential is a usage error, found before any request.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::plan::{PlanError, Settings};
+use crate::plan::{Endpoint, PlanError, Settings};
+use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig, AssetClass};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::oanda::{OandaClient, OandaConfig};
-use crate::providers::{CandleSource, Clock, ProviderId};
+use crate::providers::{CandleSource, Clock, FetchError, ProviderId};
 use crate::schedule::Budget;
 use crate::state::budget::DailyBudget;
 
@@ -21,43 +23,69 @@ pub fn connect(
     provider: ProviderId,
     clock: Clock,
 ) -> Result<Connection, PlanError> {
-    let secret = settings.credentials.for_provider(provider)?;
-    let transport = |e: crate::providers::FetchError| PlanError(e.to_string());
-    let (source, endpoint, daily): (Arc<dyn CandleSource>, _, _) = match provider {
+    let secret = settings
+        .credentials
+        .for_provider(provider)?
+        .map(|s| s.expose().to_string())
+        .unwrap_or_default();
+    let refused = |e: FetchError| PlanError(e.to_string());
+    let timeout = settings.http_timeout;
+    let (source, endpoint): (Arc<dyn CandleSource>, &Endpoint) = match provider {
         ProviderId::Coinbase => {
             let config = CoinbaseConfig {
                 base_url: settings.coinbase.url.clone(),
-                timeout: settings.http_timeout,
+                timeout,
             };
             (
-                Arc::new(CoinbaseClient::new(config, clock).map_err(transport)?),
+                Arc::new(CoinbaseClient::new(config, clock.clone()).map_err(refused)?),
                 &settings.coinbase,
-                None,
             )
         }
         ProviderId::Oanda => {
-            let token = secret.map(|s| s.expose().to_string()).unwrap_or_default();
             let config = OandaConfig {
                 base_url: settings.oanda.url.clone(),
-                token,
-                timeout: settings.http_timeout,
+                token: secret,
+                timeout,
             };
             (
-                Arc::new(OandaClient::new(config, clock).map_err(transport)?),
+                Arc::new(OandaClient::new(config, clock.clone()).map_err(refused)?),
                 &settings.oanda,
-                None,
             )
         }
         ProviderId::AlphaVantage => {
-            let _ = secret;
-            return Err(PlanError(format!(
-                "provider '{}' is not available in this build yet; use coinbase",
-                provider.as_str()
-            )));
+            let config = AlphaVantageConfig {
+                base_url: settings.alphavantage.url.clone(),
+                api_key: secret,
+                timeout,
+                class_overrides: class_overrides(settings)?,
+            };
+            (
+                Arc::new(AlphaVantageClient::new(config, clock.clone()).map_err(refused)?),
+                &settings.alphavantage,
+            )
         }
     };
-    let budget = Arc::new(Budget::new(endpoint.rps, daily));
+    let budget = Arc::new(Budget::new(
+        endpoint.rps,
+        daily_budget(settings, provider, clock),
+    ));
     Ok(Connection { source, budget })
+}
+
+/// `[alphavantage.classes]` from the config file.
+pub fn class_overrides(settings: &Settings) -> Result<HashMap<String, AssetClass>, PlanError> {
+    settings
+        .alphavantage_classes
+        .iter()
+        .map(|(pair, class)| {
+            let class = class.parse::<AssetClass>().map_err(|_| {
+                PlanError(format!(
+                    "config [alphavantage.classes] {pair} = {class}; use fx, crypto or equity"
+                ))
+            })?;
+            Ok((pair.clone(), class))
+        })
+        .collect()
 }
 
 /// The daily budget of a provider that has one (Alpha Vantage), shared across runs.

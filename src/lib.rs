@@ -13,6 +13,7 @@ pub mod connect;
 pub mod demo;
 pub mod enrich;
 pub mod failpoint;
+pub mod metrics;
 pub mod pipeline;
 pub mod plan;
 pub mod replay;

@@ -2,17 +2,18 @@
 //! today's rules, writes those that now pass and are not in the table yet, and records each
 //! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::enrich::{Lineage, Row, SeriesKey};
-use crate::providers::coinbase::parse_record;
-use crate::providers::{ProviderId, Timeframe, VolumeKind};
+use crate::providers::alphavantage::{self, AssetClass};
+use crate::providers::{ProviderId, Timeframe, VolumeKind, WireCandle, coinbase, oanda};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::validate::validate;
@@ -55,9 +56,36 @@ struct Candidate {
     row: Row,
 }
 
+/// How to re-read a provider's raw records: Alpha Vantage needs each pair's asset class.
+pub struct Parsers {
+    pub alphavantage_classes: HashMap<String, AssetClass>,
+}
+
+impl Parsers {
+    fn parse(
+        &self,
+        provider: ProviderId,
+        pair: &str,
+        raw: Box<RawValue>,
+    ) -> (WireCandle, VolumeKind) {
+        match provider {
+            ProviderId::Coinbase => (coinbase::parse_record(raw), VolumeKind::Base),
+            ProviderId::Oanda => (oanda::parse_record(raw), VolumeKind::Ticks),
+            ProviderId::AlphaVantage => {
+                let class = alphavantage::classify(pair, &self.alphavantage_classes);
+                (
+                    alphavantage::replay_record(raw, pair, class),
+                    class.volume_kind(),
+                )
+            }
+        }
+    }
+}
+
 pub async fn replay(
     dlq: &DeadLetterQueue,
     sink: &DeltaSink,
+    parsers: &Parsers,
     ids: &[String],
     ingestion_id: &str,
     now: DateTime<Utc>,
@@ -65,7 +93,7 @@ pub async fn replay(
     let ledger = ledger_path(dlq);
     let done = replayed(&ledger);
     let mut report = ReplayReport::default();
-    let mut by_series: BTreeMap<SeriesKey, Vec<Candidate>> = BTreeMap::new();
+    let mut by_series: BTreeMap<SeriesKey, (VolumeKind, Vec<Candidate>)> = BTreeMap::new();
     let mut entries = Vec::new();
     for (id, file) in dlq.files().map_err(|e| e.to_string())? {
         if !ids.is_empty() && !ids.contains(&id) {
@@ -92,14 +120,12 @@ pub async fn replay(
                 report.already_replayed += 1;
                 continue;
             }
-            let wire = match provider {
-                ProviderId::Coinbase => parse_record(record.raw),
-                _ => continue,
-            };
+            let (wire, volume_kind) = parsers.parse(provider, &series.pair, record.raw);
             match validate(wire, tf) {
                 Ok(candle) => by_series
                     .entry(series.clone())
-                    .or_default()
+                    .or_insert_with(|| (volume_kind, Vec::new()))
+                    .1
                     .push(Candidate {
                         id: id.clone(),
                         index,
@@ -112,7 +138,7 @@ pub async fn replay(
             }
         }
     }
-    for (series, candidates) in by_series {
+    for (series, (volume_kind, candidates)) in by_series {
         let held: HashSet<DateTime<Utc>> = sink
             .read_rows(series.timeframe)
             .await
@@ -130,7 +156,7 @@ pub async fn replay(
         if !new.is_empty() {
             let lineage = Lineage {
                 series: series.clone(),
-                volume_kind: VolumeKind::Base,
+                volume_kind,
                 ingestion_id: ingestion_id.to_string(),
                 is_mock: false,
                 partition_period: sink

@@ -28,7 +28,7 @@ impl SeriesStatus {
         }
     }
 
-    fn succeeded(self) -> bool {
+    pub fn succeeded(self) -> bool {
         matches!(self, SeriesStatus::Success | SeriesStatus::NoData)
     }
 }
@@ -41,6 +41,8 @@ pub struct SeriesResult {
     pub counters: Counters,
     pub coverage: Option<Coverage>,
     pub error: Option<String>,
+    /// Wall time of the series' run.
+    pub duration: std::time::Duration,
 }
 
 impl SeriesResult {
@@ -66,6 +68,7 @@ impl SeriesResult {
             counters,
             coverage,
             error,
+            duration: std::time::Duration::ZERO,
         }
     }
 }

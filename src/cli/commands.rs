@@ -1,5 +1,7 @@
 //! What each command does, from parsed arguments to an exit code.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 
 use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, StatusArgs, TopupArgs};
@@ -8,6 +10,7 @@ use super::output;
 use crate::connect::connect;
 use crate::demo;
 use crate::enrich::SeriesKey;
+use crate::metrics;
 use crate::plan::{
     BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair, parse_duration,
 };
@@ -65,18 +68,55 @@ fn signals() -> Result<Shutdown, PlanError> {
         .map_err(|e| PlanError(format!("could not listen for SIGINT/SIGTERM: {e}")))
 }
 
-/// Prints the summary; the exit code is 130/143 after a signal, else the summary's.
-fn finish(
-    ingestion_id: &str,
-    shutdown: &Shutdown,
-    results: &[SeriesResult],
-    format: OutputFormat,
-) -> i32 {
-    let summary = RunSummary::new(ingestion_id, results);
+/// Prints the summary and publishes the run's metrics; the exit code is 130/143 after a
+/// signal, else the summary's.
+async fn finish(run: FinishedRun<'_>, results: &[SeriesResult], format: OutputFormat) -> i32 {
+    let summary = RunSummary::new(run.ingestion_id, results);
     output::print_summary(&summary, format);
-    match shutdown.requested() {
+    publish_metrics(run.settings, &summary, results, run.started).await;
+    match run.shutdown.requested() {
         Some(stop) => stop.exit_code(),
         None => summary.exit_code(),
+    }
+}
+
+struct FinishedRun<'a> {
+    settings: &'a Settings,
+    ingestion_id: &'a str,
+    shutdown: &'a Shutdown,
+    started: Instant,
+}
+
+/// Writes the textfile and pushes to the Pushgateway when configured. A failure to publish is
+/// logged, not fatal: the data is committed either way.
+async fn publish_metrics(
+    settings: &Settings,
+    summary: &RunSummary,
+    results: &[SeriesResult],
+    started: Instant,
+) {
+    if settings.metrics_file.is_none() && settings.pushgateway_url.is_none() {
+        return;
+    }
+    let run = metrics::RunMetrics {
+        results,
+        status: summary.status,
+        duration: started.elapsed(),
+        finished_at: Utc::now(),
+    };
+    let text = metrics::render(&run, &WatermarkStore::new(&settings.state_dir));
+    if let Some(path) = &settings.metrics_file
+        && let Err(e) = metrics::write_textfile(path, &text)
+    {
+        tracing::error!(
+            "Could not write the metrics textfile {}: {e}",
+            path.display()
+        );
+    }
+    if let Some(url) = &settings.pushgateway_url
+        && let Err(e) = metrics::push(url, &text, settings.http_timeout).await
+    {
+        tracing::error!("{e}");
     }
 }
 
@@ -86,6 +126,7 @@ async fn backfill(
     clock: Clock,
     format: OutputFormat,
 ) -> Outcome {
+    let started = Instant::now();
     let settings = Settings::resolve(input)?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
@@ -139,7 +180,13 @@ async fn backfill(
         return Ok(exit::OK);
     }
     let results = run::run(&engine, requests).await;
-    Ok(finish(&ingestion_id, &shutdown, &results, format))
+    let run = FinishedRun {
+        settings: &settings,
+        ingestion_id: &ingestion_id,
+        shutdown: &shutdown,
+        started,
+    };
+    Ok(finish(run, &results, format).await)
 }
 
 async fn topup(
@@ -148,6 +195,7 @@ async fn topup(
     clock: Clock,
     format: OutputFormat,
 ) -> Outcome {
+    let started = Instant::now();
     let settings = Settings::resolve(input)?;
     let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
     let known = WatermarkStore::new(&settings.state_dir).all();
@@ -215,7 +263,13 @@ async fn topup(
         .iter()
         .map(|(engine, requests)| run::run(engine, requests.clone()));
     results.extend(futures::future::join_all(runs).await.into_iter().flatten());
-    Ok(finish(&ingestion_id, &shutdown, &results, format))
+    let run = FinishedRun {
+        settings: &settings,
+        ingestion_id: &ingestion_id,
+        shutdown: &shutdown,
+        started,
+    };
+    Ok(finish(run, &results, format).await)
 }
 
 async fn status_command(input: SettingsInput, args: StatusArgs, clock: Clock) -> Outcome {
@@ -312,9 +366,13 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let ingestion_id = uuid::Uuid::new_v4().to_string();
-            let report = crate::replay::replay(&queue, &sink, &ids, &ingestion_id, clock())
-                .await
-                .map_err(|e| PlanError(format!("replay failed: {e}")))?;
+            let parsers = crate::replay::Parsers {
+                alphavantage_classes: crate::connect::class_overrides(&settings)?,
+            };
+            let report =
+                crate::replay::replay(&queue, &sink, &parsers, &ids, &ingestion_id, clock())
+                    .await
+                    .map_err(|e| PlanError(format!("replay failed: {e}")))?;
             println!(
                 "{}",
                 serde_json::to_string(&report).expect("report serialises")

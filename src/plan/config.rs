@@ -29,6 +29,10 @@ pub struct Settings {
     pub alphavantage_classes: HashMap<String, String>,
     /// Credentials, read only from the environment or the files it names.
     pub credentials: Credentials,
+    /// Prometheus textfile written after each run.
+    pub metrics_file: Option<PathBuf>,
+    /// Pushgateway to push each run's metrics to.
+    pub pushgateway_url: Option<String>,
     pub retry_base: Duration,
     pub max_retry_after: Duration,
     pub http_timeout: Duration,
@@ -171,6 +175,8 @@ impl Settings {
             alphavantage_daily_limit: sources.whole("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", 25)?,
             alphavantage_classes: classes(&sources.file)?,
             credentials: Credentials::from_env(&sources.env),
+            metrics_file: sources.get("CANDLELAKE_METRICS_FILE").map(PathBuf::from),
+            pushgateway_url: sources.get("CANDLELAKE_PUSHGATEWAY_URL"),
             retry_base: sources.millis("CANDLELAKE_RETRY_BASE_MS", 5000)?,
             max_retry_after: sources.millis("CANDLELAKE_MAX_RETRY_AFTER_MS", 120_000)?,
             http_timeout: sources.millis("CANDLELAKE_HTTP_TIMEOUT_MS", 30_000)?,

@@ -182,8 +182,16 @@ mod tests {
             POLICY,
         )
         .await;
-        assert!(result.is_err());
+        assert!(result.0.is_err());
         assert_eq!(gaps(&source.tries.lock().unwrap()), vec![5, 10, 20]);
+        assert_eq!(
+            result.1,
+            Tries {
+                requests: 4,
+                retries: 3,
+                rate_limited: 0
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -197,10 +205,15 @@ mod tests {
             tries: Mutex::default(),
         };
         let budget = Budget::new(Decimal::ZERO, None);
-        assert!(
-            fetch_with_retry(&source, &budget, &request(), POLICY)
-                .await
-                .is_ok()
+        let (result, tries) = fetch_with_retry(&source, &budget, &request(), POLICY).await;
+        assert!(result.is_ok());
+        assert_eq!(
+            tries,
+            Tries {
+                requests: 3,
+                retries: 2,
+                rate_limited: 2
+            }
         );
         assert_eq!(
             gaps(&source.tries.lock().unwrap()),
@@ -214,6 +227,7 @@ mod tests {
         };
         let err = fetch_with_retry(&source, &budget, &request(), POLICY)
             .await
+            .0
             .unwrap_err();
         assert_eq!(source.tries.lock().unwrap().len(), 1);
         assert!(
@@ -236,6 +250,7 @@ mod tests {
                 POLICY
             )
             .await
+            .0
             .is_err()
         );
         assert_eq!(source.tries.lock().unwrap().len(), 1);

@@ -18,7 +18,7 @@ use crate::providers::{CandleSource, Clock, Page, Timeframe, VolumeKind, WindowR
 use crate::sink::{Coverage, DeltaSink, SinkError};
 use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
 use crate::state::watermark::{Loaded, Range, Watermark, WatermarkStore};
-use crate::summary::SeriesResult;
+use crate::summary::{SeriesResult, SeriesStatus};
 use crate::validate::Reject;
 
 /// Which way a range extends coverage.
@@ -179,6 +179,13 @@ impl Engine {
 
     /// Runs one series to the end of its request, or to its first failure.
     pub async fn run_series(&self, request: SeriesRequest) -> SeriesResult {
+        let started = std::time::Instant::now();
+        let mut result = self.run_series_inner(request).await;
+        result.duration = started.elapsed();
+        result
+    }
+
+    async fn run_series_inner(&self, request: SeriesRequest) -> SeriesResult {
         let series = request.series.clone();
         let (coverage, watermark) = match self.held_coverage(&series).await {
             Ok(held) => held,
@@ -221,6 +228,9 @@ impl Engine {
         if progress.coverage.is_some() {
             progress.watermark.last_run = Some((self.clock)());
             progress.watermark.last_status = Some(status.status.as_str().to_string());
+            if status.status == SeriesStatus::Success {
+                progress.watermark.last_success = progress.watermark.last_run;
+            }
             if let Err(e) = self.watermarks.save(&progress.watermark, &series) {
                 tracing::error!("{e}");
             }

@@ -41,6 +41,9 @@ pub struct Watermark {
     pub last_run: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_status: Option<String>,
+    /// When a run of this series last ended in success.
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
 }
 
 impl Watermark {
@@ -58,6 +61,7 @@ impl Watermark {
             updated_at: now,
             last_run: None,
             last_status: None,
+            last_success: None,
         }
     }
 

@@ -1,1 +1,27 @@
-//! Alpha Vantage time series (being written).
+//! Alpha Vantage time series (`GET {base}/query?function=...&apikey=KEY`): FX, crypto and
+//! equities, one call per window with no range parameters; equity intraday month by month
+//! (`month=YYYY-MM`, America/New_York months), everything else one call for the whole trailing
+//! history Alpha Vantage serves. Every failure comes back as HTTP 200 and is classified from
+//! the body; the key is redacted wherever text leaves this module.
+//!
+//! DLQ replay: a dead-lettered record is `{"<series key>": {<bar>}}`; re-parse it with
+//! `replay_record(raw, pair, classify(pair, &overrides))`, or with
+//! `parse_record(raw, zone_of(class), class, market_of(pair))`, which is the same.
+
+mod classify;
+mod client;
+mod fiat;
+mod models;
+mod parse;
+mod request;
+
+#[cfg(test)]
+mod tests;
+
+pub use classify::{AssetClass, classify, is_ticker, market_of};
+pub use client::{
+    AlphaVantageClient, AlphaVantageConfig, BURST_RETRY_AFTER, LEGACY_RETRY_AFTER, REDACTED,
+};
+pub use fiat::{EXTRA_FX, ISO_4217_FIAT, is_fx_code};
+pub use parse::{Answer, parse_body, parse_record, replay_record, zone_named, zone_of};
+pub use request::{et_month, interval, month_windows};

@@ -1,0 +1,427 @@
+//! The Alpha Vantage HTTP client: picks the function per asset class, sends the request with
+//! the key, and classifies every HTTP-200 body (Alpha Vantage answers 200 for every failure).
+//! The key never leaves this file: errors, logs, `Debug` and `Page::request` show
+//! `[redacted]`, and body texts that echo it are redacted before they are quoted.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use rust_decimal::Decimal;
+
+use super::classify::{AssetClass, classify, is_ticker, market_of};
+use super::parse::{Answer, parse_body};
+use super::request::{Call, call_for, month_windows};
+use crate::candle::{Page, WireCandle};
+use crate::error::{ErrorKind, FetchError};
+use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
+use crate::timeframe::Timeframe;
+
+/// What replaces the key wherever it would be shown.
+pub const REDACTED: &str = "[redacted]";
+
+/// How long to wait after the per-second burst note ("... more sparingly (1 request per
+/// second)").
+pub const BURST_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// How long to wait after the legacy note ("5 calls per minute and 500 calls per day").
+pub const LEGACY_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Longest body text quoted in an error message.
+const QUOTE_CHARS: usize = 300;
+
+#[derive(Clone)]
+pub struct AlphaVantageConfig {
+    /// Base URL, `https://www.alphavantage.co` in production; requests go to `{base}/query`.
+    pub base_url: String,
+    pub api_key: String,
+    pub timeout: Duration,
+    /// Pairs whose class the user set by hand (canonical pair → class).
+    pub class_overrides: HashMap<String, AssetClass>,
+}
+
+impl fmt::Debug for AlphaVantageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlphaVantageConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &REDACTED)
+            .field("timeout", &self.timeout)
+            .field("class_overrides", &self.class_overrides)
+            .finish()
+    }
+}
+
+pub struct AlphaVantageClient {
+    http: reqwest::Client,
+    /// `{base}/query`, without parameters.
+    query_url: Url,
+    api_key: String,
+    overrides: HashMap<String, AssetClass>,
+    clock: Clock,
+}
+
+impl fmt::Debug for AlphaVantageClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AlphaVantageClient")
+            .field("query_url", &self.query_url.as_str())
+            .field("api_key", &REDACTED)
+            .field("class_overrides", &self.overrides)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP exchange that came back, whatever its status.
+struct Sent {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+    received_at: DateTime<Utc>,
+    /// The URL with `apikey=[redacted]`.
+    shown: String,
+}
+
+/// What a 200 body means for the window.
+enum Verdict {
+    Candles(Vec<WireCandle>),
+    /// The premium-parameter note on `TIME_SERIES_DAILY&outputsize=full`: ask for `compact`.
+    FallBack,
+    Failed(FetchError),
+}
+
+impl AlphaVantageClient {
+    pub fn new(config: AlphaVantageConfig, clock: Clock) -> Result<Self, FetchError> {
+        let base = config.base_url.trim_end_matches('/');
+        let query_url = Url::parse(&format!("{base}/query")).map_err(|e| {
+            FetchError::new(
+                ErrorKind::Permanent,
+                format!("alphavantage base URL '{base}' is not a valid URL ({e})"),
+            )
+        })?;
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("candlelake/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::from_transport(e, "alphavantage"))?;
+        Ok(AlphaVantageClient {
+            http,
+            query_url,
+            api_key: config.api_key,
+            overrides: config.class_overrides,
+            clock,
+        })
+    }
+
+    /// The asset class of a canonical pair or ticker, overrides applied.
+    pub fn class_of(&self, pair: &str) -> AssetClass {
+        classify(pair, &self.overrides)
+    }
+
+    /// The URL sent (with the key) and the URL shown (with `apikey=[redacted]`).
+    fn urls(&self, call: &Call) -> (Url, String) {
+        let mut url = self.query_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in &call.params {
+                query.append_pair(name, value);
+            }
+        }
+        let shown = format!("{url}&apikey={REDACTED}");
+        url.query_pairs_mut().append_pair("apikey", &self.api_key);
+        (url, shown)
+    }
+
+    /// `text` with every occurrence of the key (as is and URL-encoded) replaced.
+    fn redact(&self, text: &str) -> String {
+        if self.api_key.is_empty() {
+            return text.to_string();
+        }
+        let mut out = text.replace(&self.api_key, REDACTED);
+        let encoded: String = Url::parse_with_params("x:", [("k", &self.api_key)])
+            .ok()
+            .and_then(|u| u.query().map(|q| q.trim_start_matches("k=").to_string()))
+            .unwrap_or_default();
+        if !encoded.is_empty() && encoded != self.api_key {
+            out = out.replace(&encoded, REDACTED);
+        }
+        out
+    }
+
+    /// `text` redacted, then cut to a quotable length (redacting first, so no part of the key
+    /// survives the cut).
+    fn quote(&self, text: &str) -> String {
+        let text = self.redact(text);
+        let mut chars = text.chars();
+        let mut out: String = chars.by_ref().take(QUOTE_CHARS).collect();
+        if chars.next().is_some() {
+            out.push('…');
+        }
+        out
+    }
+
+    fn scrub(&self, mut err: FetchError) -> FetchError {
+        err.message = self.redact(&err.message);
+        err
+    }
+
+    /// Passes the gate, then sends one request.
+    async fn send(&self, call: &Call, gate: &dyn Gate) -> Result<Sent, FetchError> {
+        gate.admit().await?;
+        let (url, shown) = self.urls(call);
+        tracing::debug!(request = %shown, "alphavantage request");
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| self.scrub(FetchError::from_transport(e, "alphavantage")))?;
+        let received_at = (self.clock)();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.scrub(FetchError::from_transport(e, "alphavantage")))?;
+        Ok(Sent {
+            status,
+            headers,
+            body,
+            received_at,
+            shown,
+        })
+    }
+
+    /// A non-200 answer: 429 and 5xx are retried, any other 4xx is permanent.
+    fn http_error(&self, sent: &Sent, pair: &str) -> FetchError {
+        let code = sent.status.as_u16();
+        let detail = self.quote(sent.body.trim());
+        let (kind, what) = match code {
+            429 => (ErrorKind::RateLimited, "rate limited the request"),
+            500..=599 => (ErrorKind::Transient, "had a server error"),
+            400..=499 => (ErrorKind::Permanent, "refused the request"),
+            _ => (ErrorKind::Transient, "sent an unexpected status"),
+        };
+        FetchError::new(
+            kind,
+            format!("alphavantage {what} for {pair} (HTTP {code}: {detail})"),
+        )
+        .with_status(code)
+        .with_retry_after(retry_after(&sent.headers))
+    }
+
+    /// Classifies a 200 body, in the order of providers.md 1.7: a series first, then
+    /// `Error Message`, then the notes (burst before quota: both mention the daily limit).
+    fn judge(&self, answer: Answer, call: &Call, pair: &str, tf: Timeframe) -> Verdict {
+        let function = call.function;
+        let failed = |kind, message: String| Verdict::Failed(FetchError::new(kind, message));
+        match answer {
+            Answer::Series(candles) => Verdict::Candles(candles),
+            Answer::ErrorMessage(text) => failed(
+                ErrorKind::Permanent,
+                format!(
+                    "alphavantage rejected the request for {pair} ({})",
+                    self.quote(&text)
+                ),
+            ),
+            Answer::Notice(text) => {
+                let has = |needle: &str| text.to_ascii_lowercase().contains(needle);
+                if has("sparingly") || has("per second") {
+                    Verdict::Failed(
+                        FetchError::new(
+                            ErrorKind::RateLimited,
+                            format!(
+                                "alphavantage asks to spread requests out (burst limit of about 1 request per second) for {pair} {tf}; retrying"
+                            ),
+                        )
+                        .with_retry_after(Some(BURST_RETRY_AFTER)),
+                    )
+                } else if has("detected your api key")
+                    || has("remove all daily rate limits")
+                    || has("requests per day")
+                {
+                    failed(
+                        ErrorKind::Halt,
+                        format!(
+                            "alphavantage says the daily request quota of this key is used up; rerun after it resets ({})",
+                            self.quote(&text)
+                        ),
+                    )
+                } else if has("call frequency") || has("calls per minute") {
+                    Verdict::Failed(
+                        FetchError::new(
+                            ErrorKind::RateLimited,
+                            format!(
+                                "alphavantage throttled the request for {pair} {tf} (legacy limit of 5 calls per minute); retrying"
+                            ),
+                        )
+                        .with_retry_after(Some(LEGACY_RETRY_AFTER)),
+                    )
+                } else if has("**demo**") || has("demo api key") {
+                    failed(
+                        ErrorKind::Halt,
+                        "alphavantage refuses the demo API key outside its documented examples; set ALPHAVANTAGE_API_KEY to your own key"
+                            .to_string(),
+                    )
+                } else if has("premium endpoint") {
+                    failed(
+                        ErrorKind::Permanent,
+                        format!(
+                            "{function} is a premium Alpha Vantage endpoint; a premium key is needed for {pair} {tf}"
+                        ),
+                    )
+                } else if has("premium feature") {
+                    if call.may_fall_back() {
+                        Verdict::FallBack
+                    } else {
+                        failed(
+                            ErrorKind::Permanent,
+                            format!(
+                                "a parameter of {function} is a premium Alpha Vantage feature; a premium key is needed for {pair} {tf} ({})",
+                                self.quote(&text)
+                            ),
+                        )
+                    }
+                } else if has("premium") {
+                    failed(
+                        ErrorKind::Permanent,
+                        format!(
+                            "alphavantage needs a premium key for {pair} {tf} ({function}: {})",
+                            self.quote(&text)
+                        ),
+                    )
+                } else {
+                    failed(
+                        ErrorKind::Permanent,
+                        format!(
+                            "alphavantage answered {function} for {pair} {tf} with a note candlelake does not know: {}",
+                            self.quote(&text)
+                        ),
+                    )
+                }
+            }
+            Answer::Empty => failed(
+                ErrorKind::Permanent,
+                format!(
+                    "alphavantage answered {{}} for {pair}: unknown symbol or function ({function})"
+                ),
+            ),
+            Answer::Unknown(keys) => failed(
+                ErrorKind::Permanent,
+                format!(
+                    "alphavantage sent an unknown answer to {function} for {pair} {tf} (top-level keys: {})",
+                    self.quote(&keys.join(", "))
+                ),
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl CandleSource for AlphaVantageClient {
+    fn id(&self) -> ProviderId {
+        ProviderId::AlphaVantage
+    }
+
+    /// 1h and 4h are not native: equity `60min` keys sit at :30 past the hour, so they are
+    /// built from 30min.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            native_timeframes: vec![
+                Timeframe::M1,
+                Timeframe::M5,
+                Timeframe::M15,
+                Timeframe::M30,
+                Timeframe::D1,
+            ],
+            max_buckets_per_request: u32::MAX,
+            default_rps: Decimal::new(8, 1),
+        }
+    }
+
+    /// Equity intraday: one window per America/New_York calendar month (`month=YYYY-MM`).
+    /// Everything else: the whole range in one window (one call returns all the history
+    /// Alpha Vantage serves).
+    fn windows(
+        &self,
+        pair: &str,
+        tf: Timeframe,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        newest_first: bool,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
+            month_windows(start, end, newest_first)
+        } else if start < end {
+            vec![(start, end)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    async fn fetch_window(
+        &self,
+        request: &WindowRequest,
+        gate: &dyn Gate,
+    ) -> Result<Page, FetchError> {
+        let pair = request.pair.as_str();
+        let tf = request.timeframe;
+        let class = self.class_of(pair);
+        if class == AssetClass::Equity && !is_ticker(pair) {
+            return Err(FetchError::new(
+                ErrorKind::Permanent,
+                format!(
+                    "'{pair}' is neither a BASE-QUOTE pair nor an equity ticker (A-Z, 0-9 and '.', at most 12)"
+                ),
+            ));
+        }
+        let mut call = call_for(pair, class, tf, request.start)?;
+        loop {
+            let sent = self.send(&call, gate).await?;
+            if sent.status != StatusCode::OK {
+                return Err(self.http_error(&sent, pair));
+            }
+            let answer =
+                parse_body(&sent.body, class, market_of(pair)).map_err(|e| self.scrub(e))?;
+            match self.judge(answer, &call, pair, tf) {
+                Verdict::Candles(candles) => {
+                    let available_from = if call.is_monthly() {
+                        None
+                    } else {
+                        candles.iter().filter_map(|c| c.open_time.ok()).min()
+                    };
+                    return Ok(Page {
+                        candles,
+                        response_time: date_header(&sent.headers).unwrap_or(sent.received_at),
+                        received_at: sent.received_at,
+                        request: sent.shown,
+                        volume_kind: class.volume_kind(),
+                        available_from,
+                    });
+                }
+                Verdict::FallBack => {
+                    tracing::info!(
+                        pair,
+                        "alphavantage outputsize=full is premium for this key; asking for the latest 100 days (compact)"
+                    );
+                    call = call.compact();
+                }
+                Verdict::Failed(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// `Retry-After` in seconds.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    value.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+fn date_header(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let value = headers.get(DATE)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(value).ok().map(|d| d.to_utc())
+}
