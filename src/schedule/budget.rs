@@ -69,9 +69,6 @@ impl Gate for Budget {
     /// the provider is halted or its daily budget is spent.
     async fn admit(&self) -> Result<(), FetchError> {
         loop {
-            if let Some(e) = self.halted.lock().expect("halt lock").clone() {
-                return Err(e);
-            }
             let until = *self.cool_down_until.lock().expect("cool-down lock");
             match until {
                 Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
@@ -80,6 +77,10 @@ impl Gate for Budget {
         }
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
+        }
+        // Checked after the waits: the provider may have been halted meanwhile.
+        if let Some(e) = self.halted.lock().expect("halt lock").clone() {
+            return Err(e);
         }
         if let Some(daily) = &self.daily {
             daily.spend_one()?;

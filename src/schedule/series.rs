@@ -253,9 +253,13 @@ impl Engine {
                 ..Pending::default()
             };
             let newest_first = direction == Direction::Backward;
-            let windows =
-                self.source
-                    .windows(&series.pair, tf, range.start, range.end, newest_first);
+            let windows = self.source.windows(
+                &series.pair,
+                request.source,
+                range.start,
+                range.end,
+                newest_first,
+            );
             let fetches = windows
                 .into_iter()
                 .enumerate()
@@ -263,7 +267,7 @@ impl Engine {
                     let w = Span { start, end };
                     let req = WindowRequest {
                         pair: series.pair.clone(),
-                        timeframe: tf,
+                        timeframe: request.source,
                         start,
                         end,
                         continues: i > 0 && !newest_first,
@@ -431,7 +435,7 @@ impl Engine {
         for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
             let context = DlqContext {
                 series,
-                source_timeframe: series.timeframe.as_str(),
+                source_timeframe: request.source.as_str(),
                 ingestion_id: &self.ingestion_id,
                 request: &request_url,
             };

@@ -1,5 +1,6 @@
 //! One integration-test binary: every module below links into it once.
 
+mod alphavantage;
 mod cli;
 mod coinbase;
 mod crash;
@@ -8,5 +9,6 @@ mod dlq;
 mod exactly_once;
 mod oanda;
 mod python_readers;
+mod secrets;
 mod support;
 mod synth;
