@@ -16,6 +16,7 @@ pub mod failpoint;
 pub mod metrics;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod replay;
 pub mod run;
 pub mod schedule;

@@ -12,6 +12,7 @@ use crate::connect::Connection;
 use crate::enrich::{PartitionPeriod, SeriesKey};
 use crate::pipeline::Span;
 use crate::plan::{PlanError, Settings};
+use crate::progress::Progress;
 use crate::providers::{Clock, ProviderId, Timeframe};
 use crate::schedule::{Direction, Engine, RetryPolicy, SeriesRequest, Shutdown};
 use crate::sink::DeltaSink;
@@ -49,6 +50,7 @@ pub fn engine(
         ingestion_id: ingestion_id.to_string(),
         is_mock,
         shutdown,
+        progress: Arc::new(Progress::none()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! What each command does, from parsed arguments to an exit code.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +15,7 @@ use crate::metrics;
 use crate::plan::{
     BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair, parse_duration,
 };
+use crate::progress::Progress;
 use crate::providers::{Clock, ProviderId, Timeframe, system_clock};
 use crate::run;
 use crate::schedule::Shutdown;
@@ -147,7 +149,7 @@ async fn backfill(
     };
     let shutdown = signals()?;
     let ingestion_id = run::new_ingestion_id();
-    let engine = run::engine(
+    let mut engine = run::engine(
         &settings,
         connection,
         clock,
@@ -155,6 +157,7 @@ async fn backfill(
         shutdown.clone(),
         &ingestion_id,
     );
+    engine.progress = Arc::new(Progress::for_stderr());
     let periods =
         run::partition_periods(&engine, &settings, plan.timeframes.iter().copied()).await?;
     let mut requests = Vec::new();
@@ -230,10 +233,11 @@ async fn topup(
     let shutdown = signals()?;
     let ingestion_id = run::new_ingestion_id();
     let now = clock();
+    let progress = Arc::new(Progress::for_stderr());
     let mut jobs = Vec::new();
     for p in providers {
         let connection = connect(&settings, p, clock.clone())?;
-        let engine = run::engine(
+        let mut engine = run::engine(
             &settings,
             connection,
             clock.clone(),
@@ -241,6 +245,7 @@ async fn topup(
             shutdown.clone(),
             &ingestion_id,
         );
+        engine.progress = progress.clone();
         let mine: Vec<_> = marks.iter().filter(|(k, _)| k.provider == p).collect();
         let periods =
             run::partition_periods(&engine, &settings, mine.iter().map(|(k, _)| k.timeframe))

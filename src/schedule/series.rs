@@ -14,6 +14,7 @@ use crate::aggregate::Aggregator;
 use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::failpoint;
 use crate::pipeline::{self, Counters, Span};
+use crate::progress::Progress;
 use crate::providers::{CandleSource, Clock, Page, Timeframe, VolumeKind, WindowRequest};
 use crate::sink::{Coverage, DeltaSink, SinkError};
 use crate::state::dlq::{DeadLetterQueue, DlqContext, RecordKey};
@@ -45,6 +46,8 @@ pub struct Engine {
     pub ingestion_id: String,
     pub is_mock: bool,
     pub shutdown: Shutdown,
+    /// Bars on a terminal, nothing otherwise.
+    pub progress: Arc<Progress>,
 }
 
 /// One series and the range asked for it.
@@ -71,7 +74,7 @@ struct Pending {
     volume_kind: Option<VolumeKind>,
 }
 
-struct Progress {
+struct RunState {
     watermark: Watermark,
     /// History the provider cannot serve, found this run.
     unreachable: Vec<Span>,
@@ -201,8 +204,23 @@ impl Engine {
             }
         };
         let ranges = self.plan_ranges(&request, coverage, &watermark.unreachable);
+        let windows: usize = ranges
+            .iter()
+            .map(|(r, d)| {
+                self.source
+                    .windows(
+                        &series.pair,
+                        request.source,
+                        r.start,
+                        r.end,
+                        *d == Direction::Backward,
+                    )
+                    .len()
+            })
+            .sum();
+        self.progress.start(&series, windows as u64);
         let range_was_empty = ranges.is_empty();
-        let mut progress = Progress {
+        let mut progress = RunState {
             unreachable: Vec::new(),
             watermark,
             dlq_known: self.dlq.known_records(&series),
@@ -225,6 +243,7 @@ impl Engine {
             progress.committed,
             range_was_empty,
         );
+        self.progress.finish(&series, status.status.as_str());
         if progress.coverage.is_some() {
             progress.watermark.last_run = Some((self.clock)());
             progress.watermark.last_status = Some(status.status.as_str().to_string());
@@ -242,7 +261,7 @@ impl Engine {
         &self,
         request: &SeriesRequest,
         ranges: Vec<(Span, Direction)>,
-        progress: &mut Progress,
+        progress: &mut RunState,
     ) -> Result<(), String> {
         let series = &request.series;
         let tf = series.timeframe;
@@ -320,6 +339,7 @@ impl Engine {
                     &mut pending,
                     progress,
                 );
+                self.progress.window_done(series, progress.counters.rows);
                 if covered_end < window.end {
                     stop = Some(Ok(()));
                     break;
@@ -353,7 +373,7 @@ impl Engine {
         direction: Direction,
         range: Span,
         pending: &mut Pending,
-        progress: &mut Progress,
+        progress: &mut RunState,
     ) -> DateTime<Utc> {
         let tf = request.series.timeframe;
         let reach = page.available_from.map(|a| tf.ceil(a));
@@ -424,7 +444,7 @@ impl Engine {
         &self,
         request: &SeriesRequest,
         pending: &mut Pending,
-        progress: &mut Progress,
+        progress: &mut RunState,
         last: bool,
     ) -> Result<(), String> {
         let Some(wanted) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {

@@ -8,6 +8,7 @@ mod demo;
 mod dlq;
 mod exactly_once;
 mod oanda;
+mod platform;
 mod python_readers;
 mod secrets;
 mod support;

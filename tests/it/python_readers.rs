@@ -1,4 +1,4 @@
-//! The tables open with the Python `deltalake` package with the contract's column types and
+//! The tables open with the Python `deltalake` package, Polars and DuckDB with the contract's column types and
 //! exact values (`pip install -r tests/python/requirements.txt` first; `.ci/run` does).
 
 use std::path::Path;
@@ -23,5 +23,11 @@ async fn python_deltalake_reads_the_contract_schema_and_exact_values() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(String::from_utf8_lossy(&check.stdout).contains("python deltalake read 848 rows"));
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    for reader in ["read_deltalake", "read_polars", "read_duckdb"] {
+        assert!(
+            stdout.contains(&format!("{reader} read 848 rows")),
+            "{stdout}"
+        );
+    }
 }

@@ -63,8 +63,8 @@ impl Workspace {
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_candlelake"))
                 .args(&args)
-                .envs(&env)
                 .env_remove("RUST_LOG")
+                .envs(&env)
                 .current_dir(cwd)
                 .output()
                 .unwrap()
