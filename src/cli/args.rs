@@ -138,6 +138,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Backfill from the bundled fixtures with no HTTP (rows marked is_mock), into data/demo.
     Demo,
+    /// Report missing candles against each asset's trading calendar.
+    Gaps(GapsArgs),
+    /// Fetch a covered range again and replace exactly the candles the provider changed.
+    Refetch(RefetchArgs),
+    /// Compact small files, vacuum files no commit references, and checkpoint every table.
+    Maintain(MaintainArgs),
     /// The dead-letter queue: list files, show one, replay corrected records.
     Dlq {
         #[command(subcommand)]
@@ -207,4 +213,51 @@ pub struct StatusArgs {
     pub pairs: Option<String>,
     #[arg(long)]
     pub timeframes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefetchArgs {
+    #[arg(long)]
+    pub provider: String,
+    #[arg(long)]
+    pub pairs: String,
+    #[arg(long)]
+    pub timeframes: String,
+    /// Inclusive start, UTC.
+    #[arg(long)]
+    pub start: String,
+    /// Exclusive end, UTC (default: now).
+    #[arg(long)]
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    /// Only these timeframes' tables (default: all).
+    #[arg(long)]
+    pub timeframes: Option<String>,
+    /// Keep unreferenced files younger than this, for readers of older versions (e.g. 168h).
+    #[arg(long, default_value = "168h")]
+    pub vacuum_retention: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GapsArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 2 when any gap is found (for CI of data).
+    #[arg(long)]
+    pub fail_on_gaps: bool,
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub pairs: Option<String>,
+    #[arg(long)]
+    pub timeframes: Option<String>,
+    /// Inclusive start, UTC (default: each series' coverage start).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Exclusive end, UTC (default: each series' coverage end).
+    #[arg(long)]
+    pub end: Option<String>,
 }

@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::args::{BackfillArgs, Cli, Command, DlqCommand, OutputFormat, StatusArgs, TopupArgs};
+use super::args::{
+    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, MaintainArgs, OutputFormat, RefetchArgs,
+    StatusArgs, TopupArgs,
+};
 use super::exit;
 use super::output;
 use crate::connect::connect;
@@ -13,7 +16,8 @@ use crate::demo;
 use crate::enrich::SeriesKey;
 use crate::metrics;
 use crate::plan::{
-    BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair, parse_duration,
+    BackfillInput, BackfillPlan, PlanError, Settings, SettingsInput, canonical_pair,
+    parse_duration, parse_instant,
 };
 use crate::progress::Progress;
 use crate::providers::{Clock, ProviderId, Timeframe, system_clock};
@@ -58,6 +62,9 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Status(args) => status_command(input, args, clock).await,
         Command::Demo => demo::run_demo(flags, clock, format).await,
         Command::Dlq { command } => dlq(input, command, clock).await,
+        Command::Refetch(args) => refetch(input, args, clock).await,
+        Command::Gaps(args) => gaps(input, args).await,
+        Command::Maintain(args) => maintain(input, args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -345,6 +352,143 @@ impl Selection {
             && (self.pairs.is_empty() || self.pairs.contains(&k.pair))
             && (self.timeframes.is_empty() || self.timeframes.contains(&k.timeframe))
     }
+}
+
+async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outcome {
+    let settings = Settings::resolve(input)?;
+    let plan = BackfillPlan::resolve(
+        &BackfillInput {
+            provider: args.provider,
+            pairs: args.pairs,
+            timeframes: args.timeframes,
+            start: args.start,
+            end: args.end,
+            dry_run: false,
+        },
+        clock(),
+    )?;
+    let connection = connect(&settings, plan.provider, clock.clone())?;
+    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let ingestion_id = run::new_ingestion_id();
+    let engine = run::engine(
+        &settings,
+        connection,
+        clock,
+        false,
+        signals()?,
+        &ingestion_id,
+    );
+    let periods =
+        run::partition_periods(&engine, &settings, plan.timeframes.iter().copied()).await?;
+    let mut reports = Vec::new();
+    let mut failed = false;
+    for pair in &plan.pairs {
+        for tf in &plan.timeframes {
+            let series = SeriesKey {
+                provider: plan.provider,
+                pair: pair.clone(),
+                timeframe: *tf,
+            };
+            let request = run::series_request(
+                &engine,
+                series.clone(),
+                plan.start,
+                plan.end,
+                periods[tf],
+                false,
+            )?;
+            match crate::refetch::refetch(&engine, &request).await {
+                Ok(report) => {
+                    reports.push(serde_json::to_value(&report).expect("report serialises"))
+                }
+                Err(e) => {
+                    failed = true;
+                    reports.push(serde_json::json!({"series": series.to_string(), "error": e}));
+                }
+            }
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"ingestion_id": ingestion_id, "results": reports})
+    );
+    Ok(if failed {
+        exit::SERIES_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
+    let settings = Settings::resolve(input)?;
+    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
+    let start = args
+        .start
+        .as_deref()
+        .map(|s| parse_instant(s, "--start"))
+        .transpose()?;
+    let end = args
+        .end
+        .as_deref()
+        .map(|s| parse_instant(s, "--end"))
+        .transpose()?;
+    let classes = crate::connect::class_overrides(&settings)?;
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let dlq = DeadLetterQueue::new(&settings.state_dir);
+    let mut report = Vec::new();
+    for mark in WatermarkStore::new(&settings.state_dir).all() {
+        let Some(series) = mark.series().filter(|k| selection.accepts(k)) else {
+            continue;
+        };
+        let calendar = crate::gaps::calendar_of(&series, &classes);
+        let found = crate::gaps::series_gaps(&sink, &dlq, &mark, &series, calendar, (start, end))
+            .await
+            .map_err(PlanError)?;
+        report.push(found);
+    }
+    let any = report.iter().any(|s| !s.gaps.is_empty());
+    output::print_gaps(&report, args.json);
+    Ok(if args.fail_on_gaps && any {
+        exit::SERIES_FAILED
+    } else {
+        exit::OK
+    })
+}
+
+async fn maintain(input: SettingsInput, args: MaintainArgs) -> Outcome {
+    let settings = Settings::resolve(input)?;
+    let timeframes = match &args.timeframes {
+        None => Timeframe::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|t| t.trim().parse::<Timeframe>().map_err(PlanError))
+            .collect::<Result<_, _>>()?,
+    };
+    let retention = parse_duration(&args.vacuum_retention, "--vacuum-retention")?;
+    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let mut reports = Vec::new();
+    for tf in timeframes {
+        let compacted = sink
+            .compact(tf)
+            .await
+            .map_err(|e| PlanError(e.to_string()))?;
+        let vacuumed = sink
+            .vacuum_and_checkpoint(tf, retention)
+            .await
+            .map_err(|e| PlanError(e.to_string()))?;
+        if compacted.files_before > 0 || !vacuumed.is_empty() {
+            reports.push(serde_json::json!({
+                "table": crate::sink::table_name(tf),
+                "files_before": compacted.files_before,
+                "files_after": compacted.files_after,
+                "rows_rewritten": compacted.rows,
+                "files_vacuumed": vacuumed.len(),
+            }));
+        }
+    }
+    println!("{}", serde_json::json!({"tables": reports}));
+    Ok(exit::OK)
 }
 
 async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome {

@@ -2,6 +2,7 @@
 //! on stdout (logs go to stderr).
 
 use super::args::OutputFormat;
+use crate::gaps::SeriesGaps;
 use crate::state::dlq::StoredFile;
 use crate::status::StatusReport;
 use crate::summary::RunSummary;
@@ -123,5 +124,38 @@ pub fn print_dlq_list(files: &[(String, StoredFile)], json: bool) {
         reasons.sort_unstable();
         reasons.dedup();
         println!("{id}  {} records  {}", f.records.len(), reasons.join(","));
+    }
+}
+
+pub fn print_gaps(report: &[SeriesGaps], json: bool) {
+    if json {
+        println!("{}", serde_json::json!({ "series": report }));
+        return;
+    }
+    for s in report {
+        println!(
+            "{} {} {} ({} calendar) {} .. {}: {} of {} expected candles held, {} gaps",
+            s.provider,
+            s.asset_pair,
+            s.timeframe,
+            s.calendar,
+            s.from,
+            s.to,
+            s.held,
+            s.expected,
+            s.gaps.len()
+        );
+        for g in &s.gaps {
+            println!(
+                "  {:<13} {} .. {}  {} candles",
+                serde_json::to_value(g.kind)
+                    .expect("kind")
+                    .as_str()
+                    .unwrap_or(""),
+                g.from,
+                g.to,
+                g.buckets
+            );
+        }
     }
 }

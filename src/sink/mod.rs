@@ -5,10 +5,12 @@
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
 
 mod batch;
-mod read;
+pub mod read;
+mod rewrite;
 mod schema;
 mod table;
 
 pub use read::TableRow;
+pub use rewrite::Compacted;
 pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
 pub use table::{Committed, Coverage, DeltaSink, SinkError};

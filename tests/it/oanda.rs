@@ -61,7 +61,7 @@ impl Respond for V20Fixtures {
     }
 }
 
-async fn server(m5: &'static str) -> MockServer {
+pub async fn server(m5: &'static str) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path_regex("^/v3/instruments/EUR_USD/candles$"))
@@ -72,7 +72,7 @@ async fn server(m5: &'static str) -> MockServer {
     server
 }
 
-fn workspace(server: &MockServer) -> Workspace {
+pub fn workspace(server: &MockServer) -> Workspace {
     let mut ws = Workspace::new("http://127.0.0.1:9");
     ws.env.insert("CANDLELAKE_OANDA_URL".into(), server.uri());
     ws.env.insert("OANDA_API_TOKEN".into(), TOKEN.into());

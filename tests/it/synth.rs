@@ -7,6 +7,20 @@ use wiremock::{Request, Respond, ResponseTemplate};
 /// The responder; its `Duration` delays every answer (to hold a run open for signals).
 pub struct SynthCoinbase(pub std::time::Duration);
 
+/// The same candles, except those opening at the given Unix seconds, which the provider has
+/// since revised (close moved to the open, one more unit of volume).
+pub struct SynthRevised(pub Vec<i64>);
+
+fn revise(body: String) -> String {
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut c = v.as_object().unwrap().clone();
+    c["close"] = c["open"].clone();
+    let volume = c["volume"].as_str().unwrap().to_string();
+    let (int, frac) = volume.split_once('.').unwrap();
+    c["volume"] = serde_json::Value::String(format!("{}.{frac}", int.parse::<u64>().unwrap() + 1));
+    serde_json::Value::Object(c).to_string()
+}
+
 /// A small deterministic mix of (pair, open time) into 64 bits.
 fn mix(pair: &str, t: i64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -55,8 +69,23 @@ fn granularity_seconds(name: &str) -> i64 {
     }
 }
 
+impl Respond for SynthRevised {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        page(request, |pair, t, g| {
+            candle(pair, t, g).map(|c| if self.0.contains(&t) { revise(c) } else { c })
+        })
+    }
+}
+
 impl Respond for SynthCoinbase {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        page(request, candle).set_delay(self.0)
+    }
+}
+
+/// The page of a candles request, each bucket's candle from `make`.
+fn page(request: &Request, make: impl Fn(&str, i64, i64) -> Option<String>) -> ResponseTemplate {
+    {
         let q = |k: &str| {
             request
                 .url
@@ -82,13 +111,12 @@ impl Respond for SynthCoinbase {
         let candles: Vec<String> = (0..)
             .map(|k| first + k * g)
             .take_while(|t| *t <= end)
-            .filter_map(|t| candle(&pair, t, g))
+            .filter_map(|t| make(&pair, t, g))
             .collect::<Vec<_>>()
             .into_iter()
             .rev()
             .collect();
         ResponseTemplate::new(200)
             .set_body_string(format!(r#"{{"candles":[{}]}}"#, candles.join(",")))
-            .set_delay(self.0)
     }
 }

@@ -1,0 +1,281 @@
+//! Table health: `refetch` replaces exactly the candles a provider revised, and `maintain`
+//! compacts tiny files and vacuums what crashes leave behind, rows unchanged.
+
+use std::collections::HashMap;
+
+use candlelake::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
+use candlelake::providers::{ProviderId, Timeframe, VolumeKind};
+use candlelake::sink::DeltaSink;
+use candlelake::validate::Candle;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer};
+
+use crate::crash::{synth_server, workspace};
+use crate::support::at;
+use crate::synth::SynthRevised;
+
+const WEEK: [&str; 11] = [
+    "backfill",
+    "--provider",
+    "coinbase",
+    "--pairs",
+    "BTC-USD,ETH-USD",
+    "--timeframes",
+    "1h",
+    "--start",
+    "2024-01-01",
+    "--end",
+    "2024-01-08",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refetch_rewrites_exactly_the_revised_candles() {
+    let server = synth_server().await;
+    let mut ws = workspace(&server);
+    let (code, summary) = ws.run_json(&WEEK).await;
+    assert_eq!(code, 0, "{summary}");
+    let before = ws.rows(Timeframe::H1).await;
+
+    // The provider revises two BTC-USD candles.
+    let revised = [at("2024-01-03T05:00:00Z"), at("2024-01-05T17:00:00Z")];
+    let revising = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(SynthRevised(
+            revised.iter().map(|t| t.timestamp()).collect(),
+        ))
+        .mount(&revising)
+        .await;
+    ws.env
+        .insert("CANDLELAKE_COINBASE_URL".into(), revising.uri());
+    let refetch = [
+        "refetch",
+        "--provider",
+        "coinbase",
+        "--pairs",
+        "BTC-USD",
+        "--timeframes",
+        "1h",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-08",
+    ];
+    let out = ws.run(&refetch).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let btc = &report["results"][0];
+    assert_eq!(
+        (btc["changed"].as_u64(), btc["added"].as_u64()),
+        (Some(2), Some(0)),
+        "{report}"
+    );
+
+    let after = ws.rows(Timeframe::H1).await;
+    assert_eq!(after.len(), before.len(), "still unique, nothing lost");
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(
+            (old.asset_pair.as_str(), old.timestamp),
+            (new.asset_pair.as_str(), new.timestamp)
+        );
+        if old.asset_pair == "BTC-USD" && revised.contains(&old.timestamp) {
+            assert_eq!(new.close, old.open, "the revised close");
+            assert_ne!(new.volume, old.volume);
+            assert_ne!(
+                new.ingestion_id, old.ingestion_id,
+                "written by the refetch run"
+            );
+        } else {
+            assert_eq!(old, new, "every other row keeps every cell");
+        }
+    }
+    let revision_dir = ws.state().join("dlq/revisions");
+    let file = std::fs::read_dir(&revision_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let old_close = before
+        .iter()
+        .find(|r| r.asset_pair == "BTC-USD" && r.timestamp == revised[0])
+        .unwrap()
+        .close
+        .clone();
+    let change = record["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["timestamp"] == "2024-01-03T05:00:00Z")
+        .unwrap();
+    assert_eq!(change["old"]["close"], old_close, "{record}");
+
+    let again = ws.run(&refetch).await;
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["results"][0]["changed"], 0, "{report}");
+    assert!(
+        report["results"][0]["table_version"].is_null(),
+        "a second refetch writes nothing"
+    );
+    assert_eq!(ws.rows(Timeframe::H1).await, after);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_compacts_a_thousand_tiny_files_with_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let sink = DeltaSink::new(&lake, HashMap::new());
+    let series = SeriesKey {
+        provider: ProviderId::Coinbase,
+        pair: "BTC-USD".into(),
+        timeframe: Timeframe::H1,
+    };
+    let _ = &series;
+    let lineage = Lineage {
+        series: series.clone(),
+        volume_kind: VolumeKind::Base,
+        ingestion_id: "00000000-0000-4000-8000-000000000000".into(),
+        is_mock: false,
+        partition_period: PartitionPeriod::Day,
+    };
+    let start = at("2024-01-01T00:00:00Z");
+    // 1,000 hourly candles in day partitions, appended in 50 commits of 20 rows that each land
+    // in 20 different days: 1,000 one-row files, about 24 per day.
+    for c in 0..50 {
+        let rows: Vec<Row> = (0..20)
+            .map(|j| {
+                let h = c + 50 * j;
+                let t = start + chrono::Duration::hours(h);
+                let d = |v: i64| rust_decimal::Decimal::new(v, 2);
+                Row {
+                    candle: Candle {
+                        open_time: t,
+                        open: d(10_000 + h),
+                        high: d(10_100 + h),
+                        low: d(9_900 + h),
+                        close: d(10_050 + h),
+                        volume: d(h + 1),
+                    },
+                    extracted_at: t,
+                }
+            })
+            .collect();
+        sink.append(&lineage, &rows).await.unwrap();
+    }
+    let before = sink.read_rows(Timeframe::H1).await.unwrap();
+    let table_dir = dir.path().join("lake/raw_market_data_1h");
+    let parquet = |d: &std::path::Path| data_files(d).len();
+    assert_eq!(parquet(&table_dir), 1000);
+
+    let mut ws = crate::support::Workspace::new("http://127.0.0.1:9");
+    ws.env.insert("CANDLELAKE_LAKE".into(), lake.clone());
+    let out = ws.run(&["maintain", "--vacuum-retention", "0h"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &report["tables"][0];
+    assert_eq!(
+        (t["files_before"].as_u64(), t["files_after"].as_u64()),
+        (Some(1000), Some(42)),
+        "one file per day: {report}"
+    );
+    assert_eq!(
+        sink.read_rows(Timeframe::H1).await.unwrap(),
+        before,
+        "the same rows, cell by cell"
+    );
+    assert_eq!(parquet(&table_dir), 42, "the compacted files are vacuumed");
+    assert!(
+        walk(&table_dir.join("_delta_log"))
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".checkpoint.parquet"))
+    );
+}
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_vacuums_the_orphans_a_crash_leaves() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let server = synth_server().await;
+    let mut ws = workspace(&server);
+    assert_eq!(ws.run(&WEEK).await.status.code(), Some(0));
+    let rows = ws.rows(Timeframe::H1).await;
+    let table_dir = ws.dir.path().join("lake/raw_market_data_1h");
+    let files_before = data_files(&table_dir).len();
+    // A crash after the data files are written, before the commit: orphans.
+    ws.env
+        .insert("CANDLELAKE_CRASH_AT".into(), "before_commit".into());
+    let crashed = ws
+        .run(&[
+            "backfill",
+            "--provider",
+            "coinbase",
+            "--pairs",
+            "BTC-USD",
+            "--timeframes",
+            "1h",
+            "--start",
+            "2024-01-08",
+            "--end",
+            "2024-01-09",
+        ])
+        .await;
+    assert_eq!(crashed.status.signal(), Some(6));
+    ws.env.remove("CANDLELAKE_CRASH_AT");
+    let files_after_crash = data_files(&table_dir).len();
+    assert!(files_after_crash > files_before, "the crash left files");
+
+    let out = ws
+        .run(&["maintain", "--timeframes", "1h", "--vacuum-retention", "0h"])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["tables"][0]["files_vacuumed"].as_u64().unwrap()
+            >= (files_after_crash - files_before) as u64,
+        "{report}"
+    );
+    assert_eq!(ws.rows(Timeframe::H1).await, rows);
+    let left = data_files(&table_dir);
+    assert!(left.len() <= files_before, "orphans removed: {left:?}");
+}
+
+/// Parquet data files of a table (not its log's checkpoints).
+fn data_files(table: &std::path::Path) -> Vec<std::path::PathBuf> {
+    walk(table)
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && !p.to_string_lossy().contains("_delta_log")
+        })
+        .collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
