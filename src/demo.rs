@@ -134,14 +134,14 @@ pub async fn run_demo(
         budget: Arc::new(Budget::new(Decimal::ZERO, None)),
     };
     let ingestion_id = run::new_ingestion_id();
-    let engine = run::engine(
+    let engine = std::sync::Arc::new(run::engine(
         &settings,
         connection,
         clock,
         true,
         Shutdown::never(),
         &ingestion_id,
-    );
+    ));
     let timeframes = [Timeframe::H1, Timeframe::D1];
     let periods = run::partition_periods(&engine, &settings, timeframes).await?;
     let range = |tf: Timeframe| match tf {

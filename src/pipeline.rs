@@ -58,6 +58,22 @@ impl Counters {
     }
 }
 
+/// Adds `window` to the ranges a series run has handled, merging it with a neighbour so the
+/// list stays as short as the number of separate ranges (one per direction), not windows.
+pub fn mark_processed(processed: &mut Vec<Span>, window: Span) {
+    for span in processed.iter_mut() {
+        if span.end == window.start {
+            span.end = window.end;
+            return;
+        }
+        if window.end == span.start {
+            span.start = window.start;
+            return;
+        }
+    }
+    processed.push(window);
+}
+
 /// What one response contributes.
 #[derive(Debug)]
 pub struct Outcome {
@@ -170,6 +186,38 @@ mod tests {
             volume_kind: VolumeKind::Base,
             available_from: None,
         }
+    }
+
+    #[test]
+    fn processed_windows_merge_into_one_span_per_direction() {
+        let span = |a: &str, b: &str| Span {
+            start: at(a),
+            end: at(b),
+        };
+        let mut processed = Vec::new();
+        mark_processed(
+            &mut processed,
+            span("2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"),
+        );
+        mark_processed(
+            &mut processed,
+            span("2024-01-03T00:00:00Z", "2024-01-04T00:00:00Z"),
+        );
+        mark_processed(
+            &mut processed,
+            span("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"),
+        );
+        mark_processed(
+            &mut processed,
+            span("2024-02-01T00:00:00Z", "2024-02-02T00:00:00Z"),
+        );
+        assert_eq!(
+            processed,
+            vec![
+                span("2024-01-01T00:00:00Z", "2024-01-04T00:00:00Z"),
+                span("2024-02-01T00:00:00Z", "2024-02-02T00:00:00Z")
+            ]
+        );
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
         volume_kind = page.volume_kind;
         let window = Span { start, end };
         let out = pipeline::process(page, window, request.source, engine.settle, &processed);
-        processed.push(window);
+        pipeline::mark_processed(&mut processed, window);
         report.rejected += out.rejects.len();
         match aggregator.as_mut() {
             None => fetched.extend(out.rows),

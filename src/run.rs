@@ -107,8 +107,17 @@ pub async fn partition_periods(
 }
 
 /// Runs every series; one failing series does not stop the others.
-pub async fn run(engine: &Engine, requests: Vec<SeriesRequest>) -> Vec<SeriesResult> {
-    let results = join_all(requests.into_iter().map(|r| engine.run_series(r))).await;
+/// Each series is its own task, so parsing and validation use every worker thread.
+pub async fn run(engine: &Arc<Engine>, requests: Vec<SeriesRequest>) -> Vec<SeriesResult> {
+    let tasks = requests.into_iter().map(|r| {
+        let engine = Arc::clone(engine);
+        tokio::spawn(async move { engine.run_series(r).await })
+    });
+    let results: Vec<SeriesResult> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("a series task panicked"))
+        .collect();
     for r in &results {
         debug_assert!(
             r.counters.balanced(),

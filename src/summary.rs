@@ -59,7 +59,14 @@ impl SeriesResult {
             (Some(_), _) if committed => SeriesStatus::Partial,
             (Some(_), _) => SeriesStatus::Error,
             (None, c) if c.fetched == 0 && !range_was_empty => SeriesStatus::NoData,
-            (None, c) if c.written == 0 && c.dead_lettered > 0 => SeriesStatus::ValidationFailed,
+            // Every candle that came back was rejected (none skipped as already held).
+            (None, c)
+                if c.written == 0
+                    && c.dead_lettered > 0
+                    && c.dead_lettered + c.duplicates == c.fetched =>
+            {
+                SeriesStatus::ValidationFailed
+            }
             (None, _) => SeriesStatus::Success,
         };
         SeriesResult {

@@ -165,6 +165,7 @@ async fn backfill(
         &ingestion_id,
     );
     engine.progress = Arc::new(Progress::for_stderr());
+    let engine = Arc::new(engine);
     let periods =
         run::partition_periods(&engine, &settings, plan.timeframes.iter().copied()).await?;
     let mut requests = Vec::new();
@@ -269,7 +270,7 @@ async fn topup(
                 false,
             )?);
         }
-        jobs.push((engine, requests));
+        jobs.push((Arc::new(engine), requests));
     }
     let runs = jobs
         .iter()

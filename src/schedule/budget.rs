@@ -68,15 +68,21 @@ impl Gate for Budget {
     /// Waits for the cool-down and a slot in the rate, then counts the request; refuses when
     /// the provider is halted or its daily budget is spent.
     async fn admit(&self) -> Result<(), FetchError> {
+        // A slot in the rate, taken only once no cool-down is running: a task that queued in
+        // the limiter before a 429 waits out the cool-down that 429 started.
         loop {
             let until = *self.cool_down_until.lock().expect("cool-down lock");
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t).await,
-                _ => break,
+            if let Some(t) = until.filter(|t| *t > Instant::now()) {
+                tokio::time::sleep_until(t).await;
+                continue;
             }
-        }
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
+            let until = *self.cool_down_until.lock().expect("cool-down lock");
+            if until.is_none_or(|t| t <= Instant::now()) {
+                break;
+            }
         }
         // Checked after the waits: the provider may have been halted meanwhile.
         if let Some(e) = self.halted.lock().expect("halt lock").clone() {

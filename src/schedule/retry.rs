@@ -1,7 +1,7 @@
 //! One request with the contract's retry schedule: base, 2×base, 4×base (5 s, 10 s, 20 s),
 //! or the provider's `Retry-After` when longer, up to its cap. Every try passes the budget.
 
-use std::cell::Cell;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -29,12 +29,9 @@ pub async fn fetch_with_retry(
     request: &WindowRequest,
     policy: RetryPolicy,
 ) -> (Result<Page, FetchError>, Tries) {
-    let tries = Cell::new(Tries::default());
-    let count = |f: fn(&mut Tries)| {
-        let mut t = tries.get();
-        f(&mut t);
-        tries.set(t);
-    };
+    // A mutex, not a Cell: the future must stay Send so series run on every worker thread.
+    let tries = Mutex::new(Tries::default());
+    let count = |f: fn(&mut Tries)| f(&mut tries.lock().expect("tries lock"));
     let schedule = ExponentialBuilder::default()
         .with_min_delay(policy.base)
         .with_max_delay(policy.base * 4)
@@ -77,7 +74,8 @@ pub async fn fetch_with_retry(
         })
         .await
         .map_err(|err| explain(err, policy));
-    (result, tries.get())
+    let tries = *tries.lock().expect("tries lock");
+    (result, tries)
 }
 
 /// Says why retrying stopped when the provider asked for a longer wait than allowed.

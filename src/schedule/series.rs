@@ -387,7 +387,7 @@ impl Engine {
             &progress.processed,
         );
         progress.counters.add(out.counters);
-        progress.processed.push(window);
+        pipeline::mark_processed(&mut progress.processed, window);
         let rows = match pending.aggregator.as_mut() {
             None => out.rows,
             Some(agg) => {

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the release binaries and runs candlelake-bench's fixed conditions.
+#
+#   bench/run.sh            # all four conditions: a b c d
+#   bench/run.sh a d        # only some of them
+#
+# Honours CARGO_TARGET_DIR (default: target/ in the workspace).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in
+  /*) ;;
+  *) target="$root/$target" ;;
+esac
+
+cargo build --release -p candlelake -p candlelake-bench
+
+bench="$target/release/candlelake-bench"
+candlelake="$target/release/candlelake"
+
+conditions=("$@")
+if [ ${#conditions[@]} -eq 0 ]; then
+  conditions=(a b c d)
+fi
+
+failed=()
+run_condition() {
+  local name="$1" title="$2"
+  shift 2
+  echo
+  echo "### ($name) $title"
+  echo "\$ candlelake-bench run $*"
+  if ! "$bench" run --binary "$candlelake" "$@"; then
+    failed+=("$name")
+  fi
+}
+
+for c in "${conditions[@]}"; do
+  case "$c" in
+    a) run_condition a "unthrottled, 1M candles, 20 pairs x 1m" \
+         --candles 1000000 --pairs 20 --timeframe 1m --rps 0 ;;
+    b) run_condition b "unthrottled, 10M candles, 20 pairs x 1m" \
+         --candles 10000000 --pairs 20 --timeframe 1m --rps 0 ;;
+    c) run_condition c "rate-limited: server 10/s burst 15, client 10/s, 120 s" \
+         --pairs 20 --timeframe 1m --rate-limit --rps 10 --duration-s 120 ;;
+    d) run_condition d "429 blackout: 2 s after 3 s, client 10/s, 15 s" \
+         --pairs 20 --timeframe 1m --rps 10 --blackout-after-ms 3000 --blackout-ms 2000 --duration-s 15 ;;
+    *) echo "unknown condition: $c (use a b c d)" >&2; exit 2 ;;
+  esac
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo
+  echo "failed conditions: ${failed[*]}" >&2
+  exit 1
+fi
