@@ -11,6 +11,7 @@ pub mod error;
 pub mod oanda;
 pub mod source;
 pub mod timeframe;
+mod wire;
 
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};

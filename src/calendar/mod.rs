@@ -131,6 +131,7 @@ pub fn expected_buckets(
         })
 }
 
+#[cfg(test)]
 /// How many buckets of `tf` in `[start, end)` are expected (see [`expected_bucket_ranges`]).
 pub fn expected_bucket_count(
     calendar: Calendar,
@@ -144,6 +145,7 @@ pub fn expected_bucket_count(
         .sum()
 }
 
+#[cfg(test)]
 /// Whether the bucket of `tf` holding `open_time` is expected (see [`expected_bucket_ranges`]).
 /// For many buckets (1m over years), ask [`expected_bucket_ranges`] once instead.
 pub fn bucket_expected(calendar: Calendar, tf: Timeframe, open_time: DateTime<Utc>) -> bool {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::args::{
     BackfillArgs, Cli, Command, DlqCommand, GapsArgs, MaintainArgs, OutputFormat, RefetchArgs,
@@ -209,11 +209,10 @@ async fn topup(
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
     let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
-    let known = WatermarkStore::new(&settings.state_dir).all();
-    let selected = |k: &SeriesKey| selection.accepts(k);
-    let marks: Vec<(SeriesKey, DateTime<Utc>)> = known
-        .iter()
-        .filter_map(|w| w.series().filter(selected).map(|k| (k, w.coverage.to)))
+    let marks: Vec<SeriesKey> = WatermarkStore::new(&settings.state_dir)
+        .keys()
+        .into_iter()
+        .filter(|k| selection.accepts(k))
         .collect();
     let mut results = Vec::new();
     if let Some(p) = selection
@@ -227,14 +226,14 @@ async fn topup(
                     pair: pair.clone(),
                     timeframe: *tf,
                 };
-                if !marks.iter().any(|(k, _)| *k == key) {
+                if !marks.contains(&key) {
                     results.push(run::failed(key, "no watermark; run backfill first".into()));
                 }
             }
         }
     }
     // One engine per provider, all checked (credentials, tables) before the first request.
-    let mut providers: Vec<ProviderId> = marks.iter().map(|(k, _)| k.provider).collect();
+    let mut providers: Vec<ProviderId> = marks.iter().map(|k| k.provider).collect();
     providers.sort();
     providers.dedup();
     let _lock = RunLock::acquire(&settings.state_dir)?;
@@ -254,21 +253,30 @@ async fn topup(
             &ingestion_id,
         );
         engine.progress = progress.clone();
-        let mine: Vec<_> = marks.iter().filter(|(k, _)| k.provider == p).collect();
+        let mine: Vec<&SeriesKey> = marks.iter().filter(|k| k.provider == p).collect();
         let periods =
-            run::partition_periods(&engine, &settings, mine.iter().map(|(k, _)| k.timeframe))
-                .await?;
+            run::partition_periods(&engine, &settings, mine.iter().map(|k| k.timeframe)).await?;
         let mut requests = Vec::new();
-        for (series, to) in mine {
-            let period = periods[&series.timeframe];
-            requests.push(run::series_request(
-                &engine,
-                series.clone(),
-                *to,
-                now,
-                period,
-                false,
-            )?);
+        for series in mine {
+            // The table's coverage, with the watermark file repaired from it.
+            match engine.held_coverage(series).await {
+                Ok((Some(held), _)) => {
+                    let period = periods[&series.timeframe];
+                    requests.push(run::series_request(
+                        &engine,
+                        series.clone(),
+                        held.to,
+                        now,
+                        period,
+                        false,
+                    )?);
+                }
+                Ok((None, _)) => results.push(run::failed(
+                    series.clone(),
+                    "no coverage in the table; run backfill first".into(),
+                )),
+                Err(e) => results.push(run::failed(series.clone(), e)),
+            }
         }
         jobs.push((Arc::new(engine), requests));
     }
@@ -515,7 +523,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome
         DlqCommand::Replay { ids } => {
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-            let ingestion_id = uuid::Uuid::new_v4().to_string();
+            let ingestion_id = run::new_ingestion_id();
             let parsers = crate::replay::Parsers {
                 alphavantage_classes: crate::connect::class_overrides(&settings)?,
             };

@@ -4,7 +4,6 @@
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,7 +20,6 @@ pub struct Budget {
     cool_down_until: Mutex<Option<Instant>>,
     daily: Option<DailyBudget>,
     halted: Mutex<Option<FetchError>>,
-    requests: AtomicU64,
 }
 
 impl Budget {
@@ -37,7 +35,6 @@ impl Budget {
             cool_down_until: Mutex::new(None),
             daily,
             halted: Mutex::new(None),
-            requests: AtomicU64::new(0),
         }
     }
 
@@ -56,10 +53,6 @@ impl Budget {
             .lock()
             .expect("halt lock")
             .get_or_insert_with(|| error.clone());
-    }
-
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 }
 
@@ -91,7 +84,6 @@ impl Gate for Budget {
         if let Some(daily) = &self.daily {
             daily.spend_one()?;
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -245,6 +245,15 @@ impl Engine {
         );
         self.progress.finish(&series, status.status.as_str());
         if progress.coverage.is_some() {
+            for u in &progress.unreachable {
+                let range = Range {
+                    from: u.start,
+                    to: u.end,
+                };
+                if !progress.watermark.unreachable.contains(&range) {
+                    progress.watermark.unreachable.push(range);
+                }
+            }
             progress.watermark.last_run = Some((self.clock)());
             progress.watermark.last_status = Some(status.status.as_str().to_string());
             if status.status == SeriesStatus::Success {
@@ -447,9 +456,6 @@ impl Engine {
         progress: &mut RunState,
         last: bool,
     ) -> Result<(), String> {
-        let Some(wanted) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
-            return Ok(());
-        };
         let series = &request.series;
         let now = (self.clock)();
         for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
@@ -478,6 +484,10 @@ impl Engine {
                 progress.dlq_seq += 1;
             }
         }
+        // Rejects are written even when coverage does not move: they were fetched.
+        let Some(wanted) = pending.coverage.filter(|c| Some(*c) != progress.coverage) else {
+            return Ok(());
+        };
         let lineage = Lineage {
             series: series.clone(),
             volume_kind: pending.volume_kind.unwrap_or(VolumeKind::Base),
@@ -508,15 +518,6 @@ impl Engine {
         progress.coverage = Some(committed.coverage);
         pending.coverage = Some(committed.coverage);
         let w = &mut progress.watermark;
-        for u in &progress.unreachable {
-            let range = Range {
-                from: u.start,
-                to: u.end,
-            };
-            if !w.unreachable.contains(&range) {
-                w.unreachable.push(range);
-            }
-        }
         w.coverage = Range {
             from: committed.coverage.from,
             to: committed.coverage.to,

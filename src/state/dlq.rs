@@ -208,25 +208,6 @@ impl DeadLetterQueue {
 
     /// Number of dead-lettered records of a series, over every run.
     pub fn count_records(&self, series: &SeriesKey) -> u64 {
-        let infix = format!(
-            "-{}-{}-{}-",
-            series.provider.as_str(),
-            series.pair,
-            series.timeframe
-        );
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return 0;
-        };
-        entries
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.ends_with(".json") && n.contains(&infix))
-            })
-            .filter_map(|e| fs::read(e.path()).ok())
-            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .map(|v| v["records"].as_array().map_or(0, |r| r.len() as u64))
-            .sum()
+        self.known_records(series).len() as u64
     }
 }

@@ -139,6 +139,31 @@ impl WatermarkStore {
             .map_err(|source| WatermarkError::Io { path, source })
     }
 
+    /// Every series that has a watermark file, read from the paths (a torn or unreadable file
+    /// still names its series, and is repaired from the table when the series runs).
+    pub fn keys(&self) -> Vec<SeriesKey> {
+        let mut found = Vec::new();
+        collect_json(&self.root, &mut found);
+        let mut keys: Vec<SeriesKey> = found
+            .iter()
+            .filter_map(|path| {
+                let rel = path.strip_prefix(&self.root).ok()?;
+                let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+                let [provider, pair, file] = parts.as_slice() else {
+                    return None;
+                };
+                Some(SeriesKey {
+                    provider: ProviderId::parse(provider)?,
+                    pair: pair.to_string(),
+                    timeframe: file.strip_suffix(".json")?.parse().ok()?,
+                })
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// Every valid watermark under the store, sorted by series.
     pub fn all(&self) -> Vec<Watermark> {
         let mut found = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
 
@@ -20,6 +20,7 @@ use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
+use crate::wire::{date_header, retry_after};
 
 /// What replaces the key wherever it would be shown.
 pub const REDACTED: &str = "[redacted]";
@@ -413,15 +414,4 @@ impl CandleSource for AlphaVantageClient {
             }
         }
     }
-}
-
-/// `Retry-After` in seconds.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
-}
-
-fn date_header(headers: &HeaderMap) -> Option<DateTime<Utc>> {
-    let value = headers.get(DATE)?.to_str().ok()?;
-    DateTime::parse_from_rfc2822(value).ok().map(|d| d.to_utc())
 }

@@ -6,10 +6,11 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
+use crate::wire::decimal;
+
 use super::classify::{AssetClass, market_of};
 use super::models::{Entries, prefix_letter};
 use crate::candle::{FieldError, WireCandle};
-use crate::decimal::parse_exact;
 use crate::error::{ErrorKind, FetchError};
 
 /// What a 200 body holds, before the client decides what it means.
@@ -208,27 +209,6 @@ fn has_shape(s: &str, shape: &str) -> bool {
             b'd' => c.is_ascii_digit(),
             _ => c == p,
         })
-}
-
-/// The text of a field: the content of a JSON string, or the literal of a JSON integer when
-/// `integer_ok` (crypto-intraday volume). `null` counts as missing; floats, booleans and
-/// objects are unparseable.
-fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, FieldError> {
-    let raw = value.ok_or(FieldError::Missing)?.get();
-    match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| FieldError::Unparseable),
-        Some(b'n') if raw == "null" => Err(FieldError::Missing),
-        Some(b'-' | b'0'..=b'9')
-            if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(raw.to_string())
-        }
-        _ => Err(FieldError::Unparseable),
-    }
-}
-
-fn decimal(value: Option<&RawValue>, integer_ok: bool) -> Result<Decimal, FieldError> {
-    parse_exact(&field_text(value, integer_ok)?)
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{DATE, HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 
 use super::models::ErrorBody;
@@ -14,6 +13,7 @@ use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
+use crate::wire::{date_header, retry_after};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
@@ -144,15 +144,4 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> 
     FetchError::new(kind, message)
         .with_status(code)
         .with_retry_after(retry_after(headers))
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by these APIs).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
-}
-
-fn date_header(headers: &HeaderMap) -> Option<DateTime<Utc>> {
-    let value = headers.get(DATE)?.to_str().ok()?;
-    DateTime::parse_from_rfc2822(value).ok().map(|d| d.to_utc())
 }

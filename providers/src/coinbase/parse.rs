@@ -1,12 +1,12 @@
 //! Coinbase wire → `WireCandle`: exact decimals from the string fields, Unix-seconds open times.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde_json::value::RawValue;
+
+use crate::wire::{decimal, field_text};
 
 use super::models::{CandlesBody, WireRecord};
 use crate::candle::{FieldError, WireCandle};
-use crate::decimal::parse_exact;
 use crate::error::{ErrorKind, FetchError};
 use crate::timeframe::Timeframe;
 
@@ -53,26 +53,6 @@ pub fn parse_record(raw: Box<RawValue>) -> WireCandle {
         complete: true,
         raw,
     }
-}
-
-/// The text of a field: the content of a JSON string, or the literal of a JSON integer when
-/// `integer_ok`. `null` counts as missing; floats, booleans and objects are unparseable.
-fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, FieldError> {
-    let raw = value.ok_or(FieldError::Missing)?.get();
-    match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| FieldError::Unparseable),
-        Some(b'n') if raw == "null" => Err(FieldError::Missing),
-        Some(b'-' | b'0'..=b'9')
-            if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(raw.to_string())
-        }
-        _ => Err(FieldError::Unparseable),
-    }
-}
-
-fn decimal(value: Option<&RawValue>, integer_ok: bool) -> Result<Decimal, FieldError> {
-    parse_exact(&field_text(value, integer_ok)?)
 }
 
 fn unix_seconds(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
 
 use super::models::ErrorBody;
@@ -15,6 +15,7 @@ use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
+use crate::wire::{date_header, retry_after};
 
 /// Buckets per window. A continuing window is asked from one bucket before its start (see
 /// [`candles_url`]), so no request ever spans more than 5000 buckets, v20's largest `count`.
@@ -257,7 +258,7 @@ impl CandleSource for OandaClient {
         })?;
         Ok(Page {
             candles,
-            response_time: response_time(&headers, received_at),
+            response_time: date_header(&headers).unwrap_or(received_at),
             received_at,
             request: url,
             volume_kind: VolumeKind::Ticks,
@@ -331,21 +332,6 @@ fn classify(
     FetchError::new(kind, message)
         .with_status(code)
         .with_retry_after(retry_after(headers))
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by these APIs).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// The response's `Date` header (RFC 2822), else when it was received.
-fn response_time(headers: &HeaderMap, received_at: DateTime<Utc>) -> DateTime<Utc> {
-    headers
-        .get(DATE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
-        .map_or(received_at, |d| d.to_utc())
 }
 
 #[cfg(test)]
@@ -616,7 +602,10 @@ mod tests {
         assert!(page.available_from.is_none());
 
         // TC2 without a Date header the response time is the clock
-        assert_eq!(response_time(&HeaderMap::new(), now), now);
+        assert_eq!(
+            crate::wire::date_header(&HeaderMap::new()).unwrap_or(now),
+            now
+        );
     }
 
     /// Serves the M5 fixture as v20 would: `from`/`to`/`includeFirst` filter it, a span over

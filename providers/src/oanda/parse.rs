@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
+use crate::wire::{decimal, field_text};
+
 use super::models::{CandlesBody, Ohlc, WireRecord};
 use crate::candle::{FieldError, WireCandle};
-use crate::decimal::parse_exact;
 use crate::error::{ErrorKind, FetchError};
 use crate::timeframe::Timeframe;
 
@@ -72,26 +73,6 @@ fn prices(mid: Option<&RawValue>) -> [Result<Decimal, FieldError>; 4] {
         Ok(m) if text.starts_with('{') => [m.o, m.h, m.l, m.c].map(|v| decimal(v, false)),
         _ => [Err(FieldError::Unparseable); 4],
     }
-}
-
-/// The text of a field: the content of a JSON string, or the literal of a JSON integer when
-/// `integer_ok`. `null` counts as missing; floats, booleans and objects are unparseable.
-fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, FieldError> {
-    let raw = value.ok_or(FieldError::Missing)?.get();
-    match raw.as_bytes().first() {
-        Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| FieldError::Unparseable),
-        Some(b'n') if raw == "null" => Err(FieldError::Missing),
-        Some(b'-' | b'0'..=b'9')
-            if integer_ok && raw.bytes().skip(1).all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(raw.to_string())
-        }
-        _ => Err(FieldError::Unparseable),
-    }
-}
-
-fn decimal(value: Option<&RawValue>, integer_ok: bool) -> Result<Decimal, FieldError> {
-    parse_exact(&field_text(value, integer_ok)?)
 }
 
 /// An RFC 3339 time such as `2024-03-08T19:00:00.000000000Z`. A Unix-seconds string (what the
