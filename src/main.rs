@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+/// jemalloc returns freed memory to the system instead of keeping it in per-thread arenas, so
+/// the peak RSS of a long backfill tracks what it holds, not what it once held.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use candlelake::cli::{Cli, LogFormat, execute, exit};
 
 #[tokio::main]
