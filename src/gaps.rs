@@ -74,11 +74,10 @@ pub async fn series_gaps(
     let start = range.0.unwrap_or(mark.coverage.from);
     let end = range.1.unwrap_or(mark.coverage.to);
     let held: HashSet<DateTime<Utc>> = sink
-        .read_rows(tf)
+        .rows_of(series)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|r| r.source_provider == series.provider.as_str() && r.asset_pair == series.pair)
         .map(|r| r.timestamp)
         .collect();
     let rejected: HashSet<DateTime<Utc>> = dlq

@@ -116,11 +116,10 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
     // Compare with the table.
     let held_rows: BTreeMap<DateTime<Utc>, Cells> = engine
         .sink
-        .read_rows(tf)
+        .rows_of(series)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|r| r.source_provider == series.provider.as_str() && r.asset_pair == series.pair)
         .filter(|r| range.start <= r.timestamp && r.timestamp < range.end)
         .map(|r| (r.timestamp, [r.open, r.high, r.low, r.close, r.volume]))
         .collect();

@@ -149,13 +149,10 @@ pub async fn replay(
     }
     for (series, (volume_kind, candidates)) in by_series {
         let held: HashSet<DateTime<Utc>> = sink
-            .read_rows(series.timeframe)
+            .rows_of(&series)
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
-            .filter(|r| {
-                r.source_provider == series.provider.as_str() && r.asset_pair == series.pair
-            })
             .map(|r| r.timestamp)
             .collect();
         let coverage = sink

@@ -191,10 +191,19 @@ pub struct BackfillArgs {
 
 #[derive(Debug, Args)]
 pub struct TopupArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
+/// Which series a command is limited to; each part left out selects everything.
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
     #[arg(long)]
     pub provider: Option<String>,
+    /// Comma-separated pairs.
     #[arg(long)]
     pub pairs: Option<String>,
+    /// Comma-separated timeframes.
     #[arg(long)]
     pub timeframes: Option<String>,
 }
@@ -207,12 +216,8 @@ pub struct StatusArgs {
     /// (e.g. 90m, 2h, 1d).
     #[arg(long)]
     pub fail_if_stale: Option<String>,
-    #[arg(long)]
-    pub provider: Option<String>,
-    #[arg(long)]
-    pub pairs: Option<String>,
-    #[arg(long)]
-    pub timeframes: Option<String>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -248,12 +253,8 @@ pub struct GapsArgs {
     /// Exit 2 when any gap is found (for CI of data).
     #[arg(long)]
     pub fail_on_gaps: bool,
-    #[arg(long)]
-    pub provider: Option<String>,
-    #[arg(long)]
-    pub pairs: Option<String>,
-    #[arg(long)]
-    pub timeframes: Option<String>,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
     /// Inclusive start, UTC (default: each series' coverage start).
     #[arg(long)]
     pub start: Option<String>,

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::args::{
     BackfillArgs, Cli, Command, DlqCommand, GapsArgs, MaintainArgs, OutputFormat, RefetchArgs,
-    StatusArgs, TopupArgs,
+    SelectionArgs, StatusArgs, TopupArgs,
 };
 use super::exit;
 use super::output;
@@ -208,7 +208,7 @@ async fn topup(
 ) -> Outcome {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
-    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
+    let selection = Selection::parse(&args.selection)?;
     let marks: Vec<SeriesKey> = WatermarkStore::new(&settings.state_dir)
         .keys()
         .into_iter()
@@ -295,7 +295,7 @@ async fn topup(
 
 async fn status_command(input: SettingsInput, args: StatusArgs, clock: Clock) -> Outcome {
     let settings = Settings::resolve(input)?;
-    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
+    let selection = Selection::parse(&args.selection)?;
     let stale_after = args
         .fail_if_stale
         .as_deref()
@@ -320,11 +320,8 @@ struct Selection {
 }
 
 impl Selection {
-    fn parse(
-        provider: &Option<String>,
-        pairs: &Option<String>,
-        timeframes: &Option<String>,
-    ) -> Result<Self, PlanError> {
+    fn parse(args: &SelectionArgs) -> Result<Self, PlanError> {
+        let (provider, pairs, timeframes) = (&args.provider, &args.pairs, &args.timeframes);
         let provider = match provider.as_deref() {
             None => None,
             Some(p) => Some(ProviderId::parse(p).ok_or_else(|| {
@@ -430,7 +427,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outco
 
 async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
     let settings = Settings::resolve(input)?;
-    let selection = Selection::parse(&args.provider, &args.pairs, &args.timeframes)?;
+    let selection = Selection::parse(&args.selection)?;
     let start = args
         .start
         .as_deref()

@@ -47,6 +47,25 @@ pub fn decimal_text(unscaled: i128) -> String {
 impl DeltaSink {
     /// Every row of the table of `tf`, sorted by provider, pair and time; empty when absent.
     pub async fn read_rows(&self, tf: Timeframe) -> Result<Vec<TableRow>, SinkError> {
+        self.read_rows_of_pair(tf, None).await
+    }
+
+    /// The rows of one series, reading only the files of its pair's partitions.
+    pub async fn rows_of(&self, series: &SeriesKey) -> Result<Vec<TableRow>, SinkError> {
+        let rows = self
+            .read_rows_of_pair(series.timeframe, Some(&series.pair))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.source_provider == series.provider.as_str())
+            .collect())
+    }
+
+    async fn read_rows_of_pair(
+        &self,
+        tf: Timeframe,
+        pair: Option<&str>,
+    ) -> Result<Vec<TableRow>, SinkError> {
         let Some(table) = self.load(tf).await? else {
             return Ok(Vec::new());
         };
@@ -60,6 +79,9 @@ impl DeltaSink {
             let partition_date =
                 NaiveDate::parse_from_str(&part("partition_date"), "%Y-%m-%d").unwrap_or_default();
             let partition_asset_pair = part("partition_asset_pair");
+            if pair.is_some_and(|p| p != partition_asset_pair) {
+                continue;
+            }
             let bytes = store
                 .get(&file.object_store_path())
                 .await

@@ -209,17 +209,7 @@ impl DeltaSink {
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
         for _ in 0..COMMIT_TRIES {
-            let table = match guard.take() {
-                Some(mut t) => {
-                    t.update_incremental(None).await.map_err(&err)?;
-                    t
-                }
-                None => match self.load(tf).await? {
-                    Some(t) => t,
-                    None => self.create(tf, lineage.partition_period).await?,
-                },
-            };
-            let table = guard.insert(table);
+            let table = self.open_for_write(&mut guard, lineage).await?;
             let recorded = marks(table, series).await.map_err(&err)?;
             let coverage = match recorded {
                 None => wanted,
@@ -275,17 +265,7 @@ impl DeltaSink {
         let err = self.delta_err(tf);
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        let table = match guard.take() {
-            Some(mut t) => {
-                t.update_incremental(None).await.map_err(&err)?;
-                t
-            }
-            None => match self.load(tf).await? {
-                Some(t) => t,
-                None => self.create(tf, lineage.partition_period).await?,
-            },
-        };
-        let table = guard.insert(table);
+        let table = self.open_for_write(&mut guard, lineage).await?;
         let batch = batch::build(lineage, rows).map_err(|e| err(e.into()))?;
         let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
         writer.write(batch).await.map_err(&err)?;
@@ -313,6 +293,29 @@ impl DeltaSink {
         let version = finalized.version();
         table.state = Some(finalized.snapshot());
         Ok(version)
+    }
+
+    /// The table of `lineage`'s timeframe at its latest version: the cached one brought up to
+    /// date, else loaded, else created with the lineage's partition period.
+    async fn open_for_write<'a>(
+        &self,
+        slot: &'a mut Option<DeltaTable>,
+        lineage: &Lineage,
+    ) -> Result<&'a mut DeltaTable, SinkError> {
+        let tf = lineage.series.timeframe;
+        let table = match slot.take() {
+            Some(mut t) => {
+                t.update_incremental(None)
+                    .await
+                    .map_err(self.delta_err(tf))?;
+                t
+            }
+            None => match self.load(tf).await? {
+                Some(t) => t,
+                None => self.create(tf, lineage.partition_period).await?,
+            },
+        };
+        Ok(slot.insert(table))
     }
 
     async fn try_commit(
