@@ -4,9 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::arrow::datatypes::{Decimal128Type, TimestampMicrosecondType};
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use object_store::ObjectStoreExt as _;
 
+use super::rewrite::{file_batch, file_stats};
 use super::table::{DeltaSink, SinkError};
 use crate::enrich::SeriesKey;
 use crate::providers::Timeframe;
@@ -70,7 +69,6 @@ impl DeltaSink {
             return Ok(Vec::new());
         };
         let err = self.delta_err(tf);
-        let store = table.object_store();
         let mut rows = Vec::new();
         let files: Vec<_> = table.snapshot().map_err(&err)?.log_data().iter().collect();
         for file in files {
@@ -82,20 +80,8 @@ impl DeltaSink {
             if pair.is_some_and(|p| p != partition_asset_pair) {
                 continue;
             }
-            let bytes = store
-                .get(&file.object_store_path())
-                .await
-                .map_err(|e| err(e.into()))?
-                .bytes()
-                .await
-                .map_err(|e| err(e.into()))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(|e| err(e.into()))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| err(e.into()))?;
-                append_rows(&batch, &partition_date, &partition_asset_pair, &mut rows);
-            }
+            let batch = file_batch(&table, &file).await.map_err(&err)?;
+            append_rows(&batch, &partition_date, &partition_asset_pair, &mut rows);
         }
         rows.sort();
         Ok(rows)
@@ -122,10 +108,7 @@ impl DeltaSink {
             {
                 continue;
             }
-            let stats: serde_json::Value = file
-                .stats()
-                .and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or_default();
+            let stats = file_stats(&file);
             let bound = |k: &str| stats[k]["source_provider"].as_str().map(str::to_string);
             if bound("minValues").as_deref() == Some(provider)
                 && bound("maxValues").as_deref() == Some(provider)

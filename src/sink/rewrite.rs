@@ -32,13 +32,17 @@ pub struct FileGroup {
     pub provider: String,
 }
 
+/// A file's statistics from the log (`numRecords`, `minValues`, `maxValues`), or `null`.
+pub(super) fn file_stats(file: &LogicalFileView) -> serde_json::Value {
+    file.stats()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default()
+}
+
 fn group_of(file: &LogicalFileView) -> FileGroup {
     let parts = file.partition_values_map();
     let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
-    let stats: serde_json::Value = file
-        .stats()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let stats = file_stats(file);
     let provider = stats["minValues"]["source_provider"]
         .as_str()
         .unwrap_or_default()
@@ -52,10 +56,7 @@ fn group_of(file: &LogicalFileView) -> FileGroup {
 
 /// Whether a file's timestamp statistics overlap `[start, end)`; unknown statistics overlap.
 fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    let stats: serde_json::Value = file
-        .stats()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let stats = file_stats(file);
     let bound = |k: &str| {
         stats[k]["timestamp"]
             .as_str()
@@ -69,7 +70,7 @@ fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTime<Utc>) ->
 }
 
 /// A file's rows as one batch of the full table schema (partition columns restored).
-async fn file_batch(
+pub(super) async fn file_batch(
     table: &DeltaTable,
     file: &LogicalFileView,
 ) -> Result<RecordBatch, DeltaTableError> {
