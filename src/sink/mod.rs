@@ -5,6 +5,7 @@
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
 
 mod batch;
+mod log;
 pub mod read;
 mod rewrite;
 mod schema;

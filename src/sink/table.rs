@@ -1,19 +1,18 @@
 //! Opening, creating and appending to one Delta table per timeframe, with the series' coverage
 //! recorded as application transactions in the same commit as its rows.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake::kernel::{Action, Transaction};
+use deltalake::kernel::Transaction;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::batch;
+use super::log::AppendLog;
 use super::schema::{
     PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name,
 };
@@ -58,7 +57,7 @@ pub enum SinkError {
     BadLocation(String),
 }
 
-type TableSlot = Arc<Mutex<Option<DeltaTable>>>;
+type TableSlot = Arc<Mutex<Option<AppendLog>>>;
 
 /// All tables under one lake root. Commits to one table are serialised in this process.
 pub struct DeltaSink {
@@ -106,8 +105,8 @@ impl DeltaSink {
         }
     }
 
-    /// Loads the table if it exists; `None` when nothing has been written yet.
-    pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
+    /// The table, not yet loaded; `None` when a local table has no log yet.
+    fn unloaded(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let url = self.url(tf)?;
         if url.scheme() == "file"
             && !url
@@ -116,9 +115,17 @@ impl DeltaSink {
         {
             return Ok(None);
         }
-        let mut table = DeltaTableBuilder::from_url(url)
+        DeltaTableBuilder::from_url(url)
             .and_then(|b| b.build())
-            .map_err(self.delta_err(tf))?;
+            .map(Some)
+            .map_err(self.delta_err(tf))
+    }
+
+    /// Loads the table with its file list if it exists; `None` when nothing has been written yet.
+    pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
+        let Some(mut table) = self.unloaded(tf)? else {
+            return Ok(None);
+        };
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
@@ -140,19 +147,10 @@ impl DeltaSink {
             .unwrap_or(PartitionPeriod::default_for(tf));
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = self.load(tf).await?;
-        }
-        let Some(table) = guard.as_ref() else {
+        let Some(log) = self.open_log(&mut guard, tf, None).await? else {
             return Ok(wanted);
         };
-        let recorded = table
-            .snapshot()
-            .map_err(self.delta_err(tf))?
-            .metadata()
-            .configuration()
-            .get(PARTITION_PERIOD_PROPERTY)
-            .cloned();
+        let recorded = log.configuration().get(PARTITION_PERIOD_PROPERTY).cloned();
         match recorded.as_deref().map(str::parse::<PartitionPeriod>) {
             Some(Ok(period)) if period == wanted || !explicit => Ok(period),
             Some(Ok(period)) => Err(SinkError::PeriodConflict {
@@ -194,9 +192,11 @@ impl DeltaSink {
 
     /// Appends `rows` of one series and widens its coverage to `wanted`, in one commit.
     ///
-    /// The table is the source of truth: before each try the latest snapshot's coverage marks
-    /// are read, rows they already cover are dropped, and an empty commit is skipped. Two
-    /// commits of one series conflict (same `txn` app ids); the loser reloads and tries again.
+    /// The table is the source of truth: before each try the log is read up to its latest
+    /// version, rows the series' coverage marks already cover are dropped, and an empty commit
+    /// is skipped. When another writer takes the version first, its commit is read: if it did
+    /// not move this series' marks the same files are committed at the next version, else the
+    /// rows are checked again.
     pub async fn commit(
         &self,
         lineage: &Lineage,
@@ -208,9 +208,14 @@ impl DeltaSink {
         let err = self.delta_err(tf);
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        for _ in 0..COMMIT_TRIES {
-            let table = self.open_for_write(&mut guard, lineage).await?;
-            let recorded = marks(table, series).await.map_err(&err)?;
+        let log = self
+            .open_log(&mut guard, tf, Some(lineage.partition_period))
+            .await?
+            .expect("open_log creates the table when given a partition period");
+        let mut tries = 0;
+        'fresh: while tries < COMMIT_TRIES {
+            log.catch_up().await.map_err(&err)?;
+            let recorded = marks(log, series).await.map_err(&err)?;
             let coverage = match recorded {
                 None => wanted,
                 Some(r) if r.from <= wanted.from && wanted.to <= r.to => {
@@ -230,28 +235,36 @@ impl DeltaSink {
                     to: r.to.max(wanted.to),
                 },
             };
-            let fresh: Vec<Row> = match recorded {
-                Some(r) => rows
-                    .iter()
-                    .filter(|row| !r.contains(row.candle.open_time))
-                    .cloned()
-                    .collect(),
-                None => rows.to_vec(),
+            let covered = |row: &Row| recorded.is_some_and(|r| r.contains(row.candle.open_time));
+            let fresh: Cow<[Row]> = if rows.iter().any(covered) {
+                Cow::Owned(rows.iter().filter(|row| !covered(row)).cloned().collect())
+            } else {
+                Cow::Borrowed(rows)
             };
             let dropped = rows.len() - fresh.len();
-            match self.try_commit(table, lineage, &fresh, coverage).await {
-                Ok(version) => {
+            let adds = log.write_files(lineage, &fresh).await.map_err(&err)?;
+            drop(fresh);
+            failpoint::hit("before_commit");
+            while tries < COMMIT_TRIES {
+                tries += 1;
+                let txns = coverage_marks(series, coverage);
+                if let Some(version) = log
+                    .commit(&adds, txns, write_operation())
+                    .await
+                    .map_err(&err)?
+                {
+                    failpoint::hit("after_commit");
                     return Ok(Committed {
                         version: Some(version),
                         coverage,
                         dropped,
                     });
                 }
-                Err(e) if is_conflict(&e) => {
-                    tracing::info!(series = %series, "Another writer committed this series first; reloading and trying again.");
-                    *guard = None;
+                tracing::info!(series = %series, "Another writer committed to this table first; reading its commit and trying again.");
+                log.catch_up().await.map_err(&err)?;
+                if marks(log, series).await.map_err(&err)? != recorded {
+                    continue 'fresh;
                 }
-                Err(e) => return Err(err(e)),
             }
         }
         Err(SinkError::CoverageMoved {
@@ -265,89 +278,54 @@ impl DeltaSink {
         let err = self.delta_err(tf);
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        let table = self.open_for_write(&mut guard, lineage).await?;
-        let batch = batch::build(lineage, rows).map_err(|e| err(e.into()))?;
-        let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
-        writer.write(batch).await.map_err(&err)?;
-        let adds = writer
-            .flush()
-            .await
-            .map_err(&err)?
-            .into_iter()
-            .map(Action::Add)
-            .collect();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: None,
-            predicate: None,
-        };
-        let finalized = CommitBuilder::default()
-            .with_actions(adds)
-            .build(
-                Some(table.snapshot().map_err(&err)?),
-                table.log_store(),
-                operation,
-            )
-            .await
-            .map_err(&err)?;
-        let version = finalized.version();
-        table.state = Some(finalized.snapshot());
-        Ok(version)
-    }
-
-    /// The table of `lineage`'s timeframe at its latest version: the cached one brought up to
-    /// date, else loaded, else created with the lineage's partition period.
-    async fn open_for_write<'a>(
-        &self,
-        slot: &'a mut Option<DeltaTable>,
-        lineage: &Lineage,
-    ) -> Result<&'a mut DeltaTable, SinkError> {
-        let tf = lineage.series.timeframe;
-        let table = match slot.take() {
-            Some(mut t) => {
-                t.update_incremental(None)
-                    .await
-                    .map_err(self.delta_err(tf))?;
-                t
+        let log = self
+            .open_log(&mut guard, tf, Some(lineage.partition_period))
+            .await?
+            .expect("open_log creates the table when given a partition period");
+        let adds = log.write_files(lineage, rows).await.map_err(&err)?;
+        for _ in 0..COMMIT_TRIES {
+            log.catch_up().await.map_err(&err)?;
+            if let Some(version) = log
+                .commit(&adds, Vec::new(), write_operation())
+                .await
+                .map_err(&err)?
+            {
+                return Ok(version);
             }
-            None => match self.load(tf).await? {
-                Some(t) => t,
-                None => self.create(tf, lineage.partition_period).await?,
-            },
-        };
-        Ok(slot.insert(table))
+        }
+        Err(err(DeltaTableError::Generic(format!(
+            "other writers took the next version {COMMIT_TRIES} times in a row"
+        ))))
     }
 
-    async fn try_commit(
+    /// The append path's handle on the table of `tf`: the cached one, else opened; when the
+    /// table does not exist it is created with `create_with`, or `None` is returned.
+    async fn open_log<'a>(
         &self,
-        table: &mut DeltaTable,
-        lineage: &Lineage,
-        rows: &[Row],
-        coverage: Coverage,
-    ) -> Result<u64, DeltaTableError> {
-        let mut actions = Vec::new();
-        if !rows.is_empty() {
-            let batch = batch::build(lineage, rows)?;
-            let mut writer = RecordBatchWriter::for_table(table)?;
-            writer.write(batch).await?;
-            actions.extend(writer.flush().await?.into_iter().map(Action::Add));
+        slot: &'a mut Option<AppendLog>,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+    ) -> Result<Option<&'a mut AppendLog>, SinkError> {
+        if slot.is_none() {
+            let err = self.delta_err(tf);
+            let existing = match self.unloaded(tf)? {
+                Some(table) => match AppendLog::open(table.log_store()).await {
+                    Ok(log) => Some(log),
+                    Err(DeltaTableError::NotATable(_)) => None,
+                    Err(e) => return Err(err(e)),
+                },
+                None => None,
+            };
+            *slot = match (existing, create_with) {
+                (Some(log), _) => Some(log),
+                (None, Some(period)) => {
+                    let table = self.create(tf, period).await?;
+                    Some(AppendLog::open(table.log_store()).await.map_err(&err)?)
+                }
+                (None, None) => None,
+            };
         }
-        failpoint::hit("before_commit");
-        let txns = coverage_marks(&lineage.series, coverage);
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
-            predicate: None,
-        };
-        let finalized =
-            CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
-                .with_actions(actions)
-                .build(Some(table.snapshot()?), table.log_store(), operation)
-                .await?;
-        let version = finalized.version();
-        table.state = Some(finalized.snapshot());
-        failpoint::hit("after_commit");
-        Ok(version)
+        Ok(slot.as_mut())
     }
 
     /// The coverage a table records for a series, from its application transactions.
@@ -356,10 +334,14 @@ impl DeltaSink {
         series: &SeriesKey,
     ) -> Result<Option<Coverage>, SinkError> {
         let tf = series.timeframe;
-        let Some(table) = self.load(tf).await? else {
+        let err = self.delta_err(tf);
+        let slot = self.slot(tf);
+        let mut guard = slot.lock().await;
+        let Some(log) = self.open_log(&mut guard, tf, None).await? else {
             return Ok(None);
         };
-        marks(&table, series).await.map_err(self.delta_err(tf))
+        log.catch_up().await.map_err(&err)?;
+        marks(log, series).await.map_err(&err)
     }
 }
 
@@ -376,27 +358,20 @@ pub struct Committed {
 
 const COMMIT_TRIES: usize = 10;
 
-fn is_conflict(e: &DeltaTableError) -> bool {
-    matches!(
-        e,
-        DeltaTableError::Transaction {
-            source: TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)
-        } | DeltaTableError::VersionAlreadyExists(_)
-    )
+fn write_operation() -> DeltaOperation {
+    DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
+        predicate: None,
+    }
 }
 
 async fn marks(
-    table: &DeltaTable,
+    log: &mut AppendLog,
     series: &SeriesKey,
 ) -> Result<Option<Coverage>, DeltaTableError> {
-    let state = table.snapshot()?;
-    let store = table.log_store();
-    let to = state
-        .transaction_version(store.as_ref(), app_id(series, "to"))
-        .await?;
-    let from = state
-        .transaction_version(store.as_ref(), app_id(series, "from"))
-        .await?;
+    let to = log.mark(&app_id(series, "to")).await?;
+    let from = log.mark(&app_id(series, "from")).await?;
     let at = DateTime::from_timestamp_micros;
     Ok(match (from, to) {
         (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)

@@ -171,6 +171,70 @@ async fn topup_twice_appends_nothing_the_second_time() {
     );
 }
 
+/// More than 100 commits: the append path writes Delta's checkpoint at version 99, the table
+/// reads back whole through it, and a rerun neither fetches nor commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_backfill_writes_checkpoints_and_reads_back_whole() {
+    let server = synth_server().await;
+    let mut ws = workspace(&server);
+    ws.env.insert("CANDLELAKE_COMMIT_ROWS".into(), "1".into());
+    let args = [
+        "backfill",
+        "--provider",
+        "coinbase",
+        "--pairs",
+        "BTC-USD,ETH-USD",
+        "--timeframes",
+        "1m",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-01-12",
+    ];
+    run_ok(&ws, &args).await;
+    // The synthetic server leaves gaps and serves some candles with high < low (dead-lettered).
+    let start = at("2024-01-01T00:00:00Z").timestamp();
+    let expected: BTreeSet<(String, i64)> = ["BTC-USD", "ETH-USD"]
+        .iter()
+        .flat_map(|pair| (0..11 * 1440).map(move |m| (pair.to_string(), start + 60 * m)))
+        .filter(|(_, t)| (t / 60) % 50 != 7 && (t / 60) % 97 != 13)
+        .collect();
+    let log = std::path::Path::new(&ws.lake()).join("raw_market_data_1m/_delta_log");
+    let versions = |log: &std::path::Path| {
+        std::fs::read_dir(log)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json") && !n.starts_with('_'))
+            .count()
+    };
+    // One version creates the table, then one commit per 300-candle window.
+    let written = versions(&log);
+    assert_eq!(written, 1 + 2 * (11 * 1440_usize).div_ceil(300));
+    assert!(log.join("00000000000000000099.checkpoint.parquet").exists());
+    let hint: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(log.join("_last_checkpoint")).unwrap()).unwrap();
+    assert_eq!(hint["version"], 99, "{hint}");
+
+    let rows = ws.rows(Timeframe::M1).await;
+    assert_eq!(unique_times(&rows), rows.len(), "duplicates");
+    let read: BTreeSet<(String, i64)> = rows
+        .iter()
+        .map(|r| (r.asset_pair.clone(), r.timestamp.timestamp()))
+        .collect();
+    assert!(
+        read == expected,
+        "{} rows read, {} expected",
+        read.len(),
+        expected.len()
+    );
+
+    let requests = server.received_requests().await.unwrap().len();
+    let second = run_ok(&ws, &args).await;
+    assert_eq!(second["total_records"], 0, "{second}");
+    assert_eq!(server.received_requests().await.unwrap().len(), requests);
+    assert_eq!(versions(&log), written);
+}
+
 /// A server slow enough to keep a run open for a few seconds.
 async fn slow_server() -> MockServer {
     let server = MockServer::start().await;

@@ -1,0 +1,241 @@
+//! The append path's handle on one table: its metadata, the coverage marks it has seen, and
+//! commits written straight to the Delta log. It never loads the table's file list, so the
+//! memory and time of a commit do not grow with the number of files the table holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use delta_kernel::Snapshot as KernelSnapshot;
+use deltalake::kernel::transaction::{CommitData, TransactionError};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::logstore::{CommitOrBytes, LogStoreRef};
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{BlindDeltaTable, DeltaTableError, Path};
+use object_store::ObjectStoreExt as _;
+
+use super::batch;
+use crate::enrich::{Lineage, Row};
+
+/// Delta's default when a table does not set `delta.checkpointInterval`.
+const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
+
+/// One table as the append path sees it, valid at `version`.
+pub(super) struct AppendLog {
+    table: BlindDeltaTable,
+    version: u64,
+    /// A kernel snapshot at `base`; marks are looked up there when the cache lacks them.
+    base: Option<Arc<KernelSnapshot>>,
+    /// `txn` versions at `version`: every mark committed after `base`, and those looked up.
+    marks: HashMap<String, Option<i64>>,
+}
+
+impl AppendLog {
+    pub(super) async fn open(log_store: LogStoreRef) -> Result<Self, DeltaTableError> {
+        let table = BlindDeltaTable::try_new_with_log_store(log_store).await?;
+        refuse_unsupported_writes(&table)?;
+        Ok(AppendLog {
+            version: table.version(),
+            table,
+            base: None,
+            marks: HashMap::new(),
+        })
+    }
+
+    pub(super) fn configuration(&self) -> &HashMap<String, String> {
+        self.table.metadata().configuration()
+    }
+
+    /// The latest `txn` version of `app_id`.
+    pub(super) async fn mark(&mut self, app_id: &str) -> Result<Option<i64>, DeltaTableError> {
+        if let Some(known) = self.marks.get(app_id) {
+            return Ok(*known);
+        }
+        let base = match &self.base {
+            Some(base) => base.clone(),
+            None => {
+                let base = self.kernel_snapshot(self.version).await?;
+                self.base = Some(base.clone());
+                base
+            }
+        };
+        let engine = self.table.log_store().engine(None);
+        let id = app_id.to_string();
+        let found =
+            tokio::task::spawn_blocking(move || base.get_app_id_version(&id, engine.as_ref()))
+                .await
+                .map_err(|e| DeltaTableError::Generic(e.to_string()))??;
+        self.marks.insert(app_id.to_string(), found);
+        Ok(found)
+    }
+
+    async fn kernel_snapshot(&self, version: u64) -> Result<Arc<KernelSnapshot>, DeltaTableError> {
+        let log_store = self.table.log_store();
+        let engine = log_store.engine(None);
+        let mut root = log_store.root_url().clone();
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        tokio::task::spawn_blocking(move || {
+            KernelSnapshot::builder_for(root)
+                .at_version(version)
+                .build(engine.as_ref())
+        })
+        .await
+        .map_err(|e| DeltaTableError::Generic(e.to_string()))?
+        .map_err(DeltaTableError::from)
+    }
+
+    /// Writes `rows` as Parquet files under the table; returns their `add` actions.
+    pub(super) async fn write_files(
+        &self,
+        lineage: &Lineage,
+        rows: &[Row],
+    ) -> Result<Vec<Add>, DeltaTableError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = batch::build(lineage, rows)?;
+        let mut writer = RecordBatchWriter::for_blind_appends(&self.table)?;
+        writer.write(batch).await?;
+        writer.flush().await
+    }
+
+    /// Writes the next version of the log: `adds` and `txns` in one commit. `None` when another
+    /// writer took that version first; [`AppendLog::catch_up`] then reads what it committed.
+    pub(super) async fn commit(
+        &mut self,
+        adds: &[Add],
+        txns: Vec<Transaction>,
+        operation: DeltaOperation,
+    ) -> Result<Option<u64>, DeltaTableError> {
+        let version = self.version + 1;
+        let actions = adds.iter().cloned().map(Action::Add).collect();
+        let data = CommitData::new(actions, operation, HashMap::new(), txns.clone());
+        let bytes = data.get_bytes()?;
+        let log_store = self.table.log_store();
+        let operation_id = uuid::Uuid::new_v4();
+        let entry = if ["DefaultLogStore", "LakeFSLogStore"].contains(&log_store.name().as_str()) {
+            CommitOrBytes::LogBytes(bytes)
+        } else {
+            let path = Path::from_iter(["_delta_log", &format!("_commit_{operation_id}.json.tmp")]);
+            log_store
+                .object_store(Some(operation_id))
+                .put(&path, bytes.into())
+                .await?;
+            CommitOrBytes::TmpCommit(path)
+        };
+        match log_store
+            .write_commit_entry(version, entry.clone(), operation_id)
+            .await
+        {
+            Ok(()) => {}
+            Err(TransactionError::VersionAlreadyExists(_)) => {
+                if let CommitOrBytes::TmpCommit(_) = entry {
+                    log_store
+                        .abort_commit_entry(version, entry, operation_id)
+                        .await?;
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.version = version;
+        for txn in txns {
+            self.marks.insert(txn.app_id, Some(txn.version));
+        }
+        self.checkpoint_if_due().await;
+        Ok(Some(version))
+    }
+
+    /// Reads the commits other writers added since `version`: their marks join the cache, and a
+    /// change of metadata or protocol reloads the table.
+    pub(super) async fn catch_up(&mut self) -> Result<(), DeltaTableError> {
+        let log_store = self.table.log_store();
+        let mut reload = false;
+        while let Some(bytes) = log_store.read_commit_entry(self.version + 1).await? {
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let action: serde_json::Value = serde_json::from_slice(line)
+                    .map_err(|e| DeltaTableError::Generic(format!("unreadable commit: {e}")))?;
+                if let Some(txn) = action.get("txn") {
+                    let app_id = txn.get("appId").and_then(|v| v.as_str());
+                    let version = txn.get("version").and_then(|v| v.as_i64());
+                    if let (Some(app_id), Some(version)) = (app_id, version) {
+                        self.marks.insert(app_id.to_string(), Some(version));
+                    }
+                }
+                reload |= action.get("metaData").is_some() || action.get("protocol").is_some();
+            }
+            self.version += 1;
+        }
+        if reload {
+            *self = AppendLog::open(log_store).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint when this version is due one under the table's interval, as a
+    /// delta-rs commit would. A failed checkpoint only costs readers time: it is logged.
+    async fn checkpoint_if_due(&self) {
+        let interval = self
+            .table
+            .table_properties()
+            .checkpoint_interval
+            .map_or(DEFAULT_CHECKPOINT_INTERVAL, |n| n.get());
+        if !(self.version + 1).is_multiple_of(interval) {
+            return;
+        }
+        let engine = self.table.log_store().engine(None);
+        let written = match self.kernel_snapshot(self.version).await {
+            Ok(snapshot) => tokio::task::spawn_blocking(move || {
+                snapshot.checkpoint(engine.as_ref(), None).map(|_| ())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(
+                version = self.version,
+                "Could not write a Delta checkpoint; readers replay more of the log until the next one: {e}"
+            );
+        }
+    }
+}
+
+/// Writer features a blind append honours by writing only `add` and `txn` actions with a
+/// `commitInfo`. Any other (row tracking, in-commit timestamps, column mapping, constraints,
+/// generated or identity columns) asks more of each commit than this path writes.
+const BLIND_APPEND_FEATURES: [&str; 8] = [
+    "appendOnly",
+    "invariants",
+    "timestampNtz",
+    "domainMetadata",
+    "vacuumProtocolCheck",
+    "v2Checkpoint",
+    "deletionVectors",
+    "changeDataFeed",
+];
+
+fn refuse_unsupported_writes(table: &BlindDeltaTable) -> Result<(), DeltaTableError> {
+    let protocol = serde_json::to_value(table.protocol())
+        .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
+    let writer_version = protocol["minWriterVersion"].as_i64().unwrap_or(0);
+    let unsupported: Vec<&str> = match protocol["writerFeatures"].as_array() {
+        Some(features) => features
+            .iter()
+            .filter_map(|f| f.as_str())
+            .filter(|f| !BLIND_APPEND_FEATURES.contains(f))
+            .collect(),
+        None if writer_version > 2 => vec!["writer protocol version above 2"],
+        None => Vec::new(),
+    };
+    if unsupported.is_empty() {
+        return Ok(());
+    }
+    Err(DeltaTableError::Generic(format!(
+        "candlelake appends only to tables without these writer features: {}; write to a table candlelake created",
+        unsupported.join(", ")
+    )))
+}
