@@ -86,7 +86,7 @@ pub struct Global {
     /// Finality margin in ms [env: CANDLELAKE_SETTLE_MS] [default: 60000].
     #[arg(long, global = true)]
     pub settle_ms: Option<String>,
-    /// Rows gathered before a Delta commit [env: CANDLELAKE_COMMIT_ROWS] [default: 50000].
+    /// Rows of a series gathered before a Delta commit [env: CANDLELAKE_COMMIT_ROWS] [default: 10000].
     #[arg(long, global = true)]
     pub commit_rows: Option<String>,
     /// Log lines on stderr as `text` or `json`.

@@ -182,7 +182,7 @@ impl Settings {
             http_timeout: sources.millis("CANDLELAKE_HTTP_TIMEOUT_MS", 30_000)?,
             settle: sources.millis("CANDLELAKE_SETTLE_MS", 60_000)?,
             partition_periods: partition_periods(&sources.file)?,
-            commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 50_000)?,
+            commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 10_000)?,
             window_concurrency: 4,
         })
     }

@@ -3,9 +3,12 @@
 //! memory and time of a commit do not grow with the number of files the table holds.
 
 use std::collections::HashMap;
+use std::num::NonZero;
 use std::sync::Arc;
 
-use delta_kernel::Snapshot as KernelSnapshot;
+use delta_kernel::{Engine, Snapshot as KernelSnapshot};
+use delta_kernel_engine::DefaultEngineBuilder;
+use delta_kernel_engine::executor::tokio::{TokioBackgroundExecutor, TokioMultiThreadExecutor};
 use deltalake::kernel::transaction::{CommitData, TransactionError};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::logstore::{CommitOrBytes, LogStoreRef};
@@ -20,9 +23,16 @@ use crate::enrich::{Lineage, Row};
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 
+/// Log files the kernel reads at once. Its default (1000) holds a JSON decoder per commit file
+/// since the last checkpoint, about 1.5 MB each: 150 MB for every checkpoint written at the
+/// default interval of 100.
+const LOG_READAHEAD: NonZero<usize> = NonZero::new(8).expect("non-zero");
+
 /// One table as the append path sees it, valid at `version`.
 pub(super) struct AppendLog {
     table: BlindDeltaTable,
+    /// Replays the log for marks and checkpoints, with bounded readahead.
+    engine: Arc<dyn Engine>,
     version: u64,
     /// A kernel snapshot at `base`; marks are looked up there when the cache lacks them.
     base: Option<Arc<KernelSnapshot>>,
@@ -34,7 +44,24 @@ impl AppendLog {
     pub(super) async fn open(log_store: LogStoreRef) -> Result<Self, DeltaTableError> {
         let table = BlindDeltaTable::try_new_with_log_store(log_store).await?;
         refuse_unsupported_writes(&table)?;
+        let store = table.log_store().root_object_store(None);
+        let handle = tokio::runtime::Handle::current();
+        let engine: Arc<dyn Engine> = match handle.runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => Arc::new(
+                DefaultEngineBuilder::new(store)
+                    .with_task_executor(Arc::new(TokioBackgroundExecutor::new()))
+                    .with_buffer_size(LOG_READAHEAD)
+                    .build(),
+            ),
+            _ => Arc::new(
+                DefaultEngineBuilder::new(store)
+                    .with_task_executor(Arc::new(TokioMultiThreadExecutor::new(handle)))
+                    .with_buffer_size(LOG_READAHEAD)
+                    .build(),
+            ),
+        };
         Ok(AppendLog {
+            engine,
             version: table.version(),
             table,
             base: None,
@@ -59,7 +86,7 @@ impl AppendLog {
                 base
             }
         };
-        let engine = self.table.log_store().engine(None);
+        let engine = self.engine.clone();
         let id = app_id.to_string();
         let found =
             tokio::task::spawn_blocking(move || base.get_app_id_version(&id, engine.as_ref()))
@@ -70,9 +97,8 @@ impl AppendLog {
     }
 
     async fn kernel_snapshot(&self, version: u64) -> Result<Arc<KernelSnapshot>, DeltaTableError> {
-        let log_store = self.table.log_store();
-        let engine = log_store.engine(None);
-        let mut root = log_store.root_url().clone();
+        let engine = self.engine.clone();
+        let mut root = self.table.log_store().root_url().clone();
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
@@ -185,7 +211,7 @@ impl AppendLog {
         if !(self.version + 1).is_multiple_of(interval) {
             return;
         }
-        let engine = self.table.log_store().engine(None);
+        let engine = self.engine.clone();
         let written = match self.kernel_snapshot(self.version).await {
             Ok(snapshot) => tokio::task::spawn_blocking(move || {
                 snapshot.checkpoint(engine.as_ref(), None).map(|_| ())
