@@ -43,7 +43,6 @@ pub(super) struct AppendLog {
 impl AppendLog {
     pub(super) async fn open(log_store: LogStoreRef) -> Result<Self, DeltaTableError> {
         let table = BlindDeltaTable::try_new_with_log_store(log_store).await?;
-        refuse_unsupported_writes(&table)?;
         let store = table.log_store().root_object_store(None);
         let handle = tokio::runtime::Handle::current();
         let engine: Arc<dyn Engine> = match handle.runtime_flavor() {
@@ -175,14 +174,19 @@ impl AppendLog {
     }
 
     /// Reads the commits other writers added since `version`: their marks join the cache, and a
-    /// change of metadata or protocol reloads the table.
-    pub(super) async fn catch_up(&mut self) -> Result<(), DeltaTableError> {
+    /// change of metadata or protocol reloads the table. Returns whether it reloaded: files
+    /// written before were written for the old metadata and must not be committed.
+    pub(super) async fn catch_up(&mut self) -> Result<bool, DeltaTableError> {
         let log_store = self.table.log_store();
         let mut reload = false;
         while let Some(bytes) = log_store.read_commit_entry(self.version + 1).await? {
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let action: serde_json::Value = serde_json::from_slice(line)
-                    .map_err(|e| DeltaTableError::Generic(format!("unreadable commit: {e}")))?;
+                let action: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+                    DeltaTableError::Generic(format!(
+                        "the commit file of version {} is not valid JSON ({e})",
+                        self.version + 1
+                    ))
+                })?;
                 if let Some(txn) = action.get("txn") {
                     let app_id = txn.get("appId").and_then(|v| v.as_str());
                     let version = txn.get("version").and_then(|v| v.as_i64());
@@ -197,7 +201,31 @@ impl AppendLog {
         if reload {
             *self = AppendLog::open(log_store).await?;
         }
-        Ok(())
+        Ok(reload)
+    }
+
+    /// Why this path must not append to the table, if it must not.
+    pub(super) fn unsupported(&self) -> Option<String> {
+        let protocol = serde_json::to_value(self.table.protocol()).ok()?;
+        let writer_version = protocol["minWriterVersion"].as_i64().unwrap_or(0);
+        let mut unsupported: Vec<String> = match protocol["writerFeatures"].as_array() {
+            Some(features) => features
+                .iter()
+                .filter_map(|f| f.as_str())
+                .filter(|f| !BLIND_APPEND_FEATURES.contains(f))
+                .map(|f| format!("writer feature {f}"))
+                .collect(),
+            None if writer_version > 2 => vec![format!("writer protocol version {writer_version}")],
+            None => Vec::new(),
+        };
+        if self
+            .configuration()
+            .contains_key("delta.setTransactionRetentionDuration")
+        {
+            unsupported
+                .push("delta.setTransactionRetentionDuration (coverage marks would expire)".into());
+        }
+        (!unsupported.is_empty()).then(|| unsupported.join(", "))
     }
 
     /// Writes a checkpoint when this version is due one under the table's interval, as a
@@ -243,25 +271,3 @@ const BLIND_APPEND_FEATURES: [&str; 8] = [
     "deletionVectors",
     "changeDataFeed",
 ];
-
-fn refuse_unsupported_writes(table: &BlindDeltaTable) -> Result<(), DeltaTableError> {
-    let protocol = serde_json::to_value(table.protocol())
-        .map_err(|e| DeltaTableError::Generic(e.to_string()))?;
-    let writer_version = protocol["minWriterVersion"].as_i64().unwrap_or(0);
-    let unsupported: Vec<&str> = match protocol["writerFeatures"].as_array() {
-        Some(features) => features
-            .iter()
-            .filter_map(|f| f.as_str())
-            .filter(|f| !BLIND_APPEND_FEATURES.contains(f))
-            .collect(),
-        None if writer_version > 2 => vec!["writer protocol version above 2"],
-        None => Vec::new(),
-    };
-    if unsupported.is_empty() {
-        return Ok(());
-    }
-    Err(DeltaTableError::Generic(format!(
-        "candlelake appends only to tables without these writer features: {}; write to a table candlelake created",
-        unsupported.join(", ")
-    )))
-}

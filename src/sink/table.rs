@@ -43,6 +43,14 @@ pub enum SinkError {
     )]
     CoverageMoved { series: String },
     #[error(
+        "other writers committed to the table {table} {COMMIT_TRIES} times while this run tried to; rerun to continue from the table's coverage"
+    )]
+    Busy { table: String },
+    #[error(
+        "candlelake cannot append to the table {table}: it uses {reason}; point CANDLELAKE_LAKE at tables candlelake created"
+    )]
+    Unsupported { table: String, reason: String },
+    #[error(
         "the table {table} records partition period '{recorded}', but the config asks for '{wanted}'; remove [tables.{tf}] partition_period or set it to '{recorded}'"
     )]
     PeriodConflict {
@@ -194,11 +202,29 @@ impl DeltaSink {
     ///
     /// The table is the source of truth: before each try the log is read up to its latest
     /// version, rows the series' coverage marks already cover are dropped, and an empty commit
-    /// is skipped. When another writer takes the version first, its commit is read: if it did
-    /// not move this series' marks the same files are committed at the next version, else the
-    /// rows are checked again.
+    /// is skipped. When another writer takes the version first, its commit is read: if it
+    /// moved neither this series' marks nor the table's metadata, the same files are committed
+    /// at the next version, else the rows are checked and written again.
     pub async fn commit(
         &self,
+        lineage: &Lineage,
+        rows: &[Row],
+        wanted: Coverage,
+    ) -> Result<Committed, SinkError> {
+        let tf = lineage.series.timeframe;
+        let slot = self.slot(tf);
+        let mut guard = slot.lock().await;
+        let result = self.commit_to(&mut guard, lineage, rows, wanted).await;
+        if result.is_err() {
+            // Whatever the cached log saw is suspect: the next use reads the table afresh.
+            *guard = None;
+        }
+        result
+    }
+
+    async fn commit_to(
+        &self,
+        slot: &mut Option<AppendLog>,
         lineage: &Lineage,
         rows: &[Row],
         wanted: Coverage,
@@ -206,15 +232,13 @@ impl DeltaSink {
         let series = &lineage.series;
         let tf = series.timeframe;
         let err = self.delta_err(tf);
-        let slot = self.slot(tf);
-        let mut guard = slot.lock().await;
         let log = self
-            .open_log(&mut guard, tf, Some(lineage.partition_period))
+            .open_log(slot, tf, Some(lineage.partition_period))
             .await?
             .expect("open_log creates the table when given a partition period");
         let mut tries = 0;
         'fresh: while tries < COMMIT_TRIES {
-            log.catch_up().await.map_err(&err)?;
+            self.catch_up(log, tf).await?;
             let recorded = marks(log, series).await.map_err(&err)?;
             let coverage = match recorded {
                 None => wanted,
@@ -261,30 +285,46 @@ impl DeltaSink {
                     });
                 }
                 tracing::info!(series = %series, "Another writer committed to this table first; reading its commit and trying again.");
-                log.catch_up().await.map_err(&err)?;
-                if marks(log, series).await.map_err(&err)? != recorded {
+                lost_race_pause(tries).await;
+                if self.catch_up(log, tf).await?
+                    || marks(log, series).await.map_err(&err)? != recorded
+                {
                     continue 'fresh;
                 }
             }
         }
-        Err(SinkError::CoverageMoved {
-            series: series.to_string(),
+        Err(SinkError::Busy {
+            table: self.location(tf),
         })
     }
 
     /// Appends rows without moving coverage (replayed DLQ records, which coverage holds).
     pub async fn append(&self, lineage: &Lineage, rows: &[Row]) -> Result<u64, SinkError> {
         let tf = lineage.series.timeframe;
-        let err = self.delta_err(tf);
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
+        let result = self.append_to(&mut guard, lineage, rows).await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
+    async fn append_to(
+        &self,
+        slot: &mut Option<AppendLog>,
+        lineage: &Lineage,
+        rows: &[Row],
+    ) -> Result<u64, SinkError> {
+        let tf = lineage.series.timeframe;
+        let err = self.delta_err(tf);
         let log = self
-            .open_log(&mut guard, tf, Some(lineage.partition_period))
+            .open_log(slot, tf, Some(lineage.partition_period))
             .await?
             .expect("open_log creates the table when given a partition period");
-        let adds = log.write_files(lineage, rows).await.map_err(&err)?;
-        for _ in 0..COMMIT_TRIES {
-            log.catch_up().await.map_err(&err)?;
+        self.catch_up(log, tf).await?;
+        let mut adds = log.write_files(lineage, rows).await.map_err(&err)?;
+        for tries in 1..=COMMIT_TRIES {
             if let Some(version) = log
                 .commit(&adds, Vec::new(), write_operation())
                 .await
@@ -292,10 +332,34 @@ impl DeltaSink {
             {
                 return Ok(version);
             }
+            lost_race_pause(tries).await;
+            if self.catch_up(log, tf).await? {
+                adds = log.write_files(lineage, rows).await.map_err(&err)?;
+            }
         }
-        Err(err(DeltaTableError::Generic(format!(
-            "other writers took the next version {COMMIT_TRIES} times in a row"
-        ))))
+        Err(SinkError::Busy {
+            table: self.location(tf),
+        })
+    }
+
+    /// Brings the cached log up to the table's latest version; `true` when the table's
+    /// metadata or protocol changed on the way.
+    async fn catch_up(&self, log: &mut AppendLog, tf: Timeframe) -> Result<bool, SinkError> {
+        let reloaded = log.catch_up().await.map_err(self.delta_err(tf))?;
+        if reloaded {
+            self.check_supported(log, tf)?;
+        }
+        Ok(reloaded)
+    }
+
+    fn check_supported(&self, log: &AppendLog, tf: Timeframe) -> Result<(), SinkError> {
+        match log.unsupported() {
+            Some(reason) => Err(SinkError::Unsupported {
+                table: self.location(tf),
+                reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The append path's handle on the table of `tf`: the cached one, else opened; when the
@@ -324,6 +388,12 @@ impl DeltaSink {
                 }
                 (None, None) => None,
             };
+            if let Some(log) = slot.as_ref()
+                && let Err(e) = self.check_supported(log, tf)
+            {
+                *slot = None;
+                return Err(e);
+            }
         }
         Ok(slot.as_mut())
     }
@@ -340,7 +410,7 @@ impl DeltaSink {
         let Some(log) = self.open_log(&mut guard, tf, None).await? else {
             return Ok(None);
         };
-        log.catch_up().await.map_err(&err)?;
+        self.catch_up(log, tf).await?;
         marks(log, series).await.map_err(&err)
     }
 }
@@ -357,6 +427,13 @@ pub struct Committed {
 }
 
 const COMMIT_TRIES: usize = 10;
+
+/// A short pause after losing a version to another writer, growing with each loss and jittered
+/// so that two writers do not collide again in step.
+async fn lost_race_pause(tries: usize) {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
+    tokio::time::sleep(std::time::Duration::from_millis(20 * tries as u64 + jitter)).await;
+}
 
 fn write_operation() -> DeltaOperation {
     DeltaOperation::Write {

@@ -235,6 +235,57 @@ async fn a_long_backfill_writes_checkpoints_and_reads_back_whole() {
     assert_eq!(versions(&log), written);
 }
 
+/// Another tool sets a property this append path cannot honour (marks that expire): the next
+/// run refuses the table before any request, says why and what to do, and commits nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_whose_marks_could_expire_is_refused() {
+    let server = synth_server().await;
+    let ws = workspace(&server);
+    run_ok(
+        &ws,
+        &ARGS[..10]
+            .iter()
+            .copied()
+            .chain(["2024-02-01"])
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let path = std::path::Path::new(&ws.lake()).join("raw_market_data_1h");
+    let url = url::Url::from_directory_path(&path).unwrap();
+    let table = deltalake::open_table(url).await.unwrap();
+    let retention = [(
+        "delta.setTransactionRetentionDuration".to_string(),
+        "interval 1 days".to_string(),
+    )];
+    let table = table
+        .set_tbl_properties()
+        .with_properties(retention.into_iter().collect())
+        .with_raise_if_not_exists(false)
+        .await
+        .unwrap();
+    let version = table.version();
+
+    let requests = server.received_requests().await.unwrap().len();
+    let out = ws.run(&ARGS).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a plan error: {stderr}");
+    assert!(
+        stderr.contains("cannot append")
+            && stderr.contains("setTransactionRetentionDuration")
+            && stderr.contains("CANDLELAKE_LAKE"),
+        "{stderr}"
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        requests,
+        "refused before any request"
+    );
+    let after = deltalake::open_table(url::Url::from_directory_path(&path).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(after.version(), version, "nothing was committed");
+}
+
 /// A server slow enough to keep a run open for a few seconds.
 async fn slow_server() -> MockServer {
     let server = MockServer::start().await;
