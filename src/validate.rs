@@ -92,17 +92,17 @@ pub fn validate(wire: WireCandle, tf: Timeframe) -> Result<Candle, Box<Reject>> 
         reasons.push(Reason::NonPositivePrice);
     }
     if let (Some(h), Some(l)) = (high, low) {
-        // With high < low there is no range to lie in; only the inversion is reported.
         if h < l {
             reasons.push(Reason::HighBelowLow);
-        } else {
-            let outside = |v: Option<Decimal>| v.is_some_and(|v| v < l || v > h);
-            if outside(open) {
-                reasons.push(Reason::OpenOutOfRange);
-            }
-            if outside(close) {
-                reasons.push(Reason::CloseOutOfRange);
-            }
+        }
+        // With high < low, [low, high] is empty: open and close both lie outside it, and the
+        // contract lists every reason that applies.
+        let outside = |v: Option<Decimal>| v.is_some_and(|v| v < l || v > h);
+        if outside(open) {
+            reasons.push(Reason::OpenOutOfRange);
+        }
+        if outside(close) {
+            reasons.push(Reason::CloseOutOfRange);
         }
     }
     if volume.is_some_and(|v| v < Decimal::ZERO) {
@@ -169,7 +169,7 @@ mod tests {
             ),
             (
                 r#"{"start":"1700006400","low":"3","high":"1","open":"2","close":"2","volume":"1"}"#,
-                &["high_below_low"],
+                &["high_below_low", "open_out_of_range", "close_out_of_range"],
             ),
             (
                 r#"{"start":"1700006400","low":"1","high":"3","open":"4","close":"2","volume":"1"}"#,

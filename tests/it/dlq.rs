@@ -92,7 +92,11 @@ async fn every_reason_code_reaches_the_dlq() {
         ("2024-03-01T01:00:00Z", &["missing_field"]),
         ("2024-03-01T02:00:00Z", &["unparseable"]),
         ("2024-03-01T03:00:00Z", &["non_positive_price"]),
-        ("2024-03-01T04:00:00Z", &["high_below_low"]),
+        // [low, high] is empty, so open and close lie outside it too.
+        (
+            "2024-03-01T04:00:00Z",
+            &["high_below_low", "open_out_of_range", "close_out_of_range"],
+        ),
         ("2024-03-01T05:00:00Z", &["open_out_of_range"]),
         ("2024-03-01T06:00:00Z", &["close_out_of_range"]),
         ("2024-03-01T07:00:00Z", &["negative_volume"]),
