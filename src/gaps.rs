@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::calendar::{self, Calendar};
 use crate::enrich::SeriesKey;
-use crate::providers::ProviderId;
 use crate::providers::alphavantage::{AssetClass, classify};
+use crate::providers::{ProviderId, Timeframe};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::Watermark;
@@ -54,6 +54,8 @@ pub fn calendar_of(series: &SeriesKey, classes: &HashMap<String, AssetClass>) ->
         ProviderId::Coinbase => Calendar::Crypto,
         ProviderId::Oanda => Calendar::Fx,
         ProviderId::AlphaVantage => match classify(&series.pair, classes) {
+            // FX_DAILY has no weekend points: a bar per UTC weekday.
+            AssetClass::Fx if series.timeframe == Timeframe::D1 => Calendar::FxWeekdays,
             AssetClass::Fx => Calendar::Fx,
             AssetClass::Crypto => Calendar::Crypto,
             AssetClass::Equity => Calendar::UsEquity,

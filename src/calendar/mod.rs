@@ -34,17 +34,26 @@ pub enum Calendar {
     Crypto,
     /// Sunday 17:00 to Friday 17:00 New York time, closed on 25 December and 1 January.
     Fx,
+    /// The same FX sessions with daily bars on UTC weekdays only, as Alpha Vantage's FX_DAILY
+    /// serves them: Sunday evening's trading has no bar of its own.
+    FxWeekdays,
     /// NYSE trading days, 04:00–20:00 New York time (17:00 on early-close days).
     UsEquity,
 }
 
 impl Calendar {
-    pub const ALL: [Calendar; 3] = [Calendar::Crypto, Calendar::Fx, Calendar::UsEquity];
+    pub const ALL: [Calendar; 4] = [
+        Calendar::Crypto,
+        Calendar::Fx,
+        Calendar::FxWeekdays,
+        Calendar::UsEquity,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Calendar::Crypto => "crypto",
             Calendar::Fx => "fx",
+            Calendar::FxWeekdays => "fx_weekdays",
             Calendar::UsEquity => "us_equity",
         }
     }
@@ -63,7 +72,9 @@ impl FromStr for Calendar {
         Calendar::ALL
             .into_iter()
             .find(|c| c.as_str() == s)
-            .ok_or_else(|| format!("unknown calendar '{s}'; use one of crypto fx us_equity"))
+            .ok_or_else(|| {
+                format!("unknown calendar '{s}'; use one of crypto fx fx_weekdays us_equity")
+            })
     }
 }
 
@@ -74,7 +85,7 @@ pub fn open_ranges(calendar: Calendar, start: DateTime<Utc>, end: DateTime<Utc>)
     match calendar {
         Calendar::Crypto if start < end => vec![(start, end)],
         Calendar::Crypto => Vec::new(),
-        Calendar::Fx => fx::open_ranges(start, end),
+        Calendar::Fx | Calendar::FxWeekdays => fx::open_ranges(start, end),
         Calendar::UsEquity => nyse::open_ranges(start, end),
     }
 }
@@ -83,12 +94,15 @@ pub fn open_ranges(calendar: Calendar, start: DateTime<Utc>, end: DateTime<Utc>)
 /// non-touching ranges of open times: a range `(a, b)` stands for the buckets opening at `a`,
 /// `a + tf`, … up to but not including `b` (both aligned to `tf`).
 ///
-/// A bucket `[t, t + tf)` is expected when it overlaps an open session of `calendar`. The one
-/// exception is [`Timeframe::D1`] on [`Calendar::UsEquity`]: daily equity candles are stamped
-/// at 00:00Z of their New York trading date (not a UTC day of trading), so the bucket of a
-/// date is expected exactly when that date is a trading day. The overlap rule would also
-/// expect the UTC day after every winter trading day, whose first hour (00:00–01:00Z) is
-/// after-hours trading of the day before, and so report a gap every such Saturday.
+/// A bucket `[t, t + tf)` is expected when it overlaps an open session of `calendar`. The
+/// exceptions are daily buckets labelled by date:
+/// - [`Timeframe::D1`] on [`Calendar::UsEquity`]: daily equity candles are stamped at 00:00Z of
+///   their New York trading date (not a UTC day of trading), so the bucket of a date is
+///   expected exactly when that date is a trading day. The overlap rule would also expect the
+///   UTC day after every winter trading day, whose first hour (00:00–01:00Z) is after-hours
+///   trading of the day before, and so report a gap every such Saturday.
+/// - [`Timeframe::D1`] on [`Calendar::FxWeekdays`]: a bucket per UTC weekday that is not an FX
+///   holiday; the overlap rule would expect a Sunday bucket for Sunday evening's trading.
 pub fn expected_bucket_ranges(
     calendar: Calendar,
     tf: Timeframe,
@@ -105,7 +119,7 @@ pub fn expected_bucket_ranges(
             .date_naive()
             .iter_days()
             .take_while(|d| *d < last)
-            .filter(|d| is_trading_day(*d))
+            .filter(|d| trades_on(calendar, *d))
             .map(|d| {
                 let open = d.and_time(chrono::NaiveTime::MIN).and_utc();
                 (open, open + Days::new(1))
@@ -151,7 +165,7 @@ pub fn expected_bucket_count(
 pub fn bucket_expected(calendar: Calendar, tf: Timeframe, open_time: DateTime<Utc>) -> bool {
     let t = tf.floor(open_time);
     if by_trading_date(calendar, tf) {
-        return is_trading_day(t.date_naive());
+        return trades_on(calendar, t.date_naive());
     }
     !open_ranges(calendar, t, t + tf.duration()).is_empty()
 }
@@ -175,7 +189,15 @@ pub fn bucket_ranges(
 
 /// Whether daily buckets of `calendar` are labelled by trading date rather than by overlap.
 fn by_trading_date(calendar: Calendar, tf: Timeframe) -> bool {
-    calendar == Calendar::UsEquity && tf == Timeframe::D1
+    matches!(calendar, Calendar::UsEquity | Calendar::FxWeekdays) && tf == Timeframe::D1
+}
+
+/// Whether a date-labelled calendar has a daily bar on `date`.
+fn trades_on(calendar: Calendar, date: chrono::NaiveDate) -> bool {
+    match calendar {
+        Calendar::FxWeekdays => !holidays::is_weekend(date) && !fx::is_holiday(date),
+        _ => is_trading_day(date),
+    }
 }
 
 /// Merges sorted intervals that overlap or touch.

@@ -227,6 +227,35 @@ async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn alpha_vantage_fx_daily_expects_weekdays_only() {
+    // FX_DAILY serves a bar per UTC weekday; Sunday evening's trading has none of its own, so
+    // eleven months of it hold every expected bar and no Sunday is a gap.
+    let av = crate::alphavantage::av_server(&[]).await;
+    let ws = crate::alphavantage::workspace(&av);
+    let args = [
+        "backfill",
+        "--provider",
+        "alphavantage",
+        "--pairs",
+        "EUR-USD",
+        "--timeframes",
+        "1d",
+        "--start",
+        "2024-01-02",
+        "--end",
+        "2024-12-01",
+    ];
+    assert_eq!(ws.run(&args).await.status.code(), Some(0));
+    let (code, report) = gaps(&ws, &["--fail-on-gaps"]).await;
+    let s = &report["series"][0];
+    assert_eq!(s["calendar"], "fx_weekdays");
+    assert_eq!(s["expected"], 239, "{s}");
+    assert_eq!(s["held"], 239, "{s}");
+    assert_eq!(s["gaps"], serde_json::json!([]), "{s}");
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreachable_history_is_labelled() {
     let av = crate::alphavantage::av_server(&[]).await;
     let ws = crate::alphavantage::workspace(&av);
