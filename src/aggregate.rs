@@ -36,8 +36,8 @@ pub struct Aggregator {
 #[derive(Debug, Default)]
 pub struct Emitted {
     pub rows: Vec<Row>,
-    /// Source candles folded into `rows`.
-    pub folded: u64,
+    /// Source candles folded into each of `rows`, in the same order.
+    pub sizes: Vec<u64>,
     /// Source candles of buckets dropped because a member was dead-lettered.
     pub dropped: u64,
 }
@@ -79,7 +79,7 @@ impl Aggregator {
                 continue;
             }
             members.sort_by_key(|r| r.candle.open_time);
-            out.folded += members.len() as u64;
+            out.sizes.push(members.len() as u64);
             out.rows.push(fold(bucket, &members));
         }
         out
@@ -198,6 +198,6 @@ mod tests {
             at("2024-03-08T14:30:00Z"),
             "the latest member's"
         );
-        assert_eq!((out.folded, out.dropped, agg.waiting()), (2, 1, 1));
+        assert_eq!((out.sizes, out.dropped, agg.waiting()), (vec![2], 1, 1));
     }
 }

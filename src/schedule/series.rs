@@ -69,6 +69,9 @@ struct Pending {
     /// Folds source candles into the series' timeframe when the provider lacks it.
     aggregator: Option<Aggregator>,
     rows: Vec<Row>,
+    /// Source candles folded into each of `rows` of an aggregated series (empty for a native
+    /// one, whose rows are one candle each): the unit of its counters.
+    sizes: Vec<u64>,
     rejects: Vec<(String, Vec<Reject>)>,
     coverage: Option<Coverage>,
     volume_kind: Option<VolumeKind>,
@@ -408,6 +411,7 @@ impl Engine {
                 let emitted = agg.emit(from, to);
                 progress.counters.written -= emitted.dropped;
                 progress.counters.skipped += emitted.dropped;
+                pending.sizes.extend(emitted.sizes);
                 emitted.rows
             }
         };
@@ -496,24 +500,39 @@ impl Engine {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
+        let sizes = std::mem::take(&mut pending.sizes);
+        // Source candles in the rows `keep` selects: the unit of `written` and `skipped`.
+        let candles = |keep: &dyn Fn(&Row) -> bool| -> u64 {
+            rows.iter()
+                .enumerate()
+                .filter(|(_, row)| keep(row))
+                .map(|(i, _)| sizes.get(i).copied().unwrap_or(1))
+                .sum()
+        };
         let committed = match self.sink.commit(&lineage, &rows, wanted).await {
             Ok(committed) => committed,
             Err(SinkError::CoverageMoved { .. }) if !last => {
                 pending.rows = rows;
+                pending.sizes = sizes;
                 return Ok(());
             }
             Err(e) => {
                 // Not written: the coverage did not move, so the next run fetches them again.
-                progress.counters.written -= rows.len() as u64;
+                let all = candles(&|_| true);
+                progress.counters.written -= all;
                 progress.counters.rows -= rows.len() as u64;
-                progress.counters.skipped += rows.len() as u64;
+                progress.counters.skipped += all;
                 return Err(e.to_string());
             }
         };
         // Rows another run committed first are already in the table: count them as skipped.
-        progress.counters.written -= committed.dropped as u64;
-        progress.counters.rows -= committed.dropped as u64;
-        progress.counters.skipped += committed.dropped as u64;
+        if let Some(held) = committed.held_before {
+            let dropped = |row: &Row| held.contains(row.candle.open_time);
+            let candles = candles(&dropped);
+            progress.counters.written -= candles;
+            progress.counters.rows -= rows.iter().filter(|r| dropped(r)).count() as u64;
+            progress.counters.skipped += candles;
+        }
         progress.committed |= committed.version.is_some();
         progress.coverage = Some(committed.coverage);
         pending.coverage = Some(committed.coverage);

@@ -239,7 +239,8 @@ impl DeltaSink {
     }
 
     /// Removes files no commit references any more (vacuum in full mode, which also finds the
-    /// orphans a crash leaves) older than `retention`, then writes a checkpoint.
+    /// orphans a crash leaves) older than `retention`, then writes a checkpoint and removes
+    /// expired log files.
     pub async fn vacuum_and_checkpoint(
         &self,
         tf: Timeframe,
@@ -257,6 +258,11 @@ impl DeltaSink {
             .await
             .map_err(&err)?;
         deltalake::checkpoints::create_checkpoint(&table, None)
+            .await
+            .map_err(&err)?;
+        // Commit files older than the table's log retention (30 days by default) and older than
+        // a checkpoint are no longer needed to read it: the append path leaves them to this.
+        deltalake::checkpoints::cleanup_metadata(&table, None)
             .await
             .map_err(&err)?;
         Ok(metrics.files_deleted)

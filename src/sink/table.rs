@@ -246,7 +246,7 @@ impl DeltaSink {
                     return Ok(Committed {
                         version: None,
                         coverage: r,
-                        dropped: rows.len(),
+                        held_before: Some(r),
                     });
                 }
                 Some(r) if wanted.to < r.from || r.to < wanted.from => {
@@ -265,7 +265,6 @@ impl DeltaSink {
             } else {
                 Cow::Borrowed(rows)
             };
-            let dropped = rows.len() - fresh.len();
             let adds = log.write_files(lineage, &fresh).await.map_err(&err)?;
             drop(fresh);
             failpoint::hit("before_commit");
@@ -281,7 +280,7 @@ impl DeltaSink {
                     return Ok(Committed {
                         version: Some(version),
                         coverage,
-                        dropped,
+                        held_before: recorded,
                     });
                 }
                 tracing::info!(series = %series, "Another writer committed to this table first; reading its commit and trying again.");
@@ -422,8 +421,9 @@ pub struct Committed {
     pub version: Option<u64>,
     /// The series' coverage as the table now records it.
     pub coverage: Coverage,
-    /// Rows left out because the table already covered them (another run wrote them).
-    pub dropped: usize,
+    /// The series' coverage before this commit: rows inside it were left out, because the
+    /// table already held them (another run wrote them).
+    pub held_before: Option<Coverage>,
 }
 
 const COMMIT_TRIES: usize = 10;
