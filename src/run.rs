@@ -106,12 +106,22 @@ pub async fn partition_periods(
     Ok(periods)
 }
 
+/// Series running at once. Each holds up to `CANDLELAKE_COMMIT_ROWS` rows before its commit,
+/// so this bounds a run's memory however many pairs it has; with 4 windows in flight each, 128
+/// requests wait on a provider's rate budget, far more than any budget needs to stay full.
+const SERIES_AT_ONCE: usize = 32;
+
 /// Runs every series; one failing series does not stop the others.
 /// Each series is its own task, so parsing and validation use every worker thread.
 pub async fn run(engine: &Arc<Engine>, requests: Vec<SeriesRequest>) -> Vec<SeriesResult> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(SERIES_AT_ONCE));
     let tasks = requests.into_iter().map(|r| {
         let engine = Arc::clone(engine);
-        tokio::spawn(async move { engine.run_series(r).await })
+        let slots = Arc::clone(&slots);
+        tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            engine.run_series(r).await
+        })
     });
     let results: Vec<SeriesResult> = join_all(tasks)
         .await
