@@ -119,7 +119,10 @@ pub async fn run(engine: &Arc<Engine>, requests: Vec<SeriesRequest>) -> Vec<Seri
         let engine = Arc::clone(engine);
         let slots = Arc::clone(&slots);
         tokio::spawn(async move {
-            let _slot = slots.acquire_owned().await.expect("the semaphore is never closed");
+            let _slot = slots
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             engine.run_series(r).await
         })
     });

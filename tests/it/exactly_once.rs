@@ -172,7 +172,8 @@ async fn topup_twice_appends_nothing_the_second_time() {
 }
 
 /// More than 100 commits: the append path writes Delta's checkpoint at version 99, the table
-/// reads back whole through it, and a rerun neither fetches nor commits.
+/// reads back whole through it (here and in Python deltalake, Polars and DuckDB), and a rerun
+/// neither fetches nor commits.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_long_backfill_writes_checkpoints_and_reads_back_whole() {
     let server = synth_server().await;
@@ -227,6 +228,31 @@ async fn a_long_backfill_writes_checkpoints_and_reads_back_whole() {
         read.len(),
         expected.len()
     );
+
+    // Python deltalake, Polars and DuckDB replay the same log and checkpoint to the same rows.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::process::Command::new("python3")
+        .arg(root.join("tests/python/check_tables.py"))
+        .arg("--keys")
+        .arg(log.parent().unwrap())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        python.status.success(),
+        "pip install -r tests/python/requirements.txt: {}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let readers: std::collections::BTreeMap<String, Vec<(String, i64)>> =
+        serde_json::from_slice(&python.stdout).unwrap();
+    assert_eq!(readers.len(), 3);
+    for (reader, keys) in readers {
+        assert!(
+            keys.iter().cloned().collect::<BTreeSet<_>>() == expected
+                && keys.len() == expected.len(),
+            "{reader}: {} rows",
+            keys.len()
+        );
+    }
 
     let requests = server.received_requests().await.unwrap().len();
     let second = run_ok(&ws, &args).await;

@@ -3,6 +3,7 @@ Polars and DuckDB's delta extension) and checks each against the contract (colum
 nullability, partitioning) and against the bundled fixtures: every value exact, as Decimal.
 
 usage: check_tables.py <lake> <fixtures/coinbase/demo>
+       check_tables.py --keys <table>   prints {reader: [[asset_pair, unix seconds], ...]} as JSON
 """
 
 import glob
@@ -107,5 +108,18 @@ def check(lake: Path, fixtures: Path) -> None:
         print(f"{reader.__name__} read {checked} rows; schema and every value match")
 
 
+def keys(table: Path) -> None:
+    out = {}
+    for reader in (read_deltalake, read_polars, read_duckdb):
+        rows = reader(str(table))
+        out[reader.__name__] = sorted(
+            [r["asset_pair"], int(r["timestamp"].timestamp())] for r in rows
+        )
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
-    check(Path(sys.argv[1]), Path(sys.argv[2]))
+    if sys.argv[1] == "--keys":
+        keys(Path(sys.argv[2]))
+    else:
+        check(Path(sys.argv[1]), Path(sys.argv[2]))
