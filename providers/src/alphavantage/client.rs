@@ -20,7 +20,7 @@ use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{date_header, retry_after};
+use crate::wire::{body_text, date_header, retry_after};
 
 /// What replaces the key wherever it would be shown.
 pub const REDACTED: &str = "[redacted]";
@@ -183,8 +183,7 @@ impl AlphaVantageClient {
         let received_at = (self.clock)();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .text()
+        let body = body_text(response)
             .await
             .map_err(|e| self.scrub(FetchError::from_transport(e, "alphavantage")))?;
         Ok(Sent {

@@ -13,7 +13,7 @@ use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{date_header, retry_after};
+use crate::wire::{body_text, date_header, retry_after};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
@@ -95,8 +95,7 @@ impl CandleSource for CoinbaseClient {
         let received_at = (self.clock)();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .text()
+        let body = body_text(response)
             .await
             .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
         if !status.is_success() {

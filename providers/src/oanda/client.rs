@@ -15,7 +15,7 @@ use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{date_header, retry_after};
+use crate::wire::{body_text, date_header, retry_after};
 
 /// Buckets per window. A continuing window is asked from one bucket before its start (see
 /// [`candles_url`]), so no request ever spans more than 5000 buckets, v20's largest `count`.
@@ -241,8 +241,7 @@ impl CandleSource for OandaClient {
             status = status.as_u16(),
             "oanda candles response"
         );
-        let body = response
-            .text()
+        let body = body_text(response)
             .await
             .map_err(|e| FetchError::from_transport(e, "oanda"))?;
         if !status.is_success() {
