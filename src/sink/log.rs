@@ -34,9 +34,11 @@ pub(super) struct AppendLog {
     /// Replays the log for marks and checkpoints, with bounded readahead.
     engine: Arc<dyn Engine>,
     version: u64,
-    /// A kernel snapshot at `base`; marks are looked up there when the cache lacks them.
+    /// A kernel snapshot at the version of the first lookup; marks the cache lacks are looked
+    /// up there.
     base: Option<Arc<KernelSnapshot>>,
-    /// `txn` versions at `version`: every mark committed after `base`, and those looked up.
+    /// `txn` versions at `version`: every mark of every commit after `base`, and those looked
+    /// up in it.
     marks: HashMap<String, Option<i64>>,
 }
 
