@@ -74,19 +74,25 @@ pub fn chunk(
     max_buckets: u32,
     newest_first: bool,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let step = tf.duration() * max_buckets.max(1) as i32;
+    // A limit too large for any range (u32::MAX: no limit) makes one window.
+    let buckets = i32::try_from(max_buckets.max(1)).unwrap_or(i32::MAX);
+    let step = tf.duration().checked_mul(buckets);
     let mut out = Vec::new();
     if newest_first {
         let mut e = end;
         while e > start {
-            let s = (e - step).max(start);
+            let s = step
+                .and_then(|step| e.checked_sub_signed(step))
+                .map_or(start, |s| s.max(start));
             out.push((s, e));
             e = s;
         }
     } else {
         let mut s = start;
         while s < end {
-            let e = (s + step).min(end);
+            let e = step
+                .and_then(|step| s.checked_add_signed(step))
+                .map_or(end, |e| e.min(end));
             out.push((s, e));
             s = e;
         }
@@ -168,5 +174,13 @@ mod tests {
             hours(chunk(start, end, Timeframe::H1, 3, true)),
             pairs([("04", "07"), ("01", "04"), ("00", "01")])
         );
+        // No limit (u32::MAX buckets, far past any date) is one window, not an overflow.
+        for newest_first in [false, true] {
+            assert_eq!(
+                chunk(start, end, Timeframe::D1, u32::MAX, newest_first),
+                vec![(start, end)]
+            );
+        }
+        assert!(chunk(end, start, Timeframe::D1, u32::MAX, false).is_empty());
     }
 }

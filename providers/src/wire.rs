@@ -22,6 +22,15 @@ pub async fn body_text(response: reqwest::Response) -> Result<String, reqwest::E
     })
 }
 
+/// A JSON object read into `T`, or `None`. serde's derived structs also accept a JSON array,
+/// field by field, which no provider sends for a record: that is refused here.
+pub fn object<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Option<T> {
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
 /// The text of a field: the content of a JSON string, or the literal of a JSON integer when
 /// `integer_ok`. `null` or absent is missing; floats, booleans and objects are unparseable.
 pub(crate) fn field_text(value: Option<&RawValue>, integer_ok: bool) -> Result<String, FieldError> {

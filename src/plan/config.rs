@@ -215,13 +215,14 @@ fn oanda_url(sources: &Sources) -> Result<String, PlanError> {
     if let Some(url) = sources.get("CANDLELAKE_OANDA_URL") {
         return Ok(url);
     }
-    match sources.string("CANDLELAKE_OANDA_ENV", "live").as_str() {
-        "live" => Ok("https://api-fxtrade.oanda.com".to_string()),
-        "practice" => Ok("https://api-fxpractice.oanda.com".to_string()),
-        other => Err(PlanError(format!(
-            "CANDLELAKE_OANDA_ENV is '{other}'; set it to live or practice"
-        ))),
-    }
+    let env = sources.string("CANDLELAKE_OANDA_ENV", "live");
+    crate::providers::oanda::host_for(&env)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            PlanError(format!(
+                "CANDLELAKE_OANDA_ENV is '{env}'; set it to live or practice"
+            ))
+        })
 }
 
 fn classes(file: &toml::Table) -> Result<HashMap<String, String>, PlanError> {

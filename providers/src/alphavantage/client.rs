@@ -18,7 +18,7 @@ use super::parse::{Answer, parse_body};
 use super::request::{Call, call_for, month_windows};
 use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
+use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk};
 use crate::timeframe::Timeframe;
 use crate::wire::{body_text, date_header, retry_after};
 
@@ -355,10 +355,8 @@ impl CandleSource for AlphaVantageClient {
     ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
             month_windows(start, end, newest_first)
-        } else if start < end {
-            vec![(start, end)]
         } else {
-            Vec::new()
+            chunk(start, end, tf, u32::MAX, newest_first)
         }
     }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
-use crate::wire::{decimal, field_text};
+use crate::wire::{decimal, field_text, object};
 
 use super::models::{CandlesBody, WireRecord};
 use crate::candle::{FieldError, WireCandle};
@@ -39,8 +39,7 @@ pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
 
 /// Parses one candle record; fields that are absent or malformed say so instead of failing.
 pub fn parse_record(raw: Box<RawValue>) -> WireCandle {
-    let fields: Option<WireRecord<'_>> = serde_json::from_str(raw.get()).ok();
-    let Some(rec) = fields else {
+    let Some(rec) = object::<WireRecord<'_>>(raw.get()) else {
         return WireCandle::unreadable(raw);
     };
     WireCandle {
@@ -93,6 +92,14 @@ mod tests {
         assert_eq!(c.high.unwrap_err(), FieldError::Missing);
         assert_eq!(c.open.unwrap_err(), FieldError::Unparseable);
         assert_eq!(c.volume.unwrap().to_string(), "12");
+    }
+
+    #[test]
+    fn a_record_that_is_an_array_is_unreadable() {
+        // serde would read the array into the record field by field.
+        let c = parse_record(raw(r#"["1700006400","1","3","2","2","1"]"#));
+        assert_eq!(c.open_time.unwrap_err(), FieldError::Unparseable);
+        assert_eq!(c.close.unwrap_err(), FieldError::Unparseable);
     }
 
     #[test]

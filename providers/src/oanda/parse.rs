@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use crate::wire::{decimal, field_text};
+use crate::wire::{decimal, field_text, object};
 
 use super::models::{CandlesBody, Ohlc, WireRecord};
 use crate::candle::{FieldError, WireCandle};
@@ -41,11 +41,7 @@ pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
 /// Parses one candlestick record; fields that are absent or malformed say so instead of
 /// failing. A record without a `complete` flag counts as still forming, so it is never written.
 pub fn parse_record(raw: Box<RawValue>) -> WireCandle {
-    // Only an object: serde would also read a JSON array into the struct, field by field.
-    let fields: Option<WireRecord<'_>> = Some(raw.get())
-        .filter(|text| text.starts_with('{'))
-        .and_then(|text| serde_json::from_str(text).ok());
-    let Some(rec) = fields else {
+    let Some(rec) = object::<WireRecord<'_>>(raw.get()) else {
         return WireCandle::unreadable(raw);
     };
     let [open, high, low, close] = prices(rec.mid);
@@ -68,21 +64,16 @@ fn prices(mid: Option<&RawValue>) -> [Result<Decimal, FieldError>; 4] {
         None | Some("null") => return [Err(FieldError::Missing); 4],
         Some(text) => text,
     };
-    // Only an object: serde would also read a JSON array into the struct.
-    match serde_json::from_str::<Ohlc<'_>>(text) {
-        Ok(m) if text.starts_with('{') => [m.o, m.h, m.l, m.c].map(|v| decimal(v, false)),
-        _ => [Err(FieldError::Unparseable); 4],
+    match object::<Ohlc<'_>>(text) {
+        Some(m) => [m.o, m.h, m.l, m.c].map(|v| decimal(v, false)),
+        None => [Err(FieldError::Unparseable); 4],
     }
 }
 
 /// An RFC 3339 time such as `2024-03-08T19:00:00.000000000Z`. A Unix-seconds string (what the
 /// `UNIX` datetime format would send) is not accepted: every request asks for RFC 3339.
 fn rfc3339(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
-    let text = match value.map(RawValue::get) {
-        Some(raw) if raw.starts_with('"') => field_text(value, false)?,
-        Some("null") | None => return Err(FieldError::Missing),
-        Some(_) => return Err(FieldError::Unparseable),
-    };
+    let text = field_text(value, false)?;
     DateTime::parse_from_rfc3339(&text)
         .map(|t| t.to_utc())
         .map_err(|_| FieldError::Unparseable)
