@@ -86,6 +86,11 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
         .into_iter()
         .enumerate()
     {
+        if engine.shutdown.requested().is_some() {
+            return Err(
+                "interrupted before its commit; nothing of this series was replaced".into(),
+            );
+        }
         let req = WindowRequest {
             pair: series.pair.clone(),
             timeframe: request.source,
@@ -135,10 +140,7 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
                 report.changed += 1;
                 replaced.push(row.candle.open_time);
                 changes.push(Change {
-                    timestamp: row
-                        .candle
-                        .open_time
-                        .to_rfc3339_opts(SecondsFormat::Secs, true),
+                    timestamp: crate::summary::rfc3339(row.candle.open_time),
                     old: FIELDS.iter().copied().zip(old.iter().cloned()).collect(),
                     new: FIELDS.iter().copied().zip(new.iter().cloned()).collect(),
                 });

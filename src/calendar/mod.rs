@@ -16,6 +16,7 @@ pub mod nyse;
 mod tests;
 
 use std::fmt;
+#[cfg(test)]
 use std::str::FromStr;
 
 use chrono::{DateTime, Days, Utc};
@@ -42,6 +43,7 @@ pub enum Calendar {
 }
 
 impl Calendar {
+    #[cfg(test)]
     pub const ALL: [Calendar; 4] = [
         Calendar::Crypto,
         Calendar::Fx,
@@ -65,6 +67,7 @@ impl fmt::Display for Calendar {
     }
 }
 
+#[cfg(test)]
 impl FromStr for Calendar {
     type Err = String;
 

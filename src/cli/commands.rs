@@ -390,6 +390,9 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outco
     let mut failed = false;
     for pair in &plan.pairs {
         for tf in &plan.timeframes {
+            if engine.shutdown.requested().is_some() {
+                break;
+            }
             let series = SeriesKey {
                 provider: plan.provider,
                 pair: pair.clone(),
@@ -418,10 +421,10 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outco
         "{}",
         serde_json::json!({"ingestion_id": ingestion_id, "results": reports})
     );
-    Ok(if failed {
-        exit::SERIES_FAILED
-    } else {
-        exit::OK
+    Ok(match engine.shutdown.requested() {
+        Some(stop) => stop.exit_code(),
+        None if failed => exit::SERIES_FAILED,
+        None => exit::OK,
     })
 }
 

@@ -26,10 +26,10 @@ use crate::providers::Timeframe;
 
 /// The partition a file belongs to and the provider its rows come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FileGroup {
-    pub partition_date: String,
-    pub asset_pair: String,
-    pub provider: String,
+struct FileGroup {
+    partition_date: String,
+    asset_pair: String,
+    provider: String,
 }
 
 /// A file's statistics from the log (`numRecords`, `minValues`, `maxValues`), or `null`.
@@ -201,6 +201,8 @@ impl DeltaSink {
             table.snapshot().map_err(&err)?.log_data().iter().collect();
         let new_rows = super::batch::build(lineage, rows).map_err(|e| err(e.into()))?;
         let (mut removes, mut batches) = (Vec::new(), vec![new_rows]);
+        let replaced_micros: std::collections::HashSet<i64> =
+            replaced.iter().map(|t| t.timestamp_micros()).collect();
         for f in files {
             let g = group_of(&f);
             if g.asset_pair != series.pair
@@ -212,13 +214,7 @@ impl DeltaSink {
             let batch = file_batch(&table, &f).await.map_err(&err)?;
             let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
             let keep: BooleanArray = (0..batch.num_rows())
-                .map(|i| {
-                    Some(
-                        !replaced
-                            .iter()
-                            .any(|t| t.timestamp_micros() == times.value(i)),
-                    )
-                })
+                .map(|i| Some(!replaced_micros.contains(&times.value(i))))
                 .collect();
             if keep.true_count() == batch.num_rows() {
                 continue;
