@@ -360,9 +360,7 @@ async fn fx_daily_and_both_crypto_daily_formats() {
 async fn throttle_notes_quota_premium_and_empty_answers() {
     // The per-second note is retried, then the data comes.
     let server = av_server(&[("FX_DAILY", &["errors/burst-note.json"])]).await;
-    let mut ws = workspace(&server);
-    ws.env
-        .insert("CANDLELAKE_RETRY_BASE_MS".into(), "20".into());
+    let ws = workspace(&server);
     let (code, summary) = ws
         .run_json(&[
             "backfill",

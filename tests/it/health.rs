@@ -11,7 +11,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 
 use crate::crash::{synth_server, workspace};
-use crate::support::at;
+use crate::support::{at, walk};
 use crate::synth::SynthRevised;
 
 const WEEK: [&str; 11] = [
@@ -136,7 +136,6 @@ async fn maintain_compacts_a_thousand_tiny_files_with_the_same_rows() {
         pair: "BTC-USD".into(),
         timeframe: Timeframe::H1,
     };
-    let _ = &series;
     let lineage = Lineage {
         series: series.clone(),
         volume_kind: VolumeKind::Base,
@@ -265,17 +264,4 @@ fn data_files(table: &std::path::Path) -> Vec<std::path::PathBuf> {
                 && !p.to_string_lossy().contains("_delta_log")
         })
         .collect()
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

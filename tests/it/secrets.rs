@@ -9,20 +9,9 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::alphavantage::{KEY, av_server};
-use crate::support::{Workspace, fixture};
+use crate::support::{Workspace, fixture, walk};
 
 const TOKEN: &str = "oanda-secret-token-9c1d";
-
-fn files_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files_under(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
 
 fn assert_clean(ws: &Workspace, outputs: &[String]) {
     for text in outputs {
@@ -33,8 +22,7 @@ fn assert_clean(ws: &Workspace, outputs: &[String]) {
             );
         }
     }
-    let mut files = Vec::new();
-    files_under(ws.dir.path(), &mut files);
+    let files = walk(ws.dir.path());
     assert!(
         files.iter().any(|f| f.to_string_lossy().contains("/dlq/")),
         "the runs dead-lettered something"
@@ -198,8 +186,7 @@ async fn run(ws: &Workspace, outputs: &mut Vec<String>, args: &[&str]) -> Option
 }
 
 fn assert_clean_files(ws: &Workspace) {
-    let mut files = Vec::new();
-    files_under(ws.dir.path(), &mut files);
+    let files = walk(ws.dir.path());
     for file in files {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
         assert!(
