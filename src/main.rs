@@ -21,7 +21,8 @@ struct JemallocConf(*const std::ffi::c_char);
 // SAFETY: the pointer is to a static string, never written.
 unsafe impl Sync for JemallocConf {}
 
-use candlelake::cli::{Cli, LogFormat, execute, exit};
+use candlelake::cli::{Cli, LogFormat, execute};
+use candlelake::error::exit;
 
 #[tokio::main]
 async fn main() {

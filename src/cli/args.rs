@@ -165,11 +165,13 @@ pub enum DlqCommand {
     Replay { ids: Vec<String> },
 }
 
+/// A provider, pairs, timeframes and a time range: what `backfill` and `refetch` act on.
 #[derive(Debug, Args)]
-pub struct BackfillArgs {
+pub struct RangeArgs {
+    /// coinbase, oanda or alphavantage.
     #[arg(long)]
     pub provider: String,
-    /// Comma-separated pairs: BTC-USD, btc/usd, ETH_USD ...
+    /// Comma-separated pairs: BTC-USD, btc/usd, ETH_USD, EURUSD; or tickers for Alpha Vantage.
     #[arg(long)]
     pub pairs: String,
     /// Comma-separated timeframes: 1m 5m 15m 30m 1h 4h 1d.
@@ -181,6 +183,12 @@ pub struct BackfillArgs {
     /// Exclusive end, UTC (default: now).
     #[arg(long)]
     pub end: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
     /// Print the plan and make no request.
     #[arg(long)]
     pub dry_run: bool,
@@ -222,18 +230,8 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct RefetchArgs {
-    #[arg(long)]
-    pub provider: String,
-    #[arg(long)]
-    pub pairs: String,
-    #[arg(long)]
-    pub timeframes: String,
-    /// Inclusive start, UTC.
-    #[arg(long)]
-    pub start: String,
-    /// Exclusive end, UTC (default: now).
-    #[arg(long)]
-    pub end: Option<String>,
+    #[command(flatten)]
+    pub range: RangeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,12 @@
 //! on stdout (logs go to stderr).
 
 use super::args::OutputFormat;
-use crate::gaps::SeriesGaps;
+use crate::ops::backfill::DryRun;
+use crate::ops::demo::DemoReport;
+use crate::ops::gaps::SeriesGaps;
+use crate::ops::status::StatusReport;
+use crate::report::summary::RunSummary;
 use crate::state::dlq::StoredFile;
-use crate::status::StatusReport;
-use crate::summary::RunSummary;
 
 pub fn print_summary(summary: &RunSummary, format: OutputFormat) {
     match format {
@@ -17,37 +19,55 @@ pub fn print_summary(summary: &RunSummary, format: OutputFormat) {
     }
 }
 
-pub fn print_dry_run(plan: &serde_json::Value, format: OutputFormat) {
-    match format {
-        OutputFormat::Json => println!("{plan}"),
-        OutputFormat::Text => {
-            println!("dry run: no request made");
-            for s in plan["series"].as_array().into_iter().flatten() {
-                println!(
-                    "  {} {} {}",
-                    s["provider"].as_str().unwrap_or("?"),
-                    s["asset_pair"].as_str().unwrap_or("?"),
-                    s["timeframe"].as_str().unwrap_or("?")
-                );
-                if let Some(e) = s["error"].as_str() {
-                    println!("    error: {e}");
-                }
-                let ranges = s["ranges"].as_array().cloned().unwrap_or_default();
-                if ranges.is_empty() {
-                    println!("    nothing to fetch: coverage already holds the range");
-                }
-                for r in ranges {
-                    println!(
-                        "    {} {} .. {}  {} requests",
-                        r["direction"].as_str().unwrap_or(""),
-                        r["from"].as_str().unwrap_or(""),
-                        r["to"].as_str().unwrap_or(""),
-                        r["requests"]
-                    );
-                }
-            }
+pub fn print_dry_run(plan: &DryRun, format: OutputFormat) {
+    if format == OutputFormat::Json {
+        println!("{}", serde_json::to_string(plan).expect("plan serialises"));
+        return;
+    }
+    println!("dry run: no request made");
+    for s in &plan.series {
+        println!("  {} {} {}", s.provider, s.asset_pair, s.timeframe);
+        if let Some(e) = &s.error {
+            println!("    error: {e}");
+        } else if s.ranges.is_empty() {
+            println!("    nothing to fetch: coverage already holds the range");
+        }
+        for r in &s.ranges {
+            println!(
+                "    {} {} .. {}  {} requests",
+                r.direction, r.from, r.to, r.requests
+            );
         }
     }
+    if let Some(days) = plan.quota_days {
+        println!(
+            "  {} requests: {days} days of the daily quota",
+            plan.requests
+        );
+    }
+}
+
+pub fn print_demo(report: &DemoReport, format: OutputFormat) {
+    print_summary(&report.summary, format);
+    if format == OutputFormat::Json {
+        return;
+    }
+    println!("\nwhat the tables hold now (offline demo, is_mock = true):");
+    for t in &report.tables {
+        println!("  {}: {} rows", t.path, t.rows);
+        if let Some([time, open, high, low, close, volume]) = &t.last_btc_usd {
+            println!(
+                "    last BTC-USD candle {time}: open {open} high {high} low {low} close {close} volume {volume}"
+            );
+        }
+    }
+    println!("\nlook at what it wrote:");
+    for command in &report.inspect {
+        println!("  {command}");
+    }
+    println!(
+        "\nrun it again: coverage already holds the range, so nothing is fetched or written twice."
+    );
 }
 
 pub fn print_status(report: &StatusReport, json: bool) {

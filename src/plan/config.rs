@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 
 use super::PlanError;
 use super::credentials::Credentials;
-use crate::enrich::PartitionPeriod;
 use crate::providers::Timeframe;
+use crate::sink::PartitionPeriod;
 
 const PROVIDER_SECTIONS: [&str; 3] = ["coinbase", "oanda", "alphavantage"];
 

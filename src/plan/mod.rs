@@ -1,24 +1,39 @@
-//! Flags, environment and config file → one checked `RunPlan`, before any request is made.
+//! Flags, environment and config file → checked `Settings`, a checked `BackfillPlan` or
+//! `Selection`, and each provider's `Source`, before any request is made.
 //! The only place that reads the environment.
 
 mod config;
 mod credentials;
 mod pair;
+mod selection;
+mod sources;
 mod time;
 
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::{Credentials, Secret};
 pub use pair::canonical_pair;
+pub use selection::Selection;
+pub use sources::{Source, class_overrides, connect, daily_quota};
 pub use time::{parse_duration, parse_instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::model::SeriesKey;
 use crate::providers::{ProviderId, Timeframe};
 
 /// A usage or configuration error: one sentence saying what is wrong and what to do. Exit 1.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct PlanError(pub String);
+
+impl Settings {
+    /// The finality margin as a time span; a margin past a century is no margin a user meant,
+    /// and must not overflow the clock.
+    pub fn settle_delta(&self) -> chrono::TimeDelta {
+        let century = chrono::TimeDelta::days(36_500);
+        chrono::TimeDelta::from_std(self.settle).map_or(century, |d| d.min(century))
+    }
+}
 
 /// A checked backfill request.
 #[derive(Debug, Clone)]
@@ -43,6 +58,20 @@ pub struct BackfillInput {
 }
 
 impl BackfillPlan {
+    /// Every (pair, timeframe) of the plan, pairs first, in the order given.
+    pub fn series(&self) -> Vec<SeriesKey> {
+        self.pairs
+            .iter()
+            .flat_map(|pair| {
+                self.timeframes.iter().map(|tf| SeriesKey {
+                    provider: self.provider,
+                    pair: pair.clone(),
+                    timeframe: *tf,
+                })
+            })
+            .collect()
+    }
+
     /// Checks every part of a backfill request; `now` bounds the range.
     pub fn resolve(input: &BackfillInput, now: DateTime<Utc>) -> Result<Self, PlanError> {
         let provider = ProviderId::parse(&input.provider).ok_or_else(|| {

@@ -10,9 +10,9 @@ use deltalake::arrow::array::{
 use deltalake::arrow::error::ArrowError;
 
 use super::schema::arrow_schema;
-use crate::enrich::{Lineage, Row};
+use crate::model::{Lineage, Row};
 use crate::providers::decimal::to_scale_18;
-use crate::validate::Candle;
+use crate::stage::validate::Candle;
 
 pub fn build(lineage: &Lineage, rows: &[Row]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();

@@ -18,7 +18,7 @@ use deltalake::{BlindDeltaTable, DeltaTableError, Path};
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
-use crate::enrich::{Lineage, Row};
+use crate::model::{Lineage, Row};
 
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;

@@ -6,12 +6,14 @@
 
 mod batch;
 mod log;
+mod partition;
 pub mod read;
 mod rewrite;
 mod schema;
 mod table;
 
+pub use partition::PartitionPeriod;
 pub use read::TableRow;
 pub use rewrite::Compacted;
 pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
-pub use table::{Committed, Coverage, DeltaSink, SinkError};
+pub use table::{Committed, DeltaSink, SinkError};

@@ -7,7 +7,7 @@ use deltalake::arrow::datatypes::{Decimal128Type, TimestampMicrosecondType};
 
 use super::rewrite::{file_batch, file_stats};
 use super::table::{DeltaSink, SinkError};
-use crate::enrich::SeriesKey;
+use crate::model::SeriesKey;
 use crate::providers::Timeframe;
 
 /// One table row, decimals as exact text without trailing zeros.

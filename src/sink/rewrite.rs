@@ -21,7 +21,7 @@ use object_store::ObjectStoreExt as _;
 
 use super::schema::arrow_schema;
 use super::table::{DeltaSink, SinkError};
-use crate::enrich::{Lineage, Row};
+use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
 
 /// The partition a file belongs to and the provider its rows come from.

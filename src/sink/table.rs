@@ -12,20 +12,14 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::PartitionPeriod;
 use super::log::AppendLog;
 use super::schema::{
     PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name,
 };
-use crate::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
 use crate::failpoint;
+use crate::model::{Lineage, Row, SeriesKey, TimeRange};
 use crate::providers::Timeframe;
-
-/// A series' covered range `[from, to)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Coverage {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-}
 
 /// `from` is recorded as 2^62 − µs so that both marks only grow as coverage widens.
 const FROM_COMPLEMENT: i64 = 1 << 62;
@@ -209,7 +203,7 @@ impl DeltaSink {
         &self,
         lineage: &Lineage,
         rows: &[Row],
-        wanted: Coverage,
+        wanted: TimeRange,
     ) -> Result<Committed, SinkError> {
         let tf = lineage.series.timeframe;
         let slot = self.slot(tf);
@@ -227,7 +221,7 @@ impl DeltaSink {
         slot: &mut Option<AppendLog>,
         lineage: &Lineage,
         rows: &[Row],
-        wanted: Coverage,
+        wanted: TimeRange,
     ) -> Result<Committed, SinkError> {
         let series = &lineage.series;
         let tf = series.timeframe;
@@ -242,21 +236,21 @@ impl DeltaSink {
             let recorded = marks(log, series).await.map_err(&err)?;
             let coverage = match recorded {
                 None => wanted,
-                Some(r) if r.from <= wanted.from && wanted.to <= r.to => {
+                Some(r) if r.start <= wanted.start && wanted.end <= r.end => {
                     return Ok(Committed {
                         version: None,
                         coverage: r,
                         held_before: Some(r),
                     });
                 }
-                Some(r) if wanted.to < r.from || r.to < wanted.from => {
+                Some(r) if wanted.end < r.start || r.end < wanted.start => {
                     return Err(SinkError::CoverageMoved {
                         series: series.to_string(),
                     });
                 }
-                Some(r) => Coverage {
-                    from: r.from.min(wanted.from),
-                    to: r.to.max(wanted.to),
+                Some(r) => TimeRange {
+                    start: r.start.min(wanted.start),
+                    end: r.end.max(wanted.end),
                 },
             };
             let covered = |row: &Row| recorded.is_some_and(|r| r.contains(row.candle.open_time));
@@ -401,7 +395,7 @@ impl DeltaSink {
     pub async fn recorded_coverage(
         &self,
         series: &SeriesKey,
-    ) -> Result<Option<Coverage>, SinkError> {
+    ) -> Result<Option<TimeRange>, SinkError> {
         let tf = series.timeframe;
         let err = self.delta_err(tf);
         let slot = self.slot(tf);
@@ -420,10 +414,10 @@ pub struct Committed {
     /// The new table version; `None` when nothing needed committing.
     pub version: Option<u64>,
     /// The series' coverage as the table now records it.
-    pub coverage: Coverage,
+    pub coverage: TimeRange,
     /// The series' coverage before this commit: rows inside it were left out, because the
     /// table already held them (another run wrote them).
-    pub held_before: Option<Coverage>,
+    pub held_before: Option<TimeRange>,
 }
 
 const COMMIT_TRIES: usize = 10;
@@ -446,22 +440,19 @@ fn write_operation() -> DeltaOperation {
 async fn marks(
     log: &mut AppendLog,
     series: &SeriesKey,
-) -> Result<Option<Coverage>, DeltaTableError> {
+) -> Result<Option<TimeRange>, DeltaTableError> {
     let to = log.mark(&app_id(series, "to")).await?;
     let from = log.mark(&app_id(series, "from")).await?;
     let at = DateTime::from_timestamp_micros;
     Ok(match (from, to) {
         (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)
             .zip(at(t))
-            .map(|(from, to)| Coverage { from, to }),
+            .map(|(from, to)| TimeRange {
+                start: from,
+                end: to,
+            }),
         _ => None,
     })
-}
-
-impl Coverage {
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        self.from <= t && t < self.to
-    }
 }
 
 fn app_id(series: &SeriesKey, mark: &str) -> String {
@@ -473,17 +464,17 @@ fn app_id(series: &SeriesKey, mark: &str) -> String {
     )
 }
 
-fn coverage_marks(series: &SeriesKey, coverage: Coverage) -> Vec<Transaction> {
+fn coverage_marks(series: &SeriesKey, coverage: TimeRange) -> Vec<Transaction> {
     let now = Utc::now().timestamp_millis();
     vec![
         Transaction::new_with_last_update(
             app_id(series, "to"),
-            coverage.to.timestamp_micros(),
+            coverage.end.timestamp_micros(),
             Some(now),
         ),
         Transaction::new_with_last_update(
             app_id(series, "from"),
-            FROM_COMPLEMENT - coverage.from.timestamp_micros(),
+            FROM_COMPLEMENT - coverage.start.timestamp_micros(),
             Some(now),
         ),
     ]

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::atomic::write_atomic;
-use crate::enrich::SeriesKey;
 use crate::failpoint;
-use crate::validate::Reject;
+use crate::model::SeriesKey;
+use crate::stage::validate::Reject;
 
 /// Where a batch of rejects came from.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! they share.
 
 pub mod atomic;
-pub mod budget;
 pub mod dlq;
 pub mod lock;
+pub mod quota;
 pub mod watermark;

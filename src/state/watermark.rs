@@ -12,16 +12,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomic;
-use crate::enrich::SeriesKey;
+use crate::model::{SeriesKey, TimeRange};
 use crate::providers::{ProviderId, Timeframe};
 
 pub const FORMAT_VERSION: u32 = 1;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-}
 
 /// What a watermark file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,11 +24,11 @@ pub struct Watermark {
     pub provider: String,
     pub asset_pair: String,
     pub timeframe: String,
-    pub coverage: Range,
+    pub coverage: TimeRange,
     pub first_candle: Option<DateTime<Utc>>,
     pub last_candle: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub unreachable: Vec<Range>,
+    pub unreachable: Vec<TimeRange>,
     pub table_version: u64,
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -47,7 +41,7 @@ pub struct Watermark {
 }
 
 impl Watermark {
-    pub fn new(series: &SeriesKey, coverage: Range, now: DateTime<Utc>) -> Self {
+    pub fn new(series: &SeriesKey, coverage: TimeRange, now: DateTime<Utc>) -> Self {
         Watermark {
             version: FORMAT_VERSION,
             provider: series.provider.as_str().to_string(),

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use candlelake::enrich::{Lineage, PartitionPeriod, Row, SeriesKey};
+use candlelake::model::{Lineage, Row, SeriesKey};
 use candlelake::providers::{ProviderId, Timeframe, VolumeKind};
 use candlelake::sink::DeltaSink;
-use candlelake::validate::Candle;
+use candlelake::sink::PartitionPeriod;
+use candlelake::stage::validate::Candle;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer};
 

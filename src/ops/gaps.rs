@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar};
-use crate::enrich::SeriesKey;
+use crate::error::Result;
+use crate::model::SeriesKey;
+use crate::model::rfc3339;
 use crate::providers::alphavantage::{AssetClass, classify};
 use crate::providers::{ProviderId, Timeframe};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::Watermark;
-use crate::summary::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,14 +72,13 @@ pub async fn series_gaps(
     series: &SeriesKey,
     calendar: Calendar,
     range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-) -> Result<SeriesGaps, String> {
+) -> Result<SeriesGaps> {
     let tf = series.timeframe;
-    let start = range.0.unwrap_or(mark.coverage.from);
-    let end = range.1.unwrap_or(mark.coverage.to);
+    let start = range.0.unwrap_or(mark.coverage.start);
+    let end = range.1.unwrap_or(mark.coverage.end);
     let held: HashSet<DateTime<Utc>> = sink
         .rows_of(series)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
         .map(|r| r.timestamp)
         .collect();
@@ -91,9 +91,9 @@ pub async fn series_gaps(
         })
         .collect();
     let kind_of = |t: DateTime<Utc>| {
-        if mark.unreachable.iter().any(|u| u.from <= t && t < u.to) {
+        if mark.unreachable.iter().any(|u| u.contains(t)) {
             GapKind::Unreachable
-        } else if !(mark.coverage.from <= t && t < mark.coverage.to) {
+        } else if !(mark.coverage.start <= t && t < mark.coverage.end) {
             GapKind::NotFetched
         } else if rejected.contains(&t) {
             GapKind::DeadLettered

@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::aggregate::Aggregator;
-use crate::enrich::{Lineage, Row};
-use crate::pipeline::{self, Span};
+use crate::error::{Error, Result};
+use crate::model::{Lineage, Row, TimeRange, rfc3339};
+use crate::providers::VolumeKind;
 use crate::providers::decimal::to_scale_18;
-use crate::providers::{VolumeKind, WindowRequest};
-use crate::schedule::{Engine, SeriesRequest, fetch_with_retry};
+use crate::series::{Counters, Direction, Runner, SeriesRequest};
 use crate::sink::read::decimal_text;
 use crate::state::atomic::write_atomic;
 
@@ -56,7 +55,7 @@ struct Change {
 const FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
 /// Refetches `request`'s range (clipped to the series' coverage) and writes what changed.
-pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<RefetchReport, String> {
+pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<RefetchReport> {
     let series = &request.series;
     let tf = series.timeframe;
     let mut report = RefetchReport {
@@ -65,70 +64,43 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
         timeframe: tf.as_str(),
         ..RefetchReport::default()
     };
-    let (held, _) = engine.held_coverage(series).await?;
-    let held = held.ok_or_else(|| format!("{series} has no coverage yet; run backfill first"))?;
-    let range = Span {
-        start: tf.ceil(request.start).max(held.from),
-        end: tf.ceil(request.end).min(held.to),
-    };
-    if range.start >= range.end {
+    let held = runner.held(series).await?.coverage.ok_or_else(|| {
+        Error::Failed(format!("{series} has no coverage yet; run backfill first"))
+    })?;
+    let asked = TimeRange::new(tf.ceil(request.range.start), tf.ceil(request.range.end));
+    let Some(range) = asked.intersect(held) else {
         return Ok(report);
-    }
+    };
 
-    // Fetch the range again through the same pipeline as a backfill.
+    // Fetch the range again through the same window loop as a backfill.
     let mut fetched: Vec<Row> = Vec::new();
-    let mut aggregator = (request.source != tf).then(|| Aggregator::new(tf));
     let mut volume_kind = VolumeKind::Base;
-    let mut processed = Vec::new();
-    for (i, (start, end)) in engine
-        .source
-        .windows(&series.pair, request.source, range.start, range.end, false)
-        .into_iter()
-        .enumerate()
-    {
-        if engine.shutdown.requested().is_some() {
-            return Err(
+    let (mut counters, mut processed) = (Counters::default(), Vec::new());
+    let mut windows = runner.fetch(request, range, Direction::Forward);
+    while let Some(window) = windows.next(&mut counters, &mut processed).await {
+        let window = window.map_err(|e| match e {
+            Error::Interrupted(_) => Error::Failed(
                 "interrupted before its commit; nothing of this series was replaced".into(),
-            );
-        }
-        let req = WindowRequest {
-            pair: series.pair.clone(),
-            timeframe: request.source,
-            start,
-            end,
-            continues: i > 0,
-        };
-        let page = fetch_with_retry(engine.source.as_ref(), &engine.budget, &req, engine.retry)
-            .await
-            .0
-            .map_err(|e| e.to_string())?;
-        volume_kind = page.volume_kind;
-        let window = Span { start, end };
-        let out = pipeline::process(page, window, request.source, engine.settle, &processed);
-        pipeline::mark_processed(&mut processed, window);
-        report.rejected += out.rejects.len();
-        match aggregator.as_mut() {
-            None => fetched.extend(out.rows),
-            Some(agg) => {
-                agg.add(out.rows, out.rejects.iter().filter_map(|r| r.open_time));
-                fetched.extend(agg.emit(range.start, out.covered_end).rows);
-            }
-        }
+            ),
+            e => e,
+        })?;
+        volume_kind = window.volume_kind;
+        report.rejected += window.rejects.len();
+        fetched.extend(window.rows);
     }
-    fetched.retain(|r| range.start <= r.candle.open_time && r.candle.open_time < range.end);
+    fetched.retain(|r| range.contains(r.candle.open_time));
     report.fetched = fetched.len();
 
     // Compare with the table.
-    let held_rows: BTreeMap<DateTime<Utc>, Cells> = engine
-        .sink
+    let held_rows: BTreeMap<DateTime<Utc>, Cells> = runner
+        .sink()
         .rows_of(series)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .into_iter()
-        .filter(|r| range.start <= r.timestamp && r.timestamp < range.end)
+        .filter(|r| range.contains(r.timestamp))
         .map(|r| (r.timestamp, [r.open, r.high, r.low, r.close, r.volume]))
         .collect();
-    let now = (engine.clock)();
+    let now = runner.now();
     let mut replaced = Vec::new();
     let mut writes = Vec::new();
     let mut changes = Vec::new();
@@ -140,7 +112,7 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
                 report.changed += 1;
                 replaced.push(row.candle.open_time);
                 changes.push(Change {
-                    timestamp: crate::summary::rfc3339(row.candle.open_time),
+                    timestamp: rfc3339(row.candle.open_time),
                     old: FIELDS.iter().copied().zip(old.iter().cloned()).collect(),
                     new: FIELDS.iter().copied().zip(new.iter().cloned()).collect(),
                 });
@@ -157,40 +129,38 @@ pub async fn refetch(engine: &Engine, request: &SeriesRequest) -> Result<Refetch
     if !changes.is_empty() {
         let id = format!(
             "{}-{}-{}-{}",
-            engine.ingestion_id,
+            runner.ingestion_id(),
             series.provider.as_str(),
             series.pair,
             tf
         );
         let record = Revision {
             timestamp: now.to_rfc3339_opts(SecondsFormat::Micros, true),
-            ingestion_id: &engine.ingestion_id,
+            ingestion_id: runner.ingestion_id(),
             provider: series.provider.as_str(),
             asset_pair: &series.pair,
             timeframe: tf.as_str(),
             changes,
         };
-        let path = engine
-            .dlq
+        let path = runner
+            .dlq()
             .dir()
             .join("revisions")
             .join(format!("{id}.json"));
         let bytes = serde_json::to_vec_pretty(&record).expect("a revision serialises");
-        write_atomic(&path, &bytes, "mid_revision_write")
-            .map_err(|e| format!("could not write {}: {e}", path.display()))?;
+        write_atomic(&path, &bytes, "mid_revision_write").map_err(|e| Error::write(&path, e))?;
         report.revision = Some(id);
     }
     let lineage = Lineage {
         series: series.clone(),
         volume_kind,
-        ingestion_id: engine.ingestion_id.clone(),
-        is_mock: engine.is_mock,
+        ingestion_id: runner.ingestion_id().to_string(),
+        is_mock: runner.is_mock(),
         partition_period: request.partition_period,
     };
-    report.table_version = engine
-        .sink
+    report.table_version = runner
+        .sink()
         .replace(&lineage, (range.start, range.end), &replaced, &writes)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(report)
 }

@@ -13,24 +13,24 @@ use rust_decimal::prelude::ToPrimitive;
 use tokio::time::Instant;
 
 use crate::providers::{FetchError, Gate};
-use crate::state::budget::DailyBudget;
+use crate::state::quota::DailyQuota;
 
-pub struct Budget {
+pub struct RateGate {
     limiter: Option<DefaultDirectRateLimiter>,
     cool_down_until: Mutex<Option<Instant>>,
-    daily: Option<DailyBudget>,
+    daily: Option<DailyQuota>,
     halted: Mutex<Option<FetchError>>,
 }
 
-impl Budget {
+impl RateGate {
     /// `rps` requests per second (decimals allowed); zero means unlimited.
-    pub fn new(rps: Decimal, daily: Option<DailyBudget>) -> Self {
+    pub fn new(rps: Decimal, daily: Option<DailyQuota>) -> Self {
         let limiter = (rps > Decimal::ZERO)
             .then(|| (Decimal::from(1_000_000_000u64) / rps).to_u64())
             .flatten()
             .and_then(|nanos| Quota::with_period(Duration::from_nanos(nanos.max(1))))
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
-        Budget {
+        RateGate {
             limiter,
             cool_down_until: Mutex::new(None),
             daily,
@@ -57,7 +57,7 @@ impl Budget {
 }
 
 #[async_trait]
-impl Gate for Budget {
+impl Gate for RateGate {
     /// Waits for the cool-down and a slot in the rate, then counts the request; refuses when
     /// the provider is halted or its daily budget is spent.
     async fn admit(&self) -> Result<(), FetchError> {

@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use std::collections::HashMap;
+
+use crate::model::SeriesKey;
+use crate::report::summary::{RunStatus, SeriesResult};
 use crate::state::atomic::write_atomic;
-use crate::state::watermark::WatermarkStore;
-use crate::summary::SeriesResult;
 
 /// One run's figures.
 pub struct RunMetrics<'a> {
     pub results: &'a [SeriesResult],
-    pub status: &'a str,
+    pub status: RunStatus,
+    /// When each series last ended a run in success (from its watermark).
+    pub last_success: HashMap<SeriesKey, DateTime<Utc>>,
     pub duration: Duration,
     pub finished_at: DateTime<Utc>,
 }
@@ -32,8 +36,8 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// The Prometheus text exposition of a run; `watermarks` supplies each series' last success.
-pub fn render(run: &RunMetrics<'_>, watermarks: &WatermarkStore) -> String {
+/// The Prometheus text exposition of a run. Pure.
+pub fn render(run: &RunMetrics<'_>) -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: &[(String, String)]| {
         let _ = writeln!(
@@ -44,7 +48,7 @@ pub fn render(run: &RunMetrics<'_>, watermarks: &WatermarkStore) -> String {
             let _ = writeln!(out, "candlelake_{name}{labels} {value}");
         }
     };
-    let ok = u64::from(run.status == "success").to_string();
+    let ok = u64::from(run.status == RunStatus::Success).to_string();
     gauge(
         "run_success",
         "1 when every series of the last run succeeded.",
@@ -118,7 +122,7 @@ pub fn render(run: &RunMetrics<'_>, watermarks: &WatermarkStore) -> String {
         (
             "series_coverage_end_timestamp_seconds",
             "End of the series' coverage.",
-            &|r| r.coverage.map(|c| c.to.timestamp().to_string()),
+            &|r| r.coverage.map(|c| c.end.timestamp().to_string()),
         ),
         (
             "series_success",
@@ -130,12 +134,9 @@ pub fn render(run: &RunMetrics<'_>, watermarks: &WatermarkStore) -> String {
         gauge(name, help, &per_series(f));
     }
     let last_success = |r: &SeriesResult| {
-        watermarks.load(&r.series).ok().and_then(|l| match l {
-            crate::state::watermark::Loaded::Valid(w) => {
-                w.last_success.map(|t| t.timestamp().to_string())
-            }
-            _ => None,
-        })
+        run.last_success
+            .get(&r.series)
+            .map(|t| t.timestamp().to_string())
     };
     gauge(
         "series_last_success_timestamp_seconds",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 
-use super::budget::Budget;
+use super::gate::RateGate;
 use crate::providers::{CandleSource, ErrorKind, FetchError, Page, WindowRequest};
 
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +25,7 @@ pub struct Tries {
 
 pub async fn fetch_with_retry(
     source: &dyn CandleSource,
-    budget: &Budget,
+    budget: &RateGate,
     request: &WindowRequest,
     policy: RetryPolicy,
 ) -> (Result<Page, FetchError>, Tries) {
@@ -175,7 +175,7 @@ mod tests {
         };
         let result = fetch_with_retry(
             &source,
-            &Budget::new(Decimal::ZERO, None),
+            &RateGate::new(Decimal::ZERO, None),
             &request(),
             POLICY,
         )
@@ -202,7 +202,7 @@ mod tests {
             errors: Mutex::new(vec![limited(30), limited(1)]),
             tries: Mutex::default(),
         };
-        let budget = Budget::new(Decimal::ZERO, None);
+        let budget = RateGate::new(Decimal::ZERO, None);
         let (result, tries) = fetch_with_retry(&source, &budget, &request(), POLICY).await;
         assert!(result.is_ok());
         assert_eq!(
@@ -243,7 +243,7 @@ mod tests {
         assert!(
             fetch_with_retry(
                 &source,
-                &Budget::new(Decimal::ZERO, None),
+                &RateGate::new(Decimal::ZERO, None),
                 &request(),
                 POLICY
             )

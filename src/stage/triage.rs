@@ -5,62 +5,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::enrich::Row;
+use crate::model::{Row, TimeRange};
 use crate::providers::{Page, Timeframe};
-use crate::validate::{Reject, validate};
-
-/// A half-open time range `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-}
-
-impl Span {
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        self.start <= t && t < self.end
-    }
-}
-
-/// The conservation counters of the contract: fetched = written + dead-lettered + duplicates
-/// + skipped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub fetched: u64,
-    pub written: u64,
-    pub dead_lettered: u64,
-    pub duplicates: u64,
-    pub skipped: u64,
-    /// Table rows written: `written` for a native series; fewer for an aggregated one, whose
-    /// `written` counts the source candles folded into them.
-    pub rows: u64,
-    /// HTTP requests sent (retries included), retries, and rate-limit answers.
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-}
-
-impl Counters {
-    pub fn add(&mut self, other: Counters) {
-        self.fetched += other.fetched;
-        self.written += other.written;
-        self.dead_lettered += other.dead_lettered;
-        self.duplicates += other.duplicates;
-        self.skipped += other.skipped;
-        self.rows += other.rows;
-        self.requests += other.requests;
-        self.retries += other.retries;
-        self.rate_limited += other.rate_limited;
-    }
-
-    pub fn balanced(&self) -> bool {
-        self.fetched == self.written + self.dead_lettered + self.duplicates + self.skipped
-    }
-}
+use crate::series::Counters;
+use crate::stage::validate::{Reject, validate};
 
 /// Adds `window` to the ranges a series run has handled, merging it with a neighbour so the
 /// list stays as short as the number of separate ranges (one per direction), not windows.
-pub fn mark_processed(processed: &mut Vec<Span>, window: Span) {
+pub fn mark_processed(processed: &mut Vec<TimeRange>, window: TimeRange) {
     for span in processed.iter_mut() {
         if span.end == window.start {
             span.end = window.end;
@@ -80,7 +32,7 @@ pub struct Outcome {
     pub rows: Vec<Row>,
     pub rejects: Vec<Reject>,
     pub counters: Counters,
-    /// Coverage this response justifies: `[window.start, covered_end)` holds only final
+    /// TimeRange this response justifies: `[window.start, covered_end)` holds only final
     /// candles. Equal to the window's end unless a candle is not final yet.
     pub covered_end: DateTime<Utc>,
 }
@@ -92,10 +44,10 @@ pub struct Outcome {
 /// another request); so is a candle that is not final at the response time.
 pub fn process(
     page: Page,
-    window: Span,
+    window: TimeRange,
     tf: Timeframe,
     settle: TimeDelta,
-    processed: &[Span],
+    processed: &[TimeRange],
 ) -> Outcome {
     let mut counters = Counters {
         fetched: page.candles.len() as u64,
@@ -190,7 +142,7 @@ mod tests {
 
     #[test]
     fn processed_windows_merge_into_one_span_per_direction() {
-        let span = |a: &str, b: &str| Span {
+        let span = |a: &str, b: &str| TimeRange {
             start: at(a),
             end: at(b),
         };
@@ -222,11 +174,11 @@ mod tests {
 
     #[test]
     fn dedupes_skips_and_counts() {
-        let window = Span {
+        let window = TimeRange {
             start: at("2024-01-01T00:00:00Z"),
             end: at("2024-01-01T05:00:00Z"),
         };
-        let earlier = Span {
+        let earlier = TimeRange {
             start: at("2023-12-31T00:00:00Z"),
             end: window.start,
         };

@@ -4,13 +4,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::enrich::SeriesKey;
-
+use crate::error::Result;
+use crate::model::{SeriesKey, rfc3339};
 use crate::plan::Settings;
+use crate::report::summary::CoverageLine;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::WatermarkStore;
-use crate::summary::{CoverageLine, rfc3339};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -49,8 +49,8 @@ pub async fn collect(
     now: DateTime<Utc>,
     selected: impl Fn(&SeriesKey) -> bool,
     stale_after: Option<TimeDelta>,
-) -> Result<StatusReport, String> {
-    let settle = TimeDelta::from_std(settings.settle).unwrap_or(TimeDelta::seconds(60));
+) -> Result<StatusReport> {
+    let settle = settings.settle_delta();
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let mut series = Vec::new();
@@ -58,8 +58,8 @@ pub async fn collect(
         let Some(key) = w.series().filter(|k| selected(k)) else {
             continue;
         };
-        let lag = (key.timeframe.floor(now - settle) - w.coverage.to).max(TimeDelta::zero());
-        let rows = sink.series_rows(&key).await.map_err(|e| e.to_string())?;
+        let lag = (key.timeframe.floor(now - settle) - w.coverage.end).max(TimeDelta::zero());
+        let rows = sink.series_rows(&key).await?;
         let line = |from, to| CoverageLine {
             from: Some(rfc3339(from)),
             to: Some(rfc3339(to)),
@@ -68,10 +68,10 @@ pub async fn collect(
             provider: w.provider.clone(),
             asset_pair: w.asset_pair.clone(),
             timeframe: w.timeframe.clone(),
-            coverage: line(w.coverage.from, w.coverage.to),
+            coverage: line(w.coverage.start, w.coverage.end),
             first_candle: w.first_candle.map(rfc3339),
             last_candle: w.last_candle.map(rfc3339),
-            unreachable: w.unreachable.iter().map(|r| line(r.from, r.to)).collect(),
+            unreachable: w.unreachable.iter().map(|r| line(r.start, r.end)).collect(),
             rows,
             dlq_records: dlq.count_records(&key),
             last_run: w.last_run.map(rfc3339),

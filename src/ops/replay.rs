@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::enrich::{Lineage, Row, SeriesKey};
+use crate::error::{Error, Result};
+use crate::model::{Lineage, Row, SeriesKey};
 use crate::providers::alphavantage::{self, AssetClass};
 use crate::providers::{ProviderId, Timeframe, VolumeKind, WireCandle, coinbase, oanda};
 use crate::sink::DeltaSink;
+use crate::stage::validate::validate;
 use crate::state::dlq::DeadLetterQueue;
-use crate::validate::validate;
 
 #[derive(Debug, Default, Serialize)]
 pub struct ReplayReport {
@@ -94,13 +95,18 @@ pub async fn replay(
     ids: &[String],
     ingestion_id: &str,
     now: DateTime<Utc>,
-) -> Result<ReplayReport, String> {
+) -> Result<ReplayReport> {
     let ledger = ledger_path(dlq);
     let done = replayed(&ledger);
     let mut report = ReplayReport::default();
     let mut by_series: BTreeMap<SeriesKey, (VolumeKind, Vec<Candidate>)> = BTreeMap::new();
     let mut entries = Vec::new();
-    for (id, file) in dlq.files().map_err(|e| e.to_string())? {
+    for (id, file) in dlq.files().map_err(|e| {
+        Error::Failed(format!(
+            "could not read the DLQ in {}: {e}",
+            dlq.dir().display()
+        ))
+    })? {
         if !ids.is_empty() && !ids.contains(&id) {
             continue;
         }
@@ -150,15 +156,11 @@ pub async fn replay(
     for (series, (volume_kind, candidates)) in by_series {
         let held: HashSet<DateTime<Utc>> = sink
             .rows_of(&series)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .into_iter()
             .map(|r| r.timestamp)
             .collect();
-        let coverage = sink
-            .recorded_coverage(&series)
-            .await
-            .map_err(|e| e.to_string())?;
+        let coverage = sink.recorded_coverage(&series).await?;
         let (candidates, outside): (Vec<_>, Vec<_>) = candidates
             .into_iter()
             .partition(|c| coverage.is_some_and(|cov| cov.contains(c.row.candle.open_time)));
@@ -173,23 +175,17 @@ pub async fn replay(
                 volume_kind,
                 ingestion_id: ingestion_id.to_string(),
                 is_mock: false,
-                partition_period: sink
-                    .partition_period(series.timeframe, false)
-                    .await
-                    .map_err(|e| e.to_string())?,
+                partition_period: sink.partition_period(series.timeframe, false).await?,
             };
             let rows: Vec<Row> = new.iter().map(|c| c.row.clone()).collect();
-            sink.append(&lineage, &rows)
-                .await
-                .map_err(|e| e.to_string())?;
+            sink.append(&lineage, &rows).await?;
         }
         report.written += new.len();
         report.already_in_table += present.len();
         entries.extend(new.into_iter().map(|c| (c, true)));
         entries.extend(present.into_iter().map(|c| (c, false)));
     }
-    append_ledger(&ledger, &entries, now)
-        .map_err(|e| format!("could not record the replay in {}: {e}", ledger.display()))?;
+    append_ledger(&ledger, &entries, now).map_err(|e| Error::write(&ledger, e))?;
     Ok(report)
 }
 

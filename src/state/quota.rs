@@ -17,7 +17,7 @@ struct Spent {
     requests: u64,
 }
 
-pub struct DailyBudget {
+pub struct DailyQuota {
     dir: PathBuf,
     provider: &'static str,
     limit: u64,
@@ -25,14 +25,14 @@ pub struct DailyBudget {
     lock: Mutex<()>,
 }
 
-impl DailyBudget {
+impl DailyQuota {
     pub fn new(
         state_dir: &std::path::Path,
         provider: &'static str,
         limit: u64,
         clock: Clock,
     ) -> Self {
-        DailyBudget {
+        DailyQuota {
             dir: state_dir.join("budget"),
             provider,
             limit,

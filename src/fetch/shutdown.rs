@@ -3,20 +3,11 @@
 
 use tokio::sync::watch;
 
-/// A signal that asked the run to stop, and the exit code it calls for.
+/// A signal that asked the run to stop (its exit code is `crate::error`'s to say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     Interrupt,
     Terminate,
-}
-
-impl Stop {
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Stop::Interrupt => 130,
-            Stop::Terminate => 143,
-        }
-    }
 }
 
 /// Whether, and why, the run was asked to stop. Cheap to clone into every series.

@@ -7,42 +7,45 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::DateTime;
 use rust_decimal::Decimal;
+use serde::Serialize;
 
-use crate::cli::CommandError;
-use crate::connect::Connection;
-use crate::enrich::SeriesKey;
-use crate::plan::{PlanError, Settings, SettingsInput};
+use super::RunContext;
+use super::backfill::partition_periods;
+use crate::error::Result;
+use crate::fetch::RateGate;
+use crate::model::{SeriesKey, TimeRange};
+use crate::plan::{Settings, SettingsInput, Source};
 use crate::providers::coinbase::parse_body;
 use crate::providers::{
     CandleSource, Capabilities, Clock, FetchError, Gate, Page, ProviderId, Timeframe, VolumeKind,
     WindowRequest, WireCandle,
 };
-use crate::run;
-use crate::schedule::{Budget, Shutdown};
+use crate::report::summary::RunSummary;
+use crate::series::Runner;
+use crate::sink::table_name;
 use crate::state::lock::RunLock;
-use crate::summary::RunSummary;
 
 /// Bundled fixtures: (pair, timeframe, Coinbase candles body).
 const FIXTURES: [(&str, Timeframe, &str); 4] = [
     (
         "BTC-USD",
         Timeframe::H1,
-        include_str!("../fixtures/coinbase/demo/BTC-USD-1h.json"),
+        include_str!("../../fixtures/coinbase/demo/BTC-USD-1h.json"),
     ),
     (
         "ETH-USD",
         Timeframe::H1,
-        include_str!("../fixtures/coinbase/demo/ETH-USD-1h.json"),
+        include_str!("../../fixtures/coinbase/demo/ETH-USD-1h.json"),
     ),
     (
         "BTC-USD",
         Timeframe::D1,
-        include_str!("../fixtures/coinbase/demo/BTC-USD-1d.json"),
+        include_str!("../../fixtures/coinbase/demo/BTC-USD-1d.json"),
     ),
     (
         "ETH-USD",
         Timeframe::D1,
-        include_str!("../fixtures/coinbase/demo/ETH-USD-1d.json"),
+        include_str!("../../fixtures/coinbase/demo/ETH-USD-1d.json"),
     ),
 ];
 
@@ -111,39 +114,53 @@ impl CandleSource for FixtureSource {
     }
 }
 
-/// Runs the demo and prints what it wrote.
-pub async fn run_demo(
-    mut flags: HashMap<String, String>,
-    clock: Clock,
-    format: crate::cli::OutputFormatArg,
-) -> Result<i32, CommandError> {
+/// What the demo wrote, and how to look at it.
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    pub summary: RunSummary,
+    pub tables: Vec<DemoTable>,
+    /// The commands that inspect what the demo wrote (they name its lake and state dir).
+    pub inspect: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DemoTable {
+    pub path: String,
+    pub rows: usize,
+    /// The last BTC-USD candle: timestamp, open, high, low, close, volume.
+    pub last_btc_usd: Option<[String; 6]>,
+}
+
+/// The demo's lake and state dir, unless the user set others.
+pub fn settings_input(mut flags: HashMap<String, String>) -> SettingsInput {
     flags
         .entry("CANDLELAKE_LAKE".into())
         .or_insert_with(|| "data/demo/lake".into());
     flags
         .entry("CANDLELAKE_STATE_DIR".into())
         .or_insert_with(|| "data/demo".into());
-    let settings = Settings::resolve(SettingsInput {
+    SettingsInput {
         flags,
         env: HashMap::new(),
         config_file: None,
-    })?;
+    }
+}
+
+/// Backfills the bundled fixtures (rows marked `is_mock`) and reads back what the tables hold.
+pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
     let _lock = RunLock::acquire(&settings.state_dir)?;
-    let connection = Connection {
-        source: Arc::new(FixtureSource::bundled(clock.clone())),
-        budget: Arc::new(Budget::new(Decimal::ZERO, None)),
+    let source = Source {
+        client: Arc::new(FixtureSource::bundled(clock.clone())),
+        gate: Arc::new(RateGate::new(Decimal::ZERO, None)),
     };
-    let ingestion_id = run::new_ingestion_id();
-    let engine = std::sync::Arc::new(run::engine(
-        &settings,
-        connection,
-        clock,
-        true,
-        Shutdown::never(),
-        &ingestion_id,
-    ));
+    let run = RunContext::quiet(clock.clone());
+    let runner = Arc::new(
+        Runner::builder(settings, source, clock, &run.ingestion_id)
+            .mock(true)
+            .build(),
+    );
     let timeframes = [Timeframe::H1, Timeframe::D1];
-    let periods = run::partition_periods(&engine, &settings, timeframes).await?;
+    let periods = partition_periods(&runner, settings, timeframes).await?;
     let range = |tf: Timeframe| match tf {
         Timeframe::D1 => ("2024-01-01T00:00:00Z", "2024-03-31T00:00:00Z"),
         _ => ("2024-03-01T00:00:00Z", "2024-03-15T00:00:00Z"),
@@ -162,49 +179,41 @@ pub async fn run_demo(
                 timeframe: tf,
             };
             let (start, end) = range(tf);
-            requests.push(run::series_request(
-                &engine,
-                series,
-                at(start),
-                at(end),
-                periods[&tf],
-                false,
-            )?);
+            let range = TimeRange::new(at(start), at(end));
+            requests.push(runner.request(series, range, periods[&tf])?);
         }
     }
-    let summary = RunSummary::new(&engine.ingestion_id, &run::run(&engine, requests).await);
-    crate::cli::print_summary(&summary, format);
-    if format == crate::cli::OutputFormatArg::Text {
-        println!("\nwhat the tables hold now (offline demo, is_mock = true):");
-        for tf in timeframes {
-            let rows = engine
-                .sink
-                .read_rows(tf)
-                .await
-                .map_err(|e| PlanError(e.to_string()))?;
-            println!(
-                "  {}/{}: {} rows",
-                settings.lake,
-                crate::sink::table_name(tf),
-                rows.len()
-            );
-            if let Some(last) = rows.iter().rfind(|r| r.asset_pair == "BTC-USD") {
-                println!(
-                    "    last BTC-USD candle {}: open {} high {} low {} close {} volume {}",
-                    last.timestamp.to_rfc3339(),
-                    last.open,
-                    last.high,
-                    last.low,
-                    last.close,
-                    last.volume
-                );
-            }
-        }
-        println!("  dead-letter files: {}", engine.dlq.dir().display());
-        println!("  watermarks: {}/watermarks", settings.state_dir.display());
-        println!(
-            "  run it again: coverage already holds the range, so nothing is fetched or written twice."
-        );
+    let summary = RunSummary::new(&run.ingestion_id, &runner.run_all(requests).await);
+    let mut tables = Vec::new();
+    for tf in timeframes {
+        let rows = runner.sink().read_rows(tf).await?;
+        tables.push(DemoTable {
+            path: format!("{}/{}", settings.lake, table_name(tf)),
+            rows: rows.len(),
+            last_btc_usd: rows.iter().rfind(|r| r.asset_pair == "BTC-USD").map(|r| {
+                [
+                    r.timestamp.to_rfc3339(),
+                    r.open.clone(),
+                    r.high.clone(),
+                    r.low.clone(),
+                    r.close.clone(),
+                    r.volume.clone(),
+                ]
+            }),
+        });
     }
-    Ok(summary.exit_code())
+    let at_demo = format!(
+        "candlelake --lake {} --state-dir {}",
+        settings.lake,
+        settings.state_dir.display()
+    );
+    let inspect = ["status", "gaps", "dlq list"]
+        .iter()
+        .map(|c| format!("{at_demo} {c}"))
+        .collect();
+    Ok(DemoReport {
+        summary,
+        tables,
+        inspect,
+    })
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::enrich::SeriesKey;
+use crate::model::SeriesKey;
 
 /// Where a run reports its progress.
 pub struct Progress {

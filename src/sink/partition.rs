@@ -1,50 +1,11 @@
-//! Lineage and partitioning: everything a validated candle needs before it becomes a table row.
-//! Pure: no I/O, no clock.
+//! How a table is partitioned by date: the period `partition_date` truncates to, its default per
+//! timeframe, and the truncation itself. Pure.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
-use crate::providers::{ProviderId, Timeframe, VolumeKind};
-use crate::validate::Candle;
-
-/// The (provider, asset pair, timeframe) a watermark, a DLQ file and a summary line belong to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
-    pub provider: ProviderId,
-    pub pair: String,
-    pub timeframe: Timeframe,
-}
-
-impl fmt::Display for SeriesKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {}",
-            self.provider.as_str(),
-            self.pair,
-            self.timeframe
-        )
-    }
-}
-
-/// Values shared by every row of one commit.
-#[derive(Debug, Clone)]
-pub struct Lineage {
-    pub series: SeriesKey,
-    pub volume_kind: VolumeKind,
-    pub ingestion_id: String,
-    pub is_mock: bool,
-    pub partition_period: PartitionPeriod,
-}
-
-/// A validated candle with its per-row lineage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub candle: Candle,
-    pub extracted_at: DateTime<Utc>,
-}
+use crate::providers::Timeframe;
 
 /// How `partition_date` truncates a candle's UTC date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::enrich::Row;
+use crate::model::Row;
 use crate::providers::Timeframe;
-use crate::validate::Candle;
+use crate::stage::validate::Candle;
 
 /// The finest native timeframe that `target` can be built from, or `None` when no native
 /// timeframe divides it. A native target is its own source.

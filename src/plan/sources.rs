@@ -1,28 +1,30 @@
-//! Builds a provider's client and its rate budget for a run, from checked settings and the
-//! provider's credential. A missing credential is a usage error, found before any request.
+//! Builds a provider's client and the rate gate every request to it passes, from checked
+//! settings and the provider's credential. A missing credential is a usage error, found before
+//! any request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::plan::{Endpoint, PlanError, Settings};
+use super::{Endpoint, PlanError, Settings};
+use crate::fetch::RateGate;
 use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig, AssetClass};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::oanda::{OandaClient, OandaConfig};
 use crate::providers::{CandleSource, Clock, FetchError, ProviderId};
-use crate::schedule::Budget;
-use crate::state::budget::DailyBudget;
+use crate::state::quota::DailyQuota;
 
-/// A provider's client with the budget every request to it passes.
-pub struct Connection {
-    pub source: Arc<dyn CandleSource>,
-    pub budget: Arc<Budget>,
+/// A provider's client with the rate gate every request to it passes.
+pub struct Source {
+    pub client: Arc<dyn CandleSource>,
+    pub gate: Arc<RateGate>,
 }
 
+/// The client and gate of `provider` for this run.
 pub fn connect(
     settings: &Settings,
     provider: ProviderId,
     clock: Clock,
-) -> Result<Connection, PlanError> {
+) -> Result<Source, PlanError> {
     let secret = settings
         .credentials
         .for_provider(provider)?
@@ -65,11 +67,14 @@ pub fn connect(
             )
         }
     };
-    let budget = Arc::new(Budget::new(
+    let gate = Arc::new(RateGate::new(
         endpoint.rps,
-        daily_budget(settings, provider, clock),
+        daily_quota(settings, provider, clock),
     ));
-    Ok(Connection { source, budget })
+    Ok(Source {
+        client: source,
+        gate,
+    })
 }
 
 /// `[alphavantage.classes]` from the config file.
@@ -88,14 +93,10 @@ pub fn class_overrides(settings: &Settings) -> Result<HashMap<String, AssetClass
         .collect()
 }
 
-/// The daily budget of a provider that has one (Alpha Vantage), shared across runs.
-pub fn daily_budget(
-    settings: &Settings,
-    provider: ProviderId,
-    clock: Clock,
-) -> Option<DailyBudget> {
+/// The daily quota of a provider that has one (Alpha Vantage), shared across runs.
+pub fn daily_quota(settings: &Settings, provider: ProviderId, clock: Clock) -> Option<DailyQuota> {
     (provider == ProviderId::AlphaVantage && settings.alphavantage_daily_limit > 0).then(|| {
-        DailyBudget::new(
+        DailyQuota::new(
             &settings.state_dir,
             provider.as_str(),
             settings.alphavantage_daily_limit,

@@ -1,11 +1,9 @@
 //! The run summary: per-series results and the run's status, as the contract's JSON and as text.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::enrich::SeriesKey;
-use crate::pipeline::Counters;
-use crate::sink::Coverage;
+use crate::model::{SeriesKey, TimeRange, rfc3339};
+use crate::series::{Counters, SeriesRun};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -39,26 +37,37 @@ pub struct SeriesResult {
     pub series: SeriesKey,
     pub status: SeriesStatus,
     pub counters: Counters,
-    pub coverage: Option<Coverage>,
+    pub coverage: Option<TimeRange>,
     pub error: Option<String>,
     /// Wall time of the series' run.
     pub duration: std::time::Duration,
 }
 
 impl SeriesResult {
-    /// Decides the status from what happened: a failure after some commits is `partial`.
+    /// A series that could not start (no coverage for `topup`, an unreadable table).
+    pub fn failed(series: SeriesKey, error: String) -> Self {
+        SeriesResult {
+            series,
+            status: SeriesStatus::Error,
+            counters: Counters::default(),
+            coverage: None,
+            error: Some(error),
+            duration: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Decides the status from what the run did: a failure after some commits is `partial`.
     pub fn finish(
         series: SeriesKey,
-        counters: Counters,
-        coverage: Option<Coverage>,
+        run: &SeriesRun,
         error: Option<String>,
-        committed: bool,
-        range_was_empty: bool,
+        nothing_to_fetch: bool,
     ) -> Self {
+        let (counters, committed) = (run.counters, run.committed);
         let status = match (&error, counters) {
             (Some(_), _) if committed => SeriesStatus::Partial,
             (Some(_), _) => SeriesStatus::Error,
-            (None, c) if c.fetched == 0 && !range_was_empty => SeriesStatus::NoData,
+            (None, c) if c.fetched == 0 && !nothing_to_fetch => SeriesStatus::NoData,
             // Every candle that came back was rejected (none skipped as already held).
             (None, c)
                 if c.written == 0
@@ -73,16 +82,38 @@ impl SeriesResult {
             series,
             status,
             counters,
-            coverage,
+            coverage: run.coverage,
             error,
             duration: std::time::Duration::ZERO,
         }
     }
 }
 
+/// How a whole run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every series succeeded.
+    Success,
+    /// Some series failed.
+    Partial,
+    /// No series succeeded.
+    Error,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RunSummary {
-    pub status: &'static str,
+    pub status: RunStatus,
     pub ingestion_id: String,
     pub total_records: u64,
     pub total_failed: u64,
@@ -110,18 +141,14 @@ pub struct CoverageLine {
     pub to: Option<String>,
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 impl RunSummary {
     pub fn new(ingestion_id: &str, results: &[SeriesResult]) -> Self {
         let any_ok = results.iter().any(|r| r.status.succeeded());
         let all_ok = results.iter().all(|r| r.status.succeeded());
         let status = match (any_ok, all_ok) {
-            (_, true) => "success",
-            (true, false) => "partial",
-            (false, false) => "error",
+            (_, true) => RunStatus::Success,
+            (true, false) => RunStatus::Partial,
+            (false, false) => RunStatus::Error,
         };
         RunSummary {
             status,
@@ -132,15 +159,17 @@ impl RunSummary {
         }
     }
 
-    /// 0 when every series succeeded, 2 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        if self.status == "success" { 0 } else { 2 }
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Success
     }
 
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "run {} {}: {} candles written, {} dead-lettered\n",
-            self.ingestion_id, self.status, self.total_records, self.total_failed
+            self.ingestion_id,
+            self.status.as_str(),
+            self.total_records,
+            self.total_failed
         );
         for r in &self.results {
             let range = match (&r.coverage.from, &r.coverage.to) {
@@ -180,8 +209,8 @@ impl From<&SeriesResult> for SeriesLine {
             skipped: r.counters.skipped,
             dead_lettered: r.counters.dead_lettered,
             coverage: CoverageLine {
-                from: r.coverage.map(|c| rfc3339(c.from)),
-                to: r.coverage.map(|c| rfc3339(c.to)),
+                from: r.coverage.map(|c| rfc3339(c.start)),
+                to: r.coverage.map(|c| rfc3339(c.end)),
             },
             error: r.error.clone(),
         }

@@ -1,0 +1,128 @@
+//! `backfill`: for every requested series of one provider, fetches what the table's coverage
+//! lacks in the range; `--dry-run` says what it would fetch and makes no request.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::{SeriesKey, TimeRange, rfc3339};
+use crate::plan::{BackfillPlan, PlanError, Settings};
+use crate::providers::{ProviderId, Timeframe};
+use crate::series::{Runner, SeriesRequest};
+use crate::sink::PartitionPeriod;
+
+/// The partition period of each table a run touches; a conflict with an existing table is a
+/// usage error, found before any request.
+pub async fn partition_periods(
+    runner: &Runner,
+    settings: &Settings,
+    timeframes: impl IntoIterator<Item = Timeframe>,
+) -> Result<HashMap<Timeframe, PartitionPeriod>, PlanError> {
+    let mut periods = HashMap::new();
+    for tf in timeframes {
+        let explicit = settings.partition_periods.contains_key(&tf);
+        let period = runner
+            .sink()
+            .partition_period(tf, explicit)
+            .await
+            .map_err(|e| PlanError(e.to_string()))?;
+        periods.insert(tf, period);
+    }
+    Ok(periods)
+}
+
+/// One request per (pair, timeframe) of the plan.
+pub async fn requests(
+    runner: &Runner,
+    settings: &Settings,
+    plan: &BackfillPlan,
+    retry_unreachable: bool,
+) -> Result<Vec<SeriesRequest>, PlanError> {
+    let periods = partition_periods(runner, settings, plan.timeframes.iter().copied()).await?;
+    let range = TimeRange::new(plan.start, plan.end);
+    let mut requests = Vec::new();
+    for series in plan.series() {
+        let period = periods[&series.timeframe];
+        let mut request = runner.request(series, range, period)?;
+        request.retry_unreachable = retry_unreachable;
+        requests.push(request);
+    }
+    Ok(requests)
+}
+
+/// The `--dry-run` report: ranges and requests per series and, for a provider with a daily
+/// quota, the days of quota they need.
+#[derive(Debug, Serialize)]
+pub struct DryRun {
+    pub dry_run: bool,
+    pub requests: usize,
+    pub series: Vec<PlannedSeries>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_days: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedSeries {
+    pub provider: &'static str,
+    pub asset_pair: String,
+    pub timeframe: &'static str,
+    pub source_timeframe: &'static str,
+    pub ranges: Vec<PlannedRange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedRange {
+    pub from: String,
+    pub to: String,
+    pub direction: &'static str,
+    pub requests: usize,
+}
+
+/// What a backfill of `requests` would fetch; makes no request.
+pub async fn dry_run(runner: &Runner, requests: &[SeriesRequest], daily_limit: u64) -> DryRun {
+    let mut series = Vec::new();
+    for r in requests {
+        let SeriesKey {
+            provider,
+            pair,
+            timeframe,
+        } = &r.series;
+        let mut planned = PlannedSeries {
+            provider: provider.as_str(),
+            asset_pair: pair.clone(),
+            timeframe: timeframe.as_str(),
+            source_timeframe: r.source.as_str(),
+            ranges: Vec::new(),
+            error: None,
+        };
+        match runner.held(&r.series).await {
+            Err(e) => planned.error = Some(e.to_string()),
+            Ok(held) => {
+                for (range, direction) in runner.plan(r, &held) {
+                    planned.ranges.push(PlannedRange {
+                        from: rfc3339(range.start),
+                        to: rfc3339(range.end),
+                        direction: direction.as_str(),
+                        requests: runner.windows(r, range, direction).len(),
+                    });
+                }
+            }
+        }
+        series.push(planned);
+    }
+    let total: usize = series
+        .iter()
+        .flat_map(|s| &s.ranges)
+        .map(|r| r.requests)
+        .sum();
+    let quota = runner.source().id() == ProviderId::AlphaVantage && daily_limit > 0;
+    DryRun {
+        dry_run: true,
+        requests: total,
+        series,
+        quota_days: quota.then(|| (total as u64).div_ceil(daily_limit)),
+    }
+}

@@ -1,0 +1,47 @@
+//! `maintain`: per table, compacts small files per partition, vacuums files no commit
+//! references, writes a checkpoint and removes expired log files. Never changes a row.
+
+use chrono::TimeDelta;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::providers::Timeframe;
+use crate::sink::{DeltaSink, table_name};
+
+/// What `maintain` did to each table it changed.
+#[derive(Debug, Default, Serialize)]
+pub struct MaintainReport {
+    pub tables: Vec<TableReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub files_before: usize,
+    pub files_after: usize,
+    pub rows_rewritten: usize,
+    pub files_vacuumed: usize,
+}
+
+pub async fn maintain(
+    sink: &DeltaSink,
+    timeframes: &[Timeframe],
+    retention: TimeDelta,
+) -> Result<MaintainReport> {
+    let mut report = MaintainReport::default();
+    for tf in timeframes.iter().copied() {
+        let compacted = sink.compact(tf).await?;
+        let vacuumed = sink.vacuum_and_checkpoint(tf, retention).await?;
+        if compacted.files_before > 0 || !vacuumed.is_empty() {
+            report.tables.push(TableReport {
+                table: table_name(tf),
+                files_before: compacted.files_before,
+                files_after: compacted.files_after,
+                rows_rewritten: compacted.rows,
+                files_vacuumed: vacuumed.len(),
+            });
+        }
+    }
+    Ok(report)
+}

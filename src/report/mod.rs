@@ -1,0 +1,5 @@
+//! What a run tells its user and its platform: the run summary, metrics, progress.
+
+pub mod metrics;
+pub mod progress;
+pub mod summary;

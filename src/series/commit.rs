@@ -1,0 +1,189 @@
+//! What a series run has fetched but not committed, and its commit: the rejects to the DLQ
+//! first, then the rows with the coverage they complete in one Delta commit, then the
+//! watermark. Nothing is committed when coverage did not move.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::Runner;
+use super::counters::Counters;
+use super::coverage;
+use super::fetch::Window;
+use super::request::{Direction, SeriesRequest};
+use crate::error::{Error, Result};
+use crate::model::{Lineage, Row, TimeRange};
+use crate::providers::VolumeKind;
+use crate::sink::SinkError;
+use crate::stage::validate::Reject;
+use crate::state::dlq::{DlqContext, RecordKey};
+use crate::state::watermark::Watermark;
+
+/// What one series run carries from window to window and range to range.
+pub struct SeriesRun {
+    pub watermark: Watermark,
+    /// The coverage the table records for the series, as of this run's last commit.
+    pub coverage: Option<TimeRange>,
+    pub counters: Counters,
+    /// Ranges handled this run: a candle inside them again is a duplicate.
+    pub processed: Vec<TimeRange>,
+    /// History the provider cannot serve, found this run.
+    pub unreachable: Vec<TimeRange>,
+    /// Whether any commit of this run made a new table version.
+    pub committed: bool,
+    dlq_known: HashSet<RecordKey>,
+    dlq_seq: u64,
+}
+
+impl SeriesRun {
+    pub fn new(
+        watermark: Watermark,
+        coverage: Option<TimeRange>,
+        dlq_known: HashSet<RecordKey>,
+    ) -> Self {
+        SeriesRun {
+            watermark,
+            coverage,
+            counters: Counters::default(),
+            processed: Vec::new(),
+            unreachable: Vec::new(),
+            committed: false,
+            dlq_known,
+            dlq_seq: 0,
+        }
+    }
+}
+
+/// Rows and rejects waiting for the next commit, and the coverage that commit will record.
+#[derive(Default)]
+pub struct Pending {
+    rows: Vec<Row>,
+    /// Source candles folded into each of `rows` (empty for a native series).
+    sizes: Vec<u64>,
+    rejects: Vec<(String, Vec<Reject>)>,
+    coverage: Option<TimeRange>,
+    volume_kind: Option<VolumeKind>,
+}
+
+impl Pending {
+    pub fn new(coverage: Option<TimeRange>) -> Self {
+        Pending {
+            coverage,
+            ..Pending::default()
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Takes one window in, with the history it shows unreachable and the coverage it
+    /// justifies. Returns the end of the window's final source candles.
+    pub fn absorb(
+        &mut self,
+        window: Window,
+        tf: crate::providers::Timeframe,
+        direction: Direction,
+        run: &mut SeriesRun,
+    ) -> DateTime<Utc> {
+        self.volume_kind = Some(window.volume_kind);
+        self.rows.extend(window.rows);
+        self.sizes.extend(window.sizes);
+        if !window.rejects.is_empty() {
+            self.rejects.push((window.request, window.rejects));
+        }
+        let (lower, gap) = coverage::unserved(window.range, tf, window.available_from);
+        run.unreachable.extend(gap);
+        self.coverage = coverage::extend(
+            self.coverage,
+            direction,
+            lower,
+            tf.floor(window.covered_end),
+        );
+        window.covered_end
+    }
+
+    /// Source candles in the rows `keep` selects: the unit of `written` and `skipped`.
+    fn candles(&self, rows: &[Row], keep: impl Fn(&Row) -> bool) -> u64 {
+        rows.iter()
+            .enumerate()
+            .filter(|(_, row)| keep(row))
+            .map(|(i, _)| self.sizes.get(i).copied().unwrap_or(1))
+            .sum()
+    }
+}
+
+impl Runner {
+    /// Writes the pending rejects to the DLQ, then commits pending rows with the coverage they
+    /// complete, then writes the watermark.
+    ///
+    /// When another run committed coverage this run's pending range does not touch yet, the
+    /// rows stay pending until the range reaches it; on the `last` flush that is an error.
+    pub(super) async fn flush(
+        &self,
+        request: &SeriesRequest,
+        pending: &mut Pending,
+        run: &mut SeriesRun,
+        last: bool,
+    ) -> Result<()> {
+        let series = &request.series;
+        let now = (self.clock)();
+        for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
+            let context = DlqContext {
+                series,
+                source_timeframe: request.source.as_str(),
+                ingestion_id: &self.ingestion_id,
+                request: &request_url,
+            };
+            let written = self
+                .dlq
+                .write(&context, run.dlq_seq + 1, &rejects, now, &mut run.dlq_known)
+                .map_err(|e| Error::write(self.dlq.dir(), e))?;
+            if written.is_some() {
+                run.dlq_seq += 1;
+            }
+        }
+        // Rejects are written even when coverage does not move: they were fetched.
+        let Some(wanted) = pending.coverage.filter(|c| Some(*c) != run.coverage) else {
+            return Ok(());
+        };
+        let lineage = Lineage {
+            series: series.clone(),
+            volume_kind: pending.volume_kind.unwrap_or(VolumeKind::Base),
+            ingestion_id: self.ingestion_id.clone(),
+            is_mock: self.is_mock,
+            partition_period: request.partition_period,
+        };
+        let rows = std::mem::take(&mut pending.rows);
+        let committed = match self.sink.commit(&lineage, &rows, wanted).await {
+            Ok(committed) => committed,
+            Err(SinkError::CoverageMoved { .. }) if !last => {
+                pending.rows = rows;
+                return Ok(());
+            }
+            Err(e) => {
+                // Not written: the coverage did not move, so the next run fetches them again.
+                run.counters
+                    .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
+                pending.sizes.clear();
+                return Err(e.into());
+            }
+        };
+        // Rows another run committed first are already in the table: count them as skipped.
+        if let Some(held) = committed.held_before {
+            let dropped = |row: &Row| held.contains(row.candle.open_time);
+            let rows_dropped = rows.iter().filter(|r| dropped(r)).count() as u64;
+            run.counters
+                .unwrite(pending.candles(&rows, dropped), rows_dropped);
+        }
+        pending.sizes.clear();
+        run.committed |= committed.version.is_some();
+        run.coverage = Some(committed.coverage);
+        pending.coverage = Some(committed.coverage);
+        let first = rows.iter().map(|r| r.candle.open_time).min();
+        let last = rows.iter().map(|r| r.candle.open_time).max();
+        coverage::after_commit(&mut run.watermark, &committed, first.zip(last), now);
+        self.watermarks.save(&run.watermark, series)?;
+        Ok(())
+    }
+}
