@@ -200,7 +200,7 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock) -> Result<
     let report =
         ops::status::collect(&settings, clock(), |k| selection.accepts(k), stale_after).await?;
     output::print_status(&report, args.json);
-    Ok(error::finished(!report.any_stale(), None))
+    Ok(error::finished(!report.unhealthy(), None))
 }
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Result<i32> {
@@ -305,10 +305,11 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Result<
     let queue = DeadLetterQueue::new(&settings.state_dir);
     match command {
         DlqCommand::List { json } => {
-            let files = queue.files().map_err(|e| {
+            let listing = queue.list().map_err(|e| {
                 Error::Failed(format!("could not read {}: {e}", queue.dir().display()))
             })?;
-            output::print_dlq_list(&files, json);
+            output::print_dlq_list(&listing, json);
+            return Ok(error::finished(listing.unreadable.is_empty(), None));
         }
         DlqCommand::Show { id } => {
             let path = queue.dir().join(format!("{id}.json"));
@@ -333,6 +334,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Result<
                 "{}",
                 serde_json::to_string(&report).expect("report serialises")
             );
+            return Ok(error::finished(report.unreadable.is_empty(), None));
         }
     }
     Ok(exit::OK)

@@ -7,7 +7,7 @@ use crate::ops::demo::DemoReport;
 use crate::ops::gaps::SeriesGaps;
 use crate::ops::status::StatusReport;
 use crate::report::summary::RunSummary;
-use crate::state::dlq::StoredFile;
+use crate::state::dlq::Listing;
 
 pub fn print_summary(summary: &RunSummary, format: OutputFormat) {
     match format {
@@ -78,6 +78,9 @@ pub fn print_status(report: &StatusReport, json: bool) {
         );
         return;
     }
+    for p in &report.problems {
+        eprintln!("error: {p}");
+    }
     if report.series.is_empty() {
         println!("no series yet: run `candlelake backfill` first");
     }
@@ -114,9 +117,13 @@ fn human_duration(seconds: i64) -> String {
     }
 }
 
-pub fn print_dlq_list(files: &[(String, StoredFile)], json: bool) {
+pub fn print_dlq_list(listing: &Listing, json: bool) {
+    for u in &listing.unreadable {
+        eprintln!("error: {u}");
+    }
     if json {
-        let list: Vec<serde_json::Value> = files
+        let list: Vec<serde_json::Value> = listing
+            .files
             .iter()
             .map(|(id, f)| {
                 serde_json::json!({
@@ -128,14 +135,20 @@ pub fn print_dlq_list(files: &[(String, StoredFile)], json: bool) {
                     "records": f.records.len(),
                 })
             })
+            .chain(
+                listing
+                    .unreadable
+                    .iter()
+                    .map(|u| serde_json::json!({"id": u.id, "unreadable": u.reason})),
+            )
             .collect();
         println!("{}", serde_json::Value::Array(list));
         return;
     }
-    if files.is_empty() {
+    if listing.files.is_empty() && listing.unreadable.is_empty() {
         println!("the dead-letter queue is empty");
     }
-    for (id, f) in files {
+    for (id, f) in &listing.files {
         let mut reasons: Vec<&str> = f
             .records
             .iter()
@@ -144,6 +157,9 @@ pub fn print_dlq_list(files: &[(String, StoredFile)], json: bool) {
         reasons.sort_unstable();
         reasons.dedup();
         println!("{id}  {} records  {}", f.records.len(), reasons.join(","));
+    }
+    for u in &listing.unreadable {
+        println!("{}  UNREADABLE  {}", u.id, u.reason);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ use crate::providers::VolumeKind;
 use crate::providers::decimal::to_scale_18;
 use crate::series::{Counters, Direction, Runner, SeriesRequest};
 use crate::sink::read::decimal_text;
-use crate::state::atomic::write_atomic;
+use crate::state::dlq::Change;
 
 #[derive(Debug, Default, Serialize)]
 pub struct RefetchReport {
@@ -33,23 +33,6 @@ type Cells = [String; 5];
 fn cells(row: &Row) -> Cells {
     let c = &row.candle;
     [c.open, c.high, c.low, c.close, c.volume].map(|d| decimal_text(to_scale_18(d)))
-}
-
-#[derive(Serialize)]
-struct Revision<'a> {
-    timestamp: String,
-    ingestion_id: &'a str,
-    provider: &'static str,
-    asset_pair: &'a str,
-    timeframe: &'static str,
-    changes: Vec<Change>,
-}
-
-#[derive(Serialize)]
-struct Change {
-    timestamp: String,
-    old: BTreeMap<&'static str, String>,
-    new: BTreeMap<&'static str, String>,
 }
 
 const FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
@@ -127,28 +110,10 @@ pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<Refetch
 
     // The old values first, then the one commit that replaces them.
     if !changes.is_empty() {
-        let id = format!(
-            "{}-{}-{}-{}",
-            runner.ingestion_id(),
-            series.provider.as_str(),
-            series.pair,
-            tf
-        );
-        let record = Revision {
-            timestamp: now.to_rfc3339_opts(SecondsFormat::Micros, true),
-            ingestion_id: runner.ingestion_id(),
-            provider: series.provider.as_str(),
-            asset_pair: &series.pair,
-            timeframe: tf.as_str(),
-            changes,
-        };
-        let path = runner
-            .dlq()
-            .dir()
-            .join("revisions")
-            .join(format!("{id}.json"));
-        let bytes = serde_json::to_vec_pretty(&record).expect("a revision serialises");
-        write_atomic(&path, &bytes, "mid_revision_write").map_err(|e| Error::write(&path, e))?;
+        let dlq = runner.dlq();
+        let id = dlq
+            .write_revision(series, runner.ingestion_id(), changes, now)
+            .map_err(|e| Error::write(&dlq.revisions_dir(), e))?;
         report.revision = Some(id);
     }
     let lineage = Lineage {

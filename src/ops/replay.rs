@@ -3,21 +3,19 @@
 //! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::model::{Lineage, Row, SeriesKey};
+use crate::plan::PlanError;
 use crate::providers::alphavantage::{self, AssetClass};
 use crate::providers::{ProviderId, Timeframe, VolumeKind, WireCandle, coinbase, oanda};
 use crate::sink::DeltaSink;
 use crate::stage::validate::validate;
-use crate::state::dlq::DeadLetterQueue;
+use crate::state::dlq::{DeadLetterQueue, LedgerEntry};
 
 #[derive(Debug, Default, Serialize)]
 pub struct ReplayReport {
@@ -32,27 +30,8 @@ pub struct ReplayReport {
     /// Outside the series' recorded coverage: the next backfill fetches them again, so a
     /// replay now could write them twice. Left for a later replay.
     pub outside_coverage: usize,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Replayed {
-    id: String,
-    index: usize,
-    written: bool,
-    replayed_at: DateTime<Utc>,
-}
-
-fn ledger_path(dlq: &DeadLetterQueue) -> PathBuf {
-    dlq.dir().join("replayed.jsonl")
-}
-
-fn replayed(path: &Path) -> HashSet<(String, usize)> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Replayed>(l).ok())
-        .map(|r| (r.id, r.index))
-        .collect()
+    /// DLQ files that could not be read, with why; the command exits 2 when there are any.
+    pub unreadable: Vec<String>,
 }
 
 /// A record that passes today's rules, waiting for its series' commit.
@@ -96,17 +75,35 @@ pub async fn replay(
     ingestion_id: &str,
     now: DateTime<Utc>,
 ) -> Result<ReplayReport> {
-    let ledger = ledger_path(dlq);
-    let done = replayed(&ledger);
+    let ledger = dlq.ledger();
+    let done = ledger.replayed();
     let mut report = ReplayReport::default();
-    let mut by_series: BTreeMap<SeriesKey, (VolumeKind, Vec<Candidate>)> = BTreeMap::new();
-    let mut entries = Vec::new();
-    for (id, file) in dlq.files().map_err(|e| {
+    let listing = dlq.list().map_err(|e| {
         Error::Failed(format!(
             "could not read the DLQ in {}: {e}",
             dlq.dir().display()
         ))
-    })? {
+    })?;
+    let known = |id: &String| {
+        listing.files.iter().any(|(f, _)| f == id) || listing.unreadable.iter().any(|u| &u.id == id)
+    };
+    if let Some(missing) = ids.iter().find(|id| !known(id)) {
+        return Err(PlanError(format!(
+            "no DLQ file with id '{missing}' in {}; `candlelake dlq list` shows the ids",
+            dlq.dir().display()
+        ))
+        .into());
+    }
+    for u in listing
+        .unreadable
+        .iter()
+        .filter(|u| ids.is_empty() || ids.contains(&u.id))
+    {
+        report.unreadable.push(u.to_string());
+    }
+    let mut by_series: BTreeMap<SeriesKey, (VolumeKind, Vec<Candidate>)> = BTreeMap::new();
+    let mut entries = Vec::new();
+    for (id, file) in listing.files {
         if !ids.is_empty() && !ids.contains(&id) {
             continue;
         }
@@ -185,30 +182,17 @@ pub async fn replay(
         entries.extend(new.into_iter().map(|c| (c, true)));
         entries.extend(present.into_iter().map(|c| (c, false)));
     }
-    append_ledger(&ledger, &entries, now).map_err(|e| Error::write(&ledger, e))?;
-    Ok(report)
-}
-
-fn append_ledger(
-    path: &Path,
-    entries: &[(Candidate, bool)],
-    now: DateTime<Utc>,
-) -> std::io::Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    let mut text = String::new();
-    for (c, written) in entries {
-        let line = Replayed {
-            id: c.id.clone(),
+    let entries: Vec<LedgerEntry> = entries
+        .into_iter()
+        .map(|(c, written)| LedgerEntry {
+            id: c.id,
             index: c.index,
-            written: *written,
+            written,
             replayed_at: now,
-        };
-        text += &serde_json::to_string(&line).expect("a ledger line serialises");
-        text.push('\n');
-    }
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+        })
+        .collect();
+    ledger
+        .append(&entries)
+        .map_err(|e| Error::write(ledger.path(), e))?;
+    Ok(report)
 }

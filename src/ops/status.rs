@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{SeriesKey, rfc3339};
 use crate::plan::Settings;
 use crate::report::summary::CoverageLine;
@@ -15,11 +15,15 @@ use crate::state::watermark::WatermarkStore;
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub series: Vec<SeriesStatusLine>,
+    /// Damage found on the way (an unreadable DLQ file), each with what to do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl StatusReport {
-    pub fn any_stale(&self) -> bool {
-        self.series.iter().any(|s| s.stale == Some(true))
+    /// True when a health check should fail: a stale series or damage found.
+    pub fn unhealthy(&self) -> bool {
+        !self.problems.is_empty() || self.series.iter().any(|s| s.stale == Some(true))
     }
 }
 
@@ -52,7 +56,14 @@ pub async fn collect(
 ) -> Result<StatusReport> {
     let settle = settings.settle_delta();
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-    let dlq = DeadLetterQueue::new(&settings.state_dir);
+    let queue = DeadLetterQueue::new(&settings.state_dir);
+    let dlq = queue.list().map_err(|e| {
+        Error::Failed(format!(
+            "could not read the DLQ in {}: {e}",
+            queue.dir().display()
+        ))
+    })?;
+    let problems = dlq.unreadable.iter().map(ToString::to_string).collect();
     let mut series = Vec::new();
     for w in WatermarkStore::new(&settings.state_dir).all() {
         let Some(key) = w.series().filter(|k| selected(k)) else {
@@ -73,12 +84,12 @@ pub async fn collect(
             last_candle: w.last_candle.map(rfc3339),
             unreachable: w.unreachable.iter().map(|r| line(r.start, r.end)).collect(),
             rows,
-            dlq_records: dlq.count_records(&key),
+            dlq_records: dlq.records_of(&key).len() as u64,
             last_run: w.last_run.map(rfc3339),
             last_status: w.last_status.clone(),
             lag_seconds: lag.num_seconds(),
             stale: stale_after.map(|limit| lag > limit),
         });
     }
-    Ok(StatusReport { series })
+    Ok(StatusReport { series, problems })
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary: every module below links into it once.
 
 mod alphavantage;
+mod answers;
 mod cli;
 mod coinbase;
 mod crash;

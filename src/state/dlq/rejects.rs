@@ -1,0 +1,110 @@
+//! Writing rejects: one JSON file per HTTP response that had rejects, named
+//! `{ingestion_id}-{provider}-{pair}-{tf}-{seq}.json`, written atomically, each record once.
+
+use std::collections::HashSet;
+use std::io;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{DeadLetterQueue, RecordKey, record_time};
+use crate::failpoint;
+use crate::model::SeriesKey;
+use crate::stage::validate::Reject;
+use crate::state::atomic::write_atomic;
+
+/// Where a batch of rejects came from.
+#[derive(Debug, Clone)]
+pub struct DlqContext<'a> {
+    pub series: &'a SeriesKey,
+    pub source_timeframe: &'a str,
+    pub ingestion_id: &'a str,
+    /// The request URL with no secret in it.
+    pub request: &'a str,
+}
+
+#[derive(Serialize)]
+struct File<'a> {
+    timestamp: String,
+    error: &'static str,
+    context: Context<'a>,
+    records: Vec<Record<'a>>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    provider: &'a str,
+    asset_pair: &'a str,
+    timeframe: &'a str,
+    source_timeframe: &'a str,
+    ingestion_id: &'a str,
+    request: &'a str,
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    timestamp: Option<String>,
+    reasons: Vec<&'static str>,
+    raw: &'a RawValue,
+}
+
+impl DeadLetterQueue {
+    /// Writes one file for the rejects of one response that are not in `known`; returns its id
+    /// (the file stem), or `None` when every reject was already dead-lettered.
+    pub fn write(
+        &self,
+        context: &DlqContext<'_>,
+        seq: u64,
+        rejects: &[Reject],
+        now: DateTime<Utc>,
+        known: &mut HashSet<RecordKey>,
+    ) -> io::Result<Option<String>> {
+        let rejects: Vec<&Reject> = rejects
+            .iter()
+            .filter(|r| known.insert((r.open_time.map(record_time), r.raw.get().to_string())))
+            .collect();
+        if rejects.is_empty() {
+            return Ok(None);
+        }
+        let series = context.series;
+        let id = format!(
+            "{}-{}-{}-{}-{seq}",
+            context.ingestion_id,
+            series.provider.as_str(),
+            series.pair,
+            series.timeframe
+        );
+        let file = File {
+            timestamp: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            error: "validation_failed",
+            context: Context {
+                provider: series.provider.as_str(),
+                asset_pair: &series.pair,
+                timeframe: series.timeframe.as_str(),
+                source_timeframe: context.source_timeframe,
+                ingestion_id: context.ingestion_id,
+                request: context.request,
+            },
+            records: rejects
+                .iter()
+                .map(|r| Record {
+                    timestamp: r
+                        .open_time
+                        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                    reasons: r.reasons.iter().map(|r| r.as_str()).collect(),
+                    raw: &r.raw,
+                })
+                .collect(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
+        bytes.push(b'\n');
+        write_atomic(
+            &self.dir.join(format!("{id}.json")),
+            &bytes,
+            "mid_dlq_write",
+        )?;
+        failpoint::hit("after_dlq_write");
+        Ok(Some(id))
+    }
+}
