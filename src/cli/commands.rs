@@ -9,8 +9,8 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::args::{
-    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, MaintainArgs, OutputFormat, RefetchArgs,
-    SelectionArgs, StatusArgs, TopupArgs,
+    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, LogFormat, MaintainArgs, OutputFormat,
+    RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
 };
 use super::output;
 use crate::error::{self, Error, Result, exit};
@@ -33,17 +33,19 @@ use crate::state::watermark::{Loaded, WatermarkStore};
 pub async fn execute(cli: Cli) -> i32 {
     let clock = system_clock();
     let format = cli.global.output;
+    let json_logs = cli.global.log_format == LogFormat::Json;
     let flags = cli.global.setting_flags();
     let input = SettingsInput::from_process(flags.clone(), cli.global.config.clone());
+    let out = Out { format, json_logs };
     let result = match cli.command {
-        Command::Backfill(args) => backfill(input, args, clock, format).await,
-        Command::Topup(args) => topup(input, args, clock, format).await,
-        Command::Status(args) => status(input, args, clock).await,
-        Command::Demo => demo(flags, clock, format).await,
-        Command::Dlq { command } => dlq(input, command, clock).await,
-        Command::Refetch(args) => refetch(input, args, clock).await,
-        Command::Gaps(args) => gaps(input, args).await,
-        Command::Maintain(args) => maintain(input, args).await,
+        Command::Backfill(args) => backfill(input, args, clock, out).await,
+        Command::Topup(args) => topup(input, args, clock, out).await,
+        Command::Status(args) => status(input, args, clock, out).await,
+        Command::Demo => demo(flags, clock, out).await,
+        Command::Dlq { command } => dlq(input, command, clock, out).await,
+        Command::Refetch(args) => refetch(input, args, clock, out).await,
+        Command::Gaps(args) => gaps(input, args, out).await,
+        Command::Maintain(args) => maintain(input, args, out).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -51,15 +53,33 @@ pub async fn execute(cli: Cli) -> i32 {
     })
 }
 
-/// A run that listens for SIGINT/SIGTERM and shows progress on a terminal.
-fn run_context(clock: Clock) -> Result<RunContext> {
+/// How a command reports: `--output` for what it prints on stdout, `--log-format` for stderr.
+#[derive(Debug, Clone, Copy)]
+struct Out {
+    format: OutputFormat,
+    json_logs: bool,
+}
+
+impl Out {
+    /// JSON on stdout: `--output json`, or a command's own `--json`.
+    fn json(self, flag: bool) -> OutputFormat {
+        if flag {
+            OutputFormat::Json
+        } else {
+            self.format
+        }
+    }
+}
+
+/// A run that listens for SIGINT/SIGTERM and shows its progress on stderr.
+fn run_context(clock: Clock, json_logs: bool) -> Result<RunContext> {
     let shutdown = Shutdown::on_signals()
         .map_err(|e| Error::Failed(format!("could not listen for SIGINT/SIGTERM: {e}")))?;
     Ok(RunContext {
         clock,
         ingestion_id: new_ingestion_id(),
         shutdown,
-        progress: Arc::new(Progress::for_stderr()),
+        progress: Arc::new(Progress::for_stderr(json_logs)),
     })
 }
 
@@ -137,16 +157,11 @@ fn backfill_plan(
     )
 }
 
-async fn backfill(
-    input: SettingsInput,
-    args: BackfillArgs,
-    clock: Clock,
-    format: OutputFormat,
-) -> Result<i32> {
+async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
     let plan = backfill_plan(&args, args.dry_run, &clock)?;
-    let run = run_context(clock)?;
+    let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = if plan.dry_run {
         None
@@ -158,27 +173,22 @@ async fn backfill(
     if plan.dry_run {
         let report =
             ops::backfill::dry_run(&runner, &requests, settings.alphavantage_daily_limit).await;
-        output::print_dry_run(&report, format);
+        output::print_dry_run(&report, out.format);
         return Ok(exit::OK);
     }
     let results = Arc::new(runner).run_all(requests).await;
-    Ok(finish(&settings, &run, &results, format, started).await)
+    Ok(finish(&settings, &run, &results, out.format, started).await)
 }
 
-async fn topup(
-    input: SettingsInput,
-    args: TopupArgs,
-    clock: Clock,
-    format: OutputFormat,
-) -> Result<i32> {
+async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
     let selection = selection(&args.selection)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
-    let run = run_context(clock)?;
+    let run = run_context(clock, out.json_logs)?;
     let topup = ops::topup::plan(&settings, &selection, &run).await?;
     let results = ops::topup::run(topup).await;
-    Ok(finish(&settings, &run, &results, format, started).await)
+    Ok(finish(&settings, &run, &results, out.format, started).await)
 }
 
 fn selection(args: &SelectionArgs) -> Result<Selection, PlanError> {
@@ -189,7 +199,7 @@ fn selection(args: &SelectionArgs) -> Result<Selection, PlanError> {
     )
 }
 
-async fn status(input: SettingsInput, args: StatusArgs, clock: Clock) -> Result<i32> {
+async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
     let selection = selection(&args.selection)?;
     let stale_after = args
@@ -199,11 +209,11 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock) -> Result<
         .transpose()?;
     let report =
         ops::status::collect(&settings, clock(), |k| selection.accepts(k), stale_after).await?;
-    output::print_status(&report, args.json);
+    output::print_status(&report, out.json(args.json));
     Ok(error::finished(!report.unhealthy(), None))
 }
 
-async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Result<i32> {
+async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
     let plan = backfill_plan(
         &BackfillArgs {
@@ -214,35 +224,19 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Resul
         false,
         &clock,
     )?;
-    let run = run_context(clock)?;
+    let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let requests = ops::backfill::requests(&runner, &settings, &plan, false).await?;
-    let mut reports = Vec::new();
-    let mut failed = false;
-    for request in &requests {
-        if run.shutdown.requested().is_some() {
-            break;
-        }
-        match ops::refetch::refetch(&runner, request).await {
-            Ok(report) => reports.push(serde_json::to_value(&report).expect("report serialises")),
-            Err(e) => {
-                failed = true;
-                reports.push(serde_json::json!({
-                    "series": request.series.to_string(),
-                    "error": e.to_string(),
-                }));
-            }
-        }
-    }
-    println!(
-        "{}",
-        serde_json::json!({"ingestion_id": run.ingestion_id, "results": reports})
-    );
-    Ok(error::finished(!failed, run.shutdown.requested()))
+    let report = ops::refetch::refetch_all(&runner, &requests).await;
+    output::print_refetch(&report, out.format);
+    Ok(error::finished(
+        report.succeeded(),
+        run.shutdown.requested(),
+    ))
 }
 
-async fn gaps(input: SettingsInput, args: GapsArgs) -> Result<i32> {
+async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
     let selection = selection(&args.selection)?;
     let start = args
@@ -269,11 +263,11 @@ async fn gaps(input: SettingsInput, args: GapsArgs) -> Result<i32> {
         report.push(found);
     }
     let any = report.iter().any(|s| !s.gaps.is_empty());
-    output::print_gaps(&report, args.json);
+    output::print_gaps(&report, out.json(args.json));
     Ok(error::finished(!(args.fail_on_gaps && any), None))
 }
 
-async fn maintain(input: SettingsInput, args: MaintainArgs) -> Result<i32> {
+async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
     let timeframes = match &args.timeframes {
         None => Timeframe::ALL.to_vec(),
@@ -286,21 +280,18 @@ async fn maintain(input: SettingsInput, args: MaintainArgs) -> Result<i32> {
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let report = ops::maintain::maintain(&sink, &timeframes, retention).await?;
-    println!(
-        "{}",
-        serde_json::to_string(&report).expect("report serialises")
-    );
+    output::print_maintain(&report, out.format);
     Ok(exit::OK)
 }
 
-async fn demo(flags: HashMap<String, String>, clock: Clock, format: OutputFormat) -> Result<i32> {
+async fn demo(flags: HashMap<String, String>, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(ops::demo::settings_input(flags))?;
     let report = ops::demo::demo(&settings, clock).await?;
-    output::print_demo(&report, format);
+    output::print_demo(&report, out.format);
     Ok(error::finished(report.summary.succeeded(), None))
 }
 
-async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Result<i32> {
+async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
     let queue = DeadLetterQueue::new(&settings.state_dir);
     match command {
@@ -308,7 +299,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Result<
             let listing = queue.list().map_err(|e| {
                 Error::Failed(format!("could not read {}: {e}", queue.dir().display()))
             })?;
-            output::print_dlq_list(&listing, json);
+            output::print_dlq_list(&listing, out.json(json));
             return Ok(error::finished(listing.unreadable.is_empty(), None));
         }
         DlqCommand::Show { id } => {
@@ -330,10 +321,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Result<
             let report =
                 ops::replay::replay(&queue, &sink, &parsers, &ids, &new_ingestion_id(), clock())
                     .await?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("report serialises")
-            );
+            output::print_replay(&report, out.format);
             return Ok(error::finished(report.unreadable.is_empty(), None));
         }
     }

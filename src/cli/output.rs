@@ -1,10 +1,15 @@
 //! Printing results: the run summary, the dry-run plan and the status report, as text or JSON
 //! on stdout (logs go to stderr).
 
+use serde::Serialize;
+
 use super::args::OutputFormat;
 use crate::ops::backfill::DryRun;
 use crate::ops::demo::DemoReport;
 use crate::ops::gaps::SeriesGaps;
+use crate::ops::maintain::MaintainReport;
+use crate::ops::refetch::{RefetchOutcome, RefetchRun};
+use crate::ops::replay::ReplayReport;
 use crate::ops::status::StatusReport;
 use crate::report::summary::RunSummary;
 use crate::state::dlq::Listing;
@@ -70,8 +75,8 @@ pub fn print_demo(report: &DemoReport, format: OutputFormat) {
     );
 }
 
-pub fn print_status(report: &StatusReport, json: bool) {
-    if json {
+pub fn print_status(report: &StatusReport, format: OutputFormat) {
+    if format == OutputFormat::Json {
         println!(
             "{}",
             serde_json::to_string(report).expect("status serialises")
@@ -117,11 +122,11 @@ fn human_duration(seconds: i64) -> String {
     }
 }
 
-pub fn print_dlq_list(listing: &Listing, json: bool) {
+pub fn print_dlq_list(listing: &Listing, format: OutputFormat) {
     for u in &listing.unreadable {
         eprintln!("error: {u}");
     }
-    if json {
+    if format == OutputFormat::Json {
         let list: Vec<serde_json::Value> = listing
             .files
             .iter()
@@ -163,8 +168,8 @@ pub fn print_dlq_list(listing: &Listing, json: bool) {
     }
 }
 
-pub fn print_gaps(report: &[SeriesGaps], json: bool) {
-    if json {
+pub fn print_gaps(report: &[SeriesGaps], format: OutputFormat) {
+    if format == OutputFormat::Json {
         println!("{}", serde_json::json!({ "series": report }));
         return;
     }
@@ -194,4 +199,77 @@ pub fn print_gaps(report: &[SeriesGaps], json: bool) {
             );
         }
     }
+}
+
+/// JSON on stdout, or the text `render` makes of it.
+fn print_report<T: Serialize>(report: &T, format: OutputFormat, render: impl FnOnce() -> String) {
+    match format {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(report).expect("a report serialises")
+        ),
+        OutputFormat::Text => print!("{}", render()),
+    }
+}
+
+pub fn print_maintain(report: &MaintainReport, format: OutputFormat) {
+    print_report(report, format, || {
+        if report.tables.is_empty() {
+            return "maintain: nothing to compact or vacuum\n".to_string();
+        }
+        report
+            .tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}: {} files -> {}, {} rows rewritten, {} files vacuumed\n",
+                    t.table, t.files_before, t.files_after, t.rows_rewritten, t.files_vacuumed
+                )
+            })
+            .collect()
+    });
+}
+
+pub fn print_refetch(run: &RefetchRun, format: OutputFormat) {
+    print_report(run, format, || {
+        let mut out = format!("refetch {}\n", run.ingestion_id);
+        for r in &run.results {
+            out += &match r {
+                RefetchOutcome::Done(r) => format!(
+                    "  {} {} {}: {} fetched, {} changed, {} added back, {} rejected{}\n",
+                    r.provider,
+                    r.asset_pair,
+                    r.timeframe,
+                    r.fetched,
+                    r.changed,
+                    r.added,
+                    r.rejected,
+                    r.revision
+                        .as_deref()
+                        .map(|id| format!(", old values in revisions/{id}.json"))
+                        .unwrap_or_default()
+                ),
+                RefetchOutcome::Failed { series, error } => {
+                    format!("  {series}: error: {error}\n")
+                }
+            };
+        }
+        out
+    });
+}
+
+pub fn print_replay(report: &ReplayReport, format: OutputFormat) {
+    print_report(report, format, || {
+        format!(
+            "dlq replay: {} files, {} records: {} written, {} already in the table, {} still invalid, {} replayed before, {} outside coverage, {} aggregate members\n",
+            report.files,
+            report.records,
+            report.written,
+            report.already_in_table,
+            report.still_invalid,
+            report.already_replayed,
+            report.outside_coverage,
+            report.aggregated_members
+        )
+    });
 }

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::time::Instant;
 
-use crate::providers::{FetchError, Gate};
+use crate::providers::{ErrorKind, FetchError, Gate};
 use crate::state::quota::DailyQuota;
 
 pub struct RateGate {
@@ -82,7 +82,10 @@ impl Gate for RateGate {
             return Err(e);
         }
         if let Some(daily) = &self.daily {
-            daily.spend_one()?;
+            // Both a spent quota and one that cannot be recorded stop the provider for the run.
+            daily
+                .spend_one()
+                .map_err(|e| FetchError::new(ErrorKind::Halt, e.to_string()))?;
         }
         Ok(())
     }

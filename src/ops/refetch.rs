@@ -37,6 +37,51 @@ fn cells(row: &Row) -> Cells {
 
 const FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
+/// What one `refetch` command did, series by series.
+#[derive(Debug, Serialize)]
+pub struct RefetchRun {
+    pub ingestion_id: String,
+    pub results: Vec<RefetchOutcome>,
+}
+
+/// One series' refetch, or why it failed.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum RefetchOutcome {
+    Done(RefetchReport),
+    Failed { series: String, error: String },
+}
+
+impl RefetchRun {
+    pub fn succeeded(&self) -> bool {
+        self.results
+            .iter()
+            .all(|r| matches!(r, RefetchOutcome::Done(_)))
+    }
+}
+
+/// Refetches every request in turn, stopping between series at SIGINT/SIGTERM; one failing
+/// series does not stop the others.
+pub async fn refetch_all(runner: &Runner, requests: &[SeriesRequest]) -> RefetchRun {
+    let mut results = Vec::new();
+    for request in requests {
+        if runner.shutdown().requested().is_some() {
+            break;
+        }
+        results.push(match refetch(runner, request).await {
+            Ok(report) => RefetchOutcome::Done(report),
+            Err(e) => RefetchOutcome::Failed {
+                series: request.series.to_string(),
+                error: e.to_string(),
+            },
+        });
+    }
+    RefetchRun {
+        ingestion_id: runner.ingestion_id().to_string(),
+        results,
+    }
+}
+
 /// Refetches `request`'s range (clipped to the series' coverage) and writes what changed.
 pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<RefetchReport> {
     let series = &request.series;

@@ -281,7 +281,8 @@ impl Runner {
             Ok(()) => unreachable_error(&series, &run.unreachable),
         };
         let result = SeriesResult::finish(series.clone(), &run, error, nothing_to_fetch);
-        self.progress.finish(&series, result.status.as_str());
+        self.progress
+            .finish(&series, result.status.as_str(), run.counters.rows);
         if run.coverage.is_some() {
             coverage::after_run(
                 &mut run.watermark,

@@ -9,7 +9,24 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::atomic::write_atomic;
-use crate::providers::{Clock, ErrorKind, FetchError};
+use crate::providers::Clock;
+
+/// Why a request was refused unsent.
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    #[error(
+        "the {provider} daily budget of {limit} requests for {date} (UTC) is used up, so this request was not sent; rerun after 00:00 UTC or raise CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT"
+    )]
+    Spent {
+        provider: &'static str,
+        limit: u64,
+        date: String,
+    },
+    #[error(
+        "could not record the daily request budget in {dir}: {source}; check that the state dir is writable"
+    )]
+    Io { dir: String, source: std::io::Error },
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Spent {
@@ -56,34 +73,25 @@ impl DailyQuota {
     }
 
     /// Counts one request, or refuses it when today's budget is spent.
-    pub fn spend_one(&self) -> Result<(), FetchError> {
+    pub fn spend_one(&self) -> Result<(), QuotaError> {
         let _guard = self.lock.lock().expect("budget lock");
         let now = (self.clock)();
         let spent = self.spent_today();
         if spent >= self.limit {
-            return Err(FetchError::new(
-                ErrorKind::Halt,
-                format!(
-                    "the {} daily budget of {} requests for {} (UTC) is used up, so this request was not sent; rerun after 00:00 UTC or raise CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT",
-                    self.provider,
-                    self.limit,
-                    now.format("%Y-%m-%d")
-                ),
-            ));
+            return Err(QuotaError::Spent {
+                provider: self.provider,
+                limit: self.limit,
+                date: now.format("%Y-%m-%d").to_string(),
+            });
         }
         let record = Spent {
             date: now.format("%Y-%m-%d").to_string(),
             requests: spent + 1,
         };
         let bytes = serde_json::to_vec(&record).expect("budget serialises");
-        write_atomic(&self.path(now), &bytes, "mid_budget_write").map_err(|e| {
-            FetchError::new(
-                ErrorKind::Halt,
-                format!(
-                    "could not record the daily request budget in {}: {e}",
-                    self.dir.display()
-                ),
-            )
+        write_atomic(&self.path(now), &bytes, "mid_budget_write").map_err(|source| QuotaError::Io {
+            dir: self.dir.display().to_string(),
+            source,
         })
     }
 }
