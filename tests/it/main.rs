@@ -1,4 +1,5 @@
-//! One integration-test binary: every module below links into it once.
+//! One integration-test binary: every module below links into it once. Test modules take
+//! shared code only from `support`, never from each other.
 
 mod alphavantage;
 mod cli;
@@ -15,4 +16,3 @@ mod python_readers;
 mod s3;
 mod secrets;
 mod support;
-mod synth;
