@@ -45,7 +45,9 @@ async fn main() {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info"));
+    // Colours only on a terminal: piped logs (cron, journald, kubectl logs) stay plain text.
     let logs = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     match cli.global.log_format {

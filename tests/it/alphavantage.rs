@@ -1,173 +1,55 @@
 //! The real Alpha Vantage client against a local server answering with fixture bodies (HTTP
 //! 200 for every outcome, as Alpha Vantage does), end to end through the binary.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-
 use candlelake::providers::Timeframe;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use serde_json::json;
+use wiremock::MockServer;
 
-use crate::support::{Workspace, at, fixture, normalized, series};
+use crate::support::servers::{AV_KEY, assert_query_has, av_server, query};
+use crate::support::{
+    Args, Workspace, at, backfill, fields, fixture, normalized, ohlcv, read_json, series,
+};
 
-pub const KEY: &str = "TESTKEY123";
-
-/// Answers by `function` (and `month`): queued answers first, then the fixture of the function.
-pub struct AvServer {
-    queued: Mutex<BTreeMap<String, Vec<String>>>,
+fn av(pairs: &str, timeframes: &str) -> Args {
+    backfill("alphavantage", pairs, timeframes)
 }
 
-impl AvServer {
-    pub fn new(queued: &[(&str, &[&str])]) -> Self {
-        let queued = queued
-            .iter()
-            .map(|(f, bodies)| {
-                (
-                    f.to_string(),
-                    bodies
-                        .iter()
-                        .map(|b| fixture(&format!("alphavantage/{b}")))
-                        .collect(),
-                )
-            })
-            .collect();
-        AvServer {
-            queued: Mutex::new(queued),
-        }
-    }
-}
-
-fn default_body(q: &dyn Fn(&str) -> String) -> String {
-    let file = match q("function").as_str() {
-        "TIME_SERIES_INTRADAY" => match q("month").as_str() {
-            "2024-03" => "TIME_SERIES_INTRADAY-IBM-30min-2024-03.json".to_string(),
-            "2024-11" => "TIME_SERIES_INTRADAY-IBM-30min-2024-11.json".to_string(),
-            month => {
-                let symbol = q("symbol");
-                return format!(
-                    r#"{{"Meta Data": {{"1. Information": "Intraday (30min) open, high, low, close prices and volume", "2. Symbol": "{symbol}", "3. Last Refreshed": "{month}-28 19:30:00", "4. Interval": "30min", "5. Output Size": "Full size", "6. Time Zone": "US/Eastern"}}, "Time Series (30min)": {{}}}}"#
-                );
-            }
-        },
-        "FX_DAILY" => "FX_DAILY-EUR-USD.json".to_string(),
-        "DIGITAL_CURRENCY_DAILY" => "DIGITAL_CURRENCY_DAILY-BTC-EUR.json".to_string(),
-        "TIME_SERIES_DAILY" => "TIME_SERIES_DAILY-IBM-compact.json".to_string(),
-        "CRYPTO_INTRADAY" => "errors/premium-endpoint.json".to_string(),
-        _ => "errors/empty.json".to_string(),
-    };
-    fixture(&format!("alphavantage/{file}"))
-}
-
-impl Respond for AvServer {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let q = |k: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        };
-        let key = format!(
-            "{}/{}",
-            q("function"),
-            q("symbol").to_string() + &q("from_symbol")
-        );
-        let queued = {
-            let mut all = self.queued.lock().unwrap();
-            [q("function"), key].iter().find_map(|k| {
-                all.get_mut(k)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| v.remove(0))
-            })
-        };
-        let body = queued.unwrap_or_else(|| default_body(&q));
-        ResponseTemplate::new(200)
-            .set_body_string(body)
-            .insert_header("content-type", "application/json")
-    }
-}
-
-pub async fn av_server(queued: &[(&str, &[&str])]) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(AvServer::new(queued))
-        .mount(&server)
-        .await;
-    server
-}
-
-pub fn workspace(server: &MockServer) -> Workspace {
-    let mut ws = Workspace::new("http://127.0.0.1:9");
-    ws.env
-        .insert("CANDLELAKE_ALPHAVANTAGE_URL".into(), server.uri());
-    ws.env
-        .insert("CANDLELAKE_ALPHAVANTAGE_RPS".into(), "0".into());
-    ws.env.insert("ALPHAVANTAGE_API_KEY".into(), KEY.into());
-    ws
+/// EUR-USD daily over the 239 weekdays the FX_DAILY fixture holds.
+fn eur_usd_daily() -> Args {
+    av("EUR-USD", "1d").range("2024-01-02", "2024-12-01")
 }
 
 async fn functions(server: &MockServer) -> Vec<String> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == "function")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        })
-        .collect()
+    let requests = server.received_requests().await.unwrap();
+    let function = |r| query(r, "function").unwrap_or_default();
+    requests.iter().map(function).collect()
 }
 
-fn cells(r: &candlelake::sink::TableRow) -> [String; 5] {
-    [
-        r.open.clone(),
-        r.high.clone(),
-        r.low.clone(),
-        r.close.clone(),
-        r.volume.clone(),
-    ]
+async fn request_count(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap().len()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn equity_intraday_across_dst_and_4h_built_from_30min() {
     let server = av_server(&[]).await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "IBM",
-            "--timeframes",
-            "30m,4h",
-            "--start",
-            "2024-03-01T05:00:00Z",
-            "--end",
-            "2024-04-01T04:00:00Z",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    let march = av("IBM", "30m,4h").range("2024-03-01T05:00:00Z", "2024-04-01T04:00:00Z");
+    let summary = ws.run_ok(march).await;
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "one month request per series");
     for r in &requests {
-        let q = r.url.query().unwrap();
-        for part in [
-            "function=TIME_SERIES_INTRADAY",
-            "symbol=IBM",
-            "interval=30min",
-            "month=2024-03",
-            "outputsize=full",
-            "adjusted=false",
-            "extended_hours=true",
-        ] {
-            assert!(q.contains(part), "{q}");
-        }
+        assert_query_has(
+            r,
+            &[
+                "function=TIME_SERIES_INTRADAY",
+                "symbol=IBM",
+                "interval=30min",
+                "month=2024-03",
+                "outputsize=full",
+                "adjusted=false",
+                "extended_hours=true",
+            ],
+        );
     }
 
     let rows = ws.rows(Timeframe::M30).await;
@@ -176,7 +58,7 @@ async fn equity_intraday_across_dst_and_4h_built_from_30min() {
         && r.asset_pair == "IBM"
         && r.source_provider == "alphavantage"));
     // 09:30 New York is 14:30Z before the 10 March change and 13:30Z after it.
-    let at_time = |t: &str| rows.iter().find(|r| r.timestamp == at(t)).map(cells);
+    let at_time = |t: &str| rows.iter().find(|r| r.timestamp == at(t)).map(ohlcv);
     assert_eq!(
         at_time("2024-03-08T14:30:00Z"),
         Some(["189.45", "189.8", "188.54", "188.88", "831898"].map(String::from))
@@ -203,7 +85,7 @@ async fn equity_intraday_across_dst_and_4h_built_from_30min() {
             .unwrap_or_else(|| panic!("no 4h row at {t}"));
         let s = |k: &str| w[k].as_str().unwrap().to_string();
         assert_eq!(
-            cells(got),
+            ohlcv(got),
             [s("open"), s("high"), s("low"), s("close"), s("volume")],
             "{t}"
         );
@@ -217,23 +99,9 @@ async fn equity_intraday_across_dst_and_4h_built_from_30min() {
 #[tokio::test(flavor = "multi_thread")]
 async fn equity_intraday_across_the_november_change() {
     let server = av_server(&[]).await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "IBM",
-            "--timeframes",
-            "30m",
-            "--start",
-            "2024-11-01T04:00:00Z",
-            "--end",
-            "2024-12-01T05:00:00Z",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    let november = av("IBM", "30m").range("2024-11-01T04:00:00Z", "2024-12-01T05:00:00Z");
+    ws.run_ok(november).await;
     let rows = ws.rows(Timeframe::M30).await;
     assert_eq!(rows.len(), 608);
     let body: serde_json::Value = serde_json::from_str(&fixture(
@@ -265,25 +133,10 @@ async fn equity_intraday_across_the_november_change() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fx_daily_and_both_crypto_daily_formats() {
+async fn fx_daily_is_stamped_at_midnight_with_no_volume() {
     let server = av_server(&[]).await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "EUR-USD",
-            "--timeframes",
-            "1d",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-12-01",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    ws.run_ok(eur_usd_daily()).await;
     let rows = ws.rows(Timeframe::D1).await;
     assert_eq!(rows.len(), 239);
     assert!(rows.iter().all(|r| r.timestamp.timestamp() % 86_400 == 0
@@ -296,8 +149,12 @@ async fn fx_daily_and_both_crypto_daily_formats() {
             .unwrap()
             .contains("function=FX_DAILY&from_symbol=EUR&to_symbol=USD&outputsize=full")
     );
+}
 
-    for (rel, start, end, first_day) in [
+#[tokio::test(flavor = "multi_thread")]
+async fn crypto_daily_in_both_formats_keeps_the_market_currency() {
+    // TC: (fixture, start, end, newest day)
+    let cases = [
         (
             "DIGITAL_CURRENCY_DAILY-BTC-EUR.json",
             "2024-04-04",
@@ -310,24 +167,11 @@ async fn fx_daily_and_both_crypto_daily_formats() {
             "2023-10-15",
             "2023-10-14",
         ),
-    ] {
+    ];
+    for (rel, start, end, first_day) in cases {
         let server = av_server(&[("DIGITAL_CURRENCY_DAILY", &[rel])]).await;
-        let ws = workspace(&server);
-        let (code, summary) = ws
-            .run_json(&[
-                "backfill",
-                "--provider",
-                "alphavantage",
-                "--pairs",
-                "BTC-EUR",
-                "--timeframes",
-                "1d",
-                "--start",
-                start,
-                "--end",
-                end,
-            ])
-            .await;
+        let ws = Workspace::alphavantage(&server);
+        let (code, summary) = ws.run_json(av("BTC-EUR", "1d").range(start, end)).await;
         assert_eq!(code, 0, "{rel}: {summary}");
         let rows = ws.rows(Timeframe::D1).await;
         assert_eq!(rows.len(), 60, "{rel}");
@@ -342,7 +186,7 @@ async fn fx_daily_and_both_crypto_daily_formats() {
             .find(|r| r.timestamp == at(&format!("{first_day}T00:00:00Z")))
             .unwrap();
         assert_eq!(
-            cells(row),
+            ohlcv(row),
             [
                 field("1. open", "1a. open (EUR)"),
                 field("2. high", "2a. high (EUR)"),
@@ -357,84 +201,41 @@ async fn fx_daily_and_both_crypto_daily_formats() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn throttle_notes_quota_premium_and_empty_answers() {
-    // The per-second note is retried, then the data comes.
+async fn the_per_second_note_is_retried_then_the_data_comes() {
     let server = av_server(&[("FX_DAILY", &["errors/burst-note.json"])]).await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "EUR-USD",
-            "--timeframes",
-            "1d",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-12-01",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    let summary = ws.run_ok(eur_usd_daily()).await;
     assert_eq!(functions(&server).await, ["FX_DAILY", "FX_DAILY"]);
     assert_eq!(series(&summary, "EUR-USD", "1d")["records"], 239);
+}
 
-    // The daily quota stops the provider for the run: no series is retried or continued.
-    let server = av_server(&[(
-        "FX_DAILY",
-        &["errors/daily-quota.json", "errors/daily-quota-note.json"],
-    )])
-    .await;
-    let mut ws = workspace(&server);
-    ws.env
-        .insert("CANDLELAKE_ALPHAVANTAGE_RPS".into(), "2".into());
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "EUR-USD,GBP-USD,USD-JPY",
-            "--timeframes",
-            "1d",
-            "--start",
-            "2024-01-02",
-            "--end",
-            "2024-12-01",
-        ])
-        .await;
-    assert_eq!(code, 2, "{summary}");
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_quota_note_stops_the_provider_for_the_run() {
+    // No series is retried or continued.
+    let quota = ["errors/daily-quota.json", "errors/daily-quota-note.json"];
+    let server = av_server(&[("FX_DAILY", &quota)]).await;
+    let ws = Workspace::alphavantage(&server).with("CANDLELAKE_ALPHAVANTAGE_RPS", "2");
+    let three = av("EUR-USD,GBP-USD,USD-JPY", "1d").range("2024-01-02", "2024-12-01");
+    let summary = ws.run_json_expect(three, 2).await;
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
+        request_count(&server).await,
         1,
         "the provider stops after the quota note: {summary}"
     );
     for r in summary["results"].as_array().unwrap() {
         let e = r["error"].as_str().unwrap();
         assert_eq!(r["status"], "error");
-        assert!(e.contains("quota") && !e.contains(KEY), "{e}");
+        assert!(e.contains("quota") && !e.contains(AV_KEY), "{e}");
     }
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn premium_only_and_empty_answers_fail_their_series_unretried() {
     // A premium-only function fails its series saying so; `{}` is an error, never "no data".
     let server = av_server(&[("DIGITAL_CURRENCY_DAILY", &["errors/empty.json"])]).await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            "ETH-USD",
-            "--timeframes",
-            "5m,1d",
-            "--start",
-            "2023-10-13",
-            "--end",
-            "2023-10-14",
-        ])
-        .await;
-    assert_eq!(code, 2, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    let day = av("ETH-USD", "5m,1d").range("2023-10-13", "2023-10-14");
+    let summary = ws.run_json_expect(day, 2).await;
     let premium = series(&summary, "ETH-USD", "5m");
     assert!(
         premium["error"].as_str().unwrap().contains("premium key"),
@@ -443,36 +244,20 @@ async fn throttle_notes_quota_premium_and_empty_answers() {
     let empty = series(&summary, "ETH-USD", "1d");
     assert_eq!(empty["status"], "error", "{empty}");
     assert!(empty["error"].as_str().unwrap().contains("{}"), "{empty}");
-    assert_eq!(
-        server.received_requests().await.unwrap().len(),
-        2,
-        "neither is retried"
-    );
+    assert_eq!(request_count(&server).await, 2, "neither is retried");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_history_is_recorded_and_not_asked_again() {
     let server = av_server(&[]).await;
-    let ws = workspace(&server);
-    let args = [
-        "backfill",
-        "--provider",
-        "alphavantage",
-        "--pairs",
-        "EUR-USD",
-        "--timeframes",
-        "1d",
-        "--start",
-        "2023-06-01",
-        "--end",
-        "2024-12-01",
-    ];
-    let (code, summary) = ws.run_json(&args).await;
-    assert_eq!(code, 2, "{summary}");
+    let ws = Workspace::alphavantage(&server);
+    let args = av("EUR-USD", "1d").range("2023-06-01", "2024-12-01");
+    let summary = ws.run_json_expect(&args, 2).await;
     let eur = series(&summary, "EUR-USD", "1d");
     assert_eq!(
-        (eur["status"].as_str(), eur["records"].as_u64()),
-        (Some("partial"), Some(239))
+        fields(eur, &["status", "records"]),
+        json!(["partial", 239]),
+        "{eur}"
     );
     assert!(
         eur["error"]
@@ -481,27 +266,20 @@ async fn unreachable_history_is_recorded_and_not_asked_again() {
             .contains("only from 2024-01-02"),
         "{eur}"
     );
-    let mark: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ws.state().join("watermarks/alphavantage/EUR-USD/1d.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let mark = read_json(&ws.watermark("alphavantage", "EUR-USD", "1d"));
     assert_eq!(mark["unreachable"][0]["from"], "2023-06-01T00:00:00Z");
     assert_eq!(mark["unreachable"][0]["to"], "2024-01-02T00:00:00Z");
     assert_eq!(mark["coverage"]["from"], "2024-01-02T00:00:00Z");
 
-    let (code, again) = ws.run_json(&args).await;
-    assert_eq!(code, 0, "{again}");
+    ws.run_ok(&args).await;
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
+        request_count(&server).await,
         1,
         "the unreachable part is not asked again"
     );
-    let mut retry = args.to_vec();
-    retry.push("--retry-unreachable");
-    ws.run_json(&retry).await;
+    ws.run_json(args.arg("--retry-unreachable")).await;
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
+        request_count(&server).await,
         2,
         "unless --retry-unreachable"
     );
@@ -510,33 +288,15 @@ async fn unreachable_history_is_recorded_and_not_asked_again() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_26th_request_of_a_day_is_refused_unsent() {
     let server = av_server(&[]).await;
-    let mut ws = workspace(&server);
-    ws.env
-        .insert("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT".into(), "25".into());
+    let ws = Workspace::alphavantage(&server).with("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", "25");
     // Thirteen New York months each: thirteen requests per run.
-    let months = |ticker: &'static str| {
-        [
-            "backfill",
-            "--provider",
-            "alphavantage",
-            "--pairs",
-            ticker,
-            "--timeframes",
-            "30m",
-            "--start",
-            "2023-01-01T05:00:00Z",
-            "--end",
-            "2024-02-01T05:00:00Z",
-        ]
-    };
-    let (code, first) = ws.run_json(&months("IBM")).await;
-    assert_eq!(code, 0, "{first}");
-    assert_eq!(server.received_requests().await.unwrap().len(), 13);
+    let months = |ticker| av(ticker, "30m").range("2023-01-01T05:00:00Z", "2024-02-01T05:00:00Z");
+    ws.run_ok(months("IBM")).await;
+    assert_eq!(request_count(&server).await, 13);
 
-    let (code, second) = ws.run_json(&months("MSFT")).await;
-    assert_eq!(code, 2, "{second}");
+    let second = ws.run_json_expect(months("MSFT"), 2).await;
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
+        request_count(&server).await,
         25,
         "the 26th request is never sent"
     );
@@ -547,12 +307,10 @@ async fn the_26th_request_of_a_day_is_refused_unsent() {
         "{error}"
     );
 
-    let mut dry = months("AAPL").to_vec();
-    dry.push("--dry-run");
-    let (_, plan) = ws.run_json(&dry).await;
+    let (_, plan) = ws.run_json(months("AAPL").arg("--dry-run")).await;
     assert_eq!(
-        (plan["requests"].as_u64(), plan["quota_days"].as_u64()),
-        (Some(13), Some(1)),
+        fields(&plan, &["requests", "quota_days"]),
+        json!([13, 1]),
         "{plan}"
     );
 }

@@ -1,37 +1,20 @@
 //! Every bad input a clear answer: damaged DLQ files are named, unknown ids are usage errors,
 //! and failures found while working exit 2, never 1.
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
-use crate::support::{Workspace, fixture};
+use crate::support::Workspace;
+use crate::support::args::backfill;
+use crate::support::servers::serve_fixture;
 
 async fn sol_with_rejects() -> (MockServer, Workspace) {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3/brokerage/market/products/SOL-USD/candles"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(fixture("coinbase/invalid/SOL-USD-1h.json")),
-        )
-        .mount(&server)
-        .await;
+    let server = serve_fixture(200, "coinbase/invalid/SOL-USD-1h.json").await;
     let ws = Workspace::new(&server.uri());
-    let out = ws
-        .run(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "SOL-USD",
-            "--timeframes",
-            "1h",
-            "--start",
-            "2024-03-01",
-            "--end",
-            "2024-03-01T12:00:00Z",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(0));
+    ws.run_expect(
+        backfill("coinbase", "SOL-USD", "1h").range("2024-03-01", "2024-03-01T12:00:00Z"),
+        0,
+    )
+    .await;
     (server, ws)
 }
 
@@ -63,7 +46,7 @@ async fn a_corrupt_dlq_file_is_named_by_list_replay_and_status() {
     assert!(report["problems"][0].as_str().unwrap().contains(&name));
     assert_eq!(report["series"][0]["dlq_records"], 9, "{report}");
 
-    let replay = ws.run(&["dlq", "replay"]).await;
+    let replay = ws.run(&["--output", "json", "dlq", "replay"]).await;
     assert_eq!(replay.status.code(), Some(2), "{}", text(&replay.stderr));
     let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(

@@ -1,37 +1,22 @@
 //! The command line's outside: usage errors exit 1 before any request with nothing written,
 //! `--dry-run` makes no request, `status --json` reports what a run left.
 
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use serde_json::json;
 
-use crate::support::{Workspace, fixture};
+use crate::support::servers::serve_fixture;
+use crate::support::{Args, Workspace, backfill, fields, find, stdout_json};
 
-async fn server_with_sol_page() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(fixture("coinbase/invalid/SOL-USD-1h.json")),
-        )
-        .mount(&server)
-        .await;
-    server
+/// Half a day of SOL-USD 1h: three good candles and nine rejects.
+fn half_day() -> Args {
+    backfill("coinbase", "SOL-USD", "1h").range("2024-03-01", "2024-03-01T12:00:00Z")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_errors_exit_1_before_any_request_and_write_nothing() {
-    let server = server_with_sol_page().await;
-    let ws = Workspace::new(&server.uri());
-    let base = ["backfill", "--provider", "coinbase"];
-    let good = |pairs: &'static str, tfs: &'static str, start: &'static str| {
-        vec!["--pairs", pairs, "--timeframes", tfs, "--start", start]
-    };
-    // TC: (extra args, env override, words the message must hold)
-    type Case = (
-        Vec<&'static str>,
-        Option<(&'static str, &'static str)>,
-        &'static str,
-    );
-    let cases: Vec<Case> = vec![
+    let server = serve_fixture(200, "coinbase/invalid/SOL-USD-1h.json").await;
+    let good = |pairs, tfs, start| backfill("coinbase", pairs, tfs).start(start);
+    // TC: (arguments, env override, words the message must hold)
+    let cases = [
         (good("IBM", "1h", "2024-03-01"), None, "ticker"),
         (
             good("BTC-USD", "2h", "2024-03-01"),
@@ -39,11 +24,7 @@ async fn usage_errors_exit_1_before_any_request_and_write_nothing() {
             "unknown timeframe",
         ),
         (
-            [
-                good("BTC-USD", "1h", "2024-03-01"),
-                vec!["--end", "2023-01-01"],
-            ]
-            .concat(),
+            good("BTC-USD", "1h", "2024-03-01").flag("--end", "2023-01-01"),
             None,
             "not before",
         ),
@@ -58,130 +39,76 @@ async fn usage_errors_exit_1_before_any_request_and_write_nothing() {
             Some(("CANDLELAKE_RETRY_BASE_MS", "5s")),
             "CANDLELAKE_RETRY_BASE_MS",
         ),
-        (
-            vec!["--pairs", "BTC-USD", "--timeframes", "1h"],
-            None,
-            "--start",
-        ),
+        (backfill("coinbase", "BTC-USD", "1h"), None, "--start"),
     ];
-    for (extra, env, words) in cases {
-        let mut ws_case = Workspace::new(&server.uri());
+    for (args, env, words) in cases {
+        let mut ws = Workspace::new(&server.uri());
         if let Some((k, v)) = env {
-            ws_case.env.insert(k.into(), v.into());
+            ws.set(k, v);
         }
-        let args = [base.to_vec(), extra.clone()].concat();
-        let out = ws_case.run(&args).await;
+        let out = ws.run(&args).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{extra:?}: {stderr}");
-        assert!(stderr.contains(words), "{extra:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
         assert!(
-            !ws_case.dir.path().join("lake").exists() && !ws_case.state().exists(),
-            "{extra:?} wrote something"
+            !ws.dir.path().join("lake").exists() && !ws.state().exists(),
+            "{args:?} wrote something"
         );
     }
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "no request for a bad plan"
     );
+}
 
-    // A config that conflicts with a table's recorded partition period is a usage error too.
-    let args = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "SOL-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-01T12:00:00Z",
-    ];
-    assert_eq!(ws.run(&args).await.status.code(), Some(0));
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_conflicting_with_the_recorded_partition_period_is_a_usage_error() {
+    let server = serve_fixture(200, "coinbase/invalid/SOL-USD-1h.json").await;
+    let ws = Workspace::new(&server.uri());
+    ws.run_expect(half_day(), 0).await;
     let requests = server.received_requests().await.unwrap().len();
     std::fs::write(
         ws.dir.path().join("candlelake.toml"),
         "[tables.1h]\npartition_period = \"day\"\n",
     )
     .unwrap();
-    let out = ws.run(&args).await;
-    assert_eq!(out.status.code(), Some(1));
+    let out = ws.run_expect(half_day(), 1).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("records partition period 'month'"));
     assert_eq!(server.received_requests().await.unwrap().len(), requests);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dry_run_plans_without_requests_and_status_reports_series() {
-    let server = server_with_sol_page().await;
+    let server = serve_fixture(200, "coinbase/invalid/SOL-USD-1h.json").await;
     let ws = Workspace::new(&server.uri());
-    let args = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "SOL-USD",
-        "--timeframes",
-        "1h,1m",
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-02",
-    ];
-    let mut dry = args.to_vec();
-    dry.push("--dry-run");
-    let (code, plan) = ws.run_json(&dry).await;
+    let dry = backfill("coinbase", "SOL-USD", "1h,1m")
+        .range("2024-03-01", "2024-03-02")
+        .arg("--dry-run");
+    let (code, plan) = ws.run_json(dry).await;
     assert_eq!(code, 0);
     assert!(server.received_requests().await.unwrap().is_empty());
-    let one_minute = plan["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["timeframe"] == "1m")
-        .unwrap();
+    let one_minute = find(&plan["series"], "timeframe", "1m");
     assert_eq!(
         one_minute["ranges"][0]["requests"], 5,
         "1440 minutes in windows of 300: {plan}"
     );
     assert!(!ws.dir.path().join("lake").exists());
 
-    let out = ws
-        .run(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "SOL-USD",
-            "--timeframes",
-            "1h",
-            "--start",
-            "2024-03-01",
-            "--end",
-            "2024-03-01T12:00:00Z",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(0));
-    let status = ws.run(&["status", "--json"]).await;
-    assert_eq!(status.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    ws.run_expect(half_day(), 0).await;
+    let report = stdout_json(&ws.run_expect(["status", "--json"], 0).await);
     let s = &report["series"][0];
     assert_eq!(
-        (
-            s["provider"].as_str(),
-            s["asset_pair"].as_str(),
-            s["timeframe"].as_str()
-        ),
-        (Some("coinbase"), Some("SOL-USD"), Some("1h"))
+        fields(s, &["provider", "asset_pair", "timeframe"]),
+        json!(["coinbase", "SOL-USD", "1h"]),
+        "{s}"
     );
     assert_eq!(s["coverage"]["from"], "2024-03-01T00:00:00Z");
     assert_eq!(s["coverage"]["to"], "2024-03-01T12:00:00Z");
+    assert_eq!(fields(s, &["rows", "dlq_records"]), json!([3, 9]), "{s}");
     assert_eq!(
-        (s["rows"].as_u64(), s["dlq_records"].as_u64()),
-        (Some(3), Some(9))
-    );
-    assert_eq!(
-        (s["first_candle"].as_str(), s["last_candle"].as_str()),
-        (Some("2024-03-01T00:00:00Z"), Some("2024-03-01T11:00:00Z"))
+        fields(s, &["first_candle", "last_candle"]),
+        json!(["2024-03-01T00:00:00Z", "2024-03-01T11:00:00Z"]),
+        "{s}"
     );
     assert_eq!(s["last_status"], "success");
 }

@@ -5,16 +5,19 @@ use std::collections::BTreeMap;
 
 use candlelake::providers::Timeframe;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
+use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
+use crate::support::servers::query;
 use crate::support::{
-    Workspace, assert_conservation, at, fixture, fixture_candles, normalized, series,
+    Workspace, assert_conservation, at, backfill, by_time, fields, fixture, fixture_candles,
+    normalized, series,
 };
 
 const CANDLES: &str = "/api/v3/brokerage/market/products";
 
-fn page(pair: &str, start: DateTime<Utc>, granularity: &str) -> wiremock::MockBuilder {
+fn page(pair: &str, start: DateTime<Utc>, granularity: &str) -> MockBuilder {
     Mock::given(method("GET"))
         .and(path(format!("{CANDLES}/{pair}/candles")))
         .and(query_param("start", start.timestamp().to_string()))
@@ -31,60 +34,64 @@ fn error(status: u16, rel: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_string(fixture(rel))
 }
 
+fn rate_limited(retry_after: &str) -> ResponseTemplate {
+    error(429, "coinbase/errors/429-rate-limited.json").insert_header("retry-after", retry_after)
+}
+
+/// Mounts `answer` for `page`; with `first`, only for the first such request, ahead of the
+/// others.
+async fn mount(server: &MockServer, page: MockBuilder, answer: ResponseTemplate, first: bool) {
+    let mock = page.respond_with(answer);
+    let mock = if first {
+        mock.up_to_n_times(1).with_priority(1)
+    } else {
+        mock
+    };
+    mock.mount(server).await;
+}
+
 /// Pages of the 2024-01-01 .. 2024-01-29 1h range: windows start at 0 h, 300 h and 600 h.
 async fn serve_january(server: &MockServer) {
     let t0 = at("2024-01-01T00:00:00Z");
-    let w = |k: i64| t0 + Duration::hours(300 * k);
-    page("BTC-USD", w(0), "ONE_HOUR")
-        .respond_with(ok("coinbase/backfill/BTC-USD-1h-page1.json"))
-        .mount(server)
-        .await;
-    // A 429 with Retry-After first, then the page.
-    page("BTC-USD", w(1), "ONE_HOUR")
-        .respond_with(
-            error(429, "coinbase/errors/429-rate-limited.json").insert_header("retry-after", "1"),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(server)
-        .await;
-    page("BTC-USD", w(1), "ONE_HOUR")
-        .respond_with(ok("coinbase/backfill/BTC-USD-1h-page2.json"))
-        .mount(server)
-        .await;
-    // The last page answers at 23:30, so the 23:00 bucket is still forming.
-    page("BTC-USD", w(2), "ONE_HOUR")
-        .respond_with(
-            ok("coinbase/backfill/BTC-USD-1h-page3.json")
-                .insert_header("date", "Sun, 28 Jan 2024 23:30:00 GMT"),
-        )
-        .mount(server)
-        .await;
-    // A 500 first, then the page.
-    page("ETH-USD", w(0), "ONE_HOUR")
-        .respond_with(error(500, "coinbase/errors/500-internal.json"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(server)
-        .await;
-    for k in 0..3 {
-        page("ETH-USD", w(k), "ONE_HOUR")
-            .respond_with(ok(&format!(
-                "coinbase/backfill/ETH-USD-1h-page{}.json",
-                k + 1
-            )))
-            .mount(server)
-            .await;
+    let w = |pair, k: i64| page(pair, t0 + Duration::hours(300 * k), "ONE_HOUR");
+    let pages = |pair| [1, 2, 3].map(|k| ok(&format!("coinbase/backfill/{pair}-1h-page{k}.json")));
+    let [btc1, btc2, btc3] = pages("BTC-USD");
+    let [eth1, eth2, eth3] = pages("ETH-USD");
+    // TC: (request, answer, only the first request)
+    let answers = [
+        (w("BTC-USD", 0), btc1, false),
+        // A 429 with Retry-After first, then the page.
+        (w("BTC-USD", 1), rate_limited("1"), true),
+        (w("BTC-USD", 1), btc2, false),
+        // The last page answers at 23:30, so the 23:00 bucket is still forming.
+        (
+            w("BTC-USD", 2),
+            btc3.insert_header("date", "Sun, 28 Jan 2024 23:30:00 GMT"),
+            false,
+        ),
+        // A 500 first, then the page.
+        (
+            w("ETH-USD", 0),
+            error(500, "coinbase/errors/500-internal.json"),
+            true,
+        ),
+        (w("ETH-USD", 0), eth1, false),
+        (w("ETH-USD", 1), eth2, false),
+        (w("ETH-USD", 2), eth3, false),
+        (
+            page("ETH-USD", t0 - Duration::hours(24), "ONE_HOUR"),
+            ok("coinbase/backfill/ETH-USD-1h-prepend.json"),
+            false,
+        ),
+        (
+            Mock::given(method("GET")).and(path(format!("{CANDLES}/NOPE-USD/candles"))),
+            error(404, "coinbase/errors/404-not-found.json"),
+            false,
+        ),
+    ];
+    for (request, answer, first) in answers {
+        mount(server, request, answer, first).await;
     }
-    page("ETH-USD", t0 - Duration::hours(24), "ONE_HOUR")
-        .respond_with(ok("coinbase/backfill/ETH-USD-1h-prepend.json"))
-        .mount(server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("{CANDLES}/NOPE-USD/candles")))
-        .respond_with(error(404, "coinbase/errors/404-not-found.json"))
-        .mount(server)
-        .await;
 }
 
 async fn requests_for(server: &MockServer, pair: &str) -> Vec<String> {
@@ -94,13 +101,7 @@ async fn requests_for(server: &MockServer, pair: &str) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|r| r.url.path().contains(&format!("/{pair}/")))
-        .map(|r| {
-            r.url
-                .query_pairs()
-                .find(|(k, _)| k == "start")
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        })
+        .map(|r| query(r, "start").unwrap_or_default())
         .collect();
     starts.sort();
     starts
@@ -108,10 +109,10 @@ async fn requests_for(server: &MockServer, pair: &str) -> Vec<String> {
 
 /// The expected rows of a series from fixture pages in fetch order: the last copy of each open
 /// time in wire order wins, and candles at or after `end` are left out.
-fn expected(pages: &[&str], end: DateTime<Utc>) -> BTreeMap<DateTime<Utc>, [String; 5]> {
+fn expected(pages: &[impl AsRef<str>], end: DateTime<Utc>) -> BTreeMap<DateTime<Utc>, [String; 5]> {
     let mut rows = BTreeMap::new();
     for p in pages {
-        for (t, values) in fixture_candles(p) {
+        for (t, values) in fixture_candles(p.as_ref()) {
             if t < end {
                 rows.insert(t, values.map(|v| normalized(&v)));
             }
@@ -120,30 +121,26 @@ fn expected(pages: &[&str], end: DateTime<Utc>) -> BTreeMap<DateTime<Utc>, [Stri
     rows
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn backfills_compares_cell_by_cell_and_reruns_exactly() {
+/// The January backfill of BTC-USD, ETH-USD and the unknown NOPE-USD, run once.
+async fn january() -> (MockServer, Workspace, serde_json::Value) {
     let server = MockServer::start().await;
     serve_january(&server).await;
     let ws = Workspace::new(&server.uri());
-    let args = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "BTC-USD,ETH-USD,NOPE-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-01-29",
-    ];
-
-    let (code, summary) = ws.run_json(&args).await;
+    let (code, summary) = ws.run_json(january_args()).await;
     assert_eq!(
         code, 2,
         "one failing series makes the run exit 2: {summary}"
     );
+    (server, ws, summary)
+}
+
+fn january_args() -> crate::support::Args {
+    backfill("coinbase", "BTC-USD,ETH-USD,NOPE-USD", "1h").range("2024-01-01", "2024-01-29")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_dedupes_skips_the_forming_candle_and_fails_only_the_unknown_pair() {
+    let (server, _ws, summary) = january().await;
     assert_eq!(summary["status"], "partial");
     assert_conservation(&summary);
     let btc = series(&summary, "BTC-USD", "1h");
@@ -151,12 +148,9 @@ async fn backfills_compares_cell_by_cell_and_reruns_exactly() {
     // 301 + 301 + 71 fetched; the stale in-page copy and the page-edge repeat are duplicates;
     // the forming 23:00 bucket is skipped.
     assert_eq!(
-        (
-            btc["fetched"].as_u64(),
-            btc["duplicates"].as_u64(),
-            btc["skipped"].as_u64()
-        ),
-        (Some(673), Some(2), Some(1))
+        fields(btc, &["fetched", "duplicates", "skipped"]),
+        json!([673, 2, 1]),
+        "{btc}"
     );
     assert_eq!(btc["records"], 670);
     assert_eq!(
@@ -165,8 +159,9 @@ async fn backfills_compares_cell_by_cell_and_reruns_exactly() {
     );
     let eth = series(&summary, "ETH-USD", "1h");
     assert_eq!(
-        (eth["status"].as_str(), eth["records"].as_u64()),
-        (Some("success"), Some(672))
+        fields(eth, &["status", "records"]),
+        json!(["success", 672]),
+        "{eth}"
     );
     let nope = series(&summary, "NOPE-USD", "1h");
     assert_eq!(nope["status"], "error");
@@ -188,30 +183,18 @@ async fn backfills_compares_cell_by_cell_and_reruns_exactly() {
         4,
         "three pages and one retry after the 500"
     );
+}
 
-    // Every cell of every candle.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_cell_of_every_candle_is_the_last_wire_copy() {
+    let (_server, ws, summary) = january().await;
     let rows = ws.rows(Timeframe::H1).await;
     let ingestion_id = summary["ingestion_id"].as_str().unwrap();
-    for (pair, pages, end) in [
-        (
-            "BTC-USD",
-            [
-                "coinbase/backfill/BTC-USD-1h-page1.json",
-                "coinbase/backfill/BTC-USD-1h-page2.json",
-                "coinbase/backfill/BTC-USD-1h-page3.json",
-            ],
-            at("2024-01-28T23:00:00Z"),
-        ),
-        (
-            "ETH-USD",
-            [
-                "coinbase/backfill/ETH-USD-1h-page1.json",
-                "coinbase/backfill/ETH-USD-1h-page2.json",
-                "coinbase/backfill/ETH-USD-1h-page3.json",
-            ],
-            at("2024-01-29T00:00:00Z"),
-        ),
+    for (pair, end) in [
+        ("BTC-USD", at("2024-01-28T23:00:00Z")),
+        ("ETH-USD", at("2024-01-29T00:00:00Z")),
     ] {
+        let pages = [1, 2, 3].map(|k| format!("coinbase/backfill/{pair}-1h-page{k}.json"));
         let want: Vec<_> = expected(&pages, end).into_iter().collect();
         let got: Vec<_> = rows.iter().filter(|r| r.asset_pair == pair).collect();
         assert_eq!(got.len(), want.len(), "{pair}: row count");
@@ -254,40 +237,30 @@ async fn backfills_compares_cell_by_cell_and_reruns_exactly() {
         kept.volume, "0.5",
         "the last copy in wire order wins over the stale one"
     );
+}
 
-    // A second run over the same range: nothing written, the forming bucket asked again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rerun_writes_nothing_and_asks_only_past_the_coverage() {
+    let (server, ws, _) = january().await;
+    let rows = ws.rows(Timeframe::H1).await.len();
+    // The forming bucket is asked again.
     let before = requests_for(&server, "BTC-USD").await.len();
-    let (_, again) = ws.run_json(&args).await;
+    let (_, again) = ws.run_json(january_args()).await;
     assert_eq!(again["total_records"], 0, "{again}");
-    assert_eq!(
-        ws.rows(Timeframe::H1).await.len(),
-        rows.len(),
-        "no duplicate"
-    );
+    assert_eq!(ws.rows(Timeframe::H1).await.len(), rows, "no duplicate");
     assert_eq!(
         requests_for(&server, "BTC-USD").await.len() - before,
         1,
         "only the window past coverage"
     );
+}
 
-    // A wider range: only the uncovered day before is fetched, and prepended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wider_range_fetches_and_prepends_only_the_uncovered_day() {
+    let (server, ws, _) = january().await;
     let eth_before = requests_for(&server, "ETH-USD").await;
-    let (code, wider) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "ETH-USD",
-            "--timeframes",
-            "1h",
-            "--start",
-            "2023-12-31",
-            "--end",
-            "2024-01-29",
-        ])
-        .await;
-    assert_eq!(code, 0, "{wider}");
+    let wider = backfill("coinbase", "ETH-USD", "1h").range("2023-12-31", "2024-01-29");
+    let wider = ws.run_ok(wider).await;
     let eth_after = requests_for(&server, "ETH-USD").await;
     assert_eq!(eth_after.len() - eth_before.len(), 1);
     assert!(eth_after.contains(&at("2023-12-31T00:00:00Z").timestamp().to_string()));
@@ -325,22 +298,8 @@ async fn four_hour_buckets_start_on_utc_hours_divisible_by_four() {
         .mount(&server)
         .await;
     let ws = Workspace::new(&server.uri());
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "BTC-USD",
-            "--timeframes",
-            "4h",
-            "--start",
-            "2024-02-01",
-            "--end",
-            "2024-02-11",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let ten_days = backfill("coinbase", "BTC-USD", "4h").range("2024-02-01", "2024-02-11");
+    ws.run_ok(ten_days).await;
     let rows = ws.rows(Timeframe::H4).await;
     assert_eq!(rows.len(), 60);
     assert!(
@@ -352,23 +311,7 @@ async fn four_hour_buckets_start_on_utc_hours_divisible_by_four() {
             .all(|r| r.partition_date.to_string() == "2024-01-01"),
         "year partitions for 4h"
     );
-    let want = expected(&[rel], at("2024-02-11T00:00:00Z"));
-    let got: BTreeMap<_, _> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.timestamp,
-                [
-                    r.open.clone(),
-                    r.high.clone(),
-                    r.low.clone(),
-                    r.close.clone(),
-                    r.volume.clone(),
-                ],
-            )
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(by_time(&rows), expected(&[rel], at("2024-02-11T00:00:00Z")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -376,44 +319,19 @@ async fn a_broken_body_is_retried_and_a_too_long_retry_after_fails_only_its_seri
     let server = MockServer::start().await;
     let rel = "coinbase/backfill/BTC-USD-4h.json";
     let truncated: String = fixture(rel).chars().take(500).collect();
-    page("BTC-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
-        .respond_with(ResponseTemplate::new(200).set_body_string(truncated))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    page("BTC-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
-        .respond_with(ok(rel))
-        .mount(&server)
-        .await;
-    page("ETH-USD", at("2024-02-01T00:00:00Z"), "FOUR_HOUR")
-        .respond_with(
-            error(429, "coinbase/errors/429-rate-limited.json")
-                .insert_header("retry-after", "3600"),
-        )
-        .mount(&server)
-        .await;
+    let february = |pair| page(pair, at("2024-02-01T00:00:00Z"), "FOUR_HOUR");
+    let broken = ResponseTemplate::new(200).set_body_string(truncated);
+    mount(&server, february("BTC-USD"), broken, true).await;
+    mount(&server, february("BTC-USD"), ok(rel), false).await;
+    mount(&server, february("ETH-USD"), rate_limited("3600"), false).await;
     let ws = Workspace::new(&server.uri());
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "BTC-USD,ETH-USD",
-            "--timeframes",
-            "4h",
-            "--start",
-            "2024-02-01",
-            "--end",
-            "2024-02-11",
-        ])
-        .await;
-    assert_eq!(code, 2, "{summary}");
+    let ten_days = backfill("coinbase", "BTC-USD,ETH-USD", "4h").range("2024-02-01", "2024-02-11");
+    let summary = ws.run_json_expect(ten_days, 2).await;
     let btc = series(&summary, "BTC-USD", "4h");
     assert_eq!(
-        (btc["status"].as_str(), btc["records"].as_u64()),
-        (Some("success"), Some(60))
+        fields(btc, &["status", "records"]),
+        json!(["success", 60]),
+        "{btc}"
     );
     assert_eq!(
         requests_for(&server, "BTC-USD").await.len(),

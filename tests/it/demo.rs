@@ -2,19 +2,13 @@
 
 use candlelake::providers::Timeframe;
 
-use crate::support::Workspace;
+use crate::support::{Workspace, stdout_json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_writes_mock_rows_and_a_rerun_writes_nothing() {
     // No provider URL: the demo must not need one.
-    let ws = Workspace::new("http://127.0.0.1:9");
-    let out = ws.run(&["demo"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ws = Workspace::offline();
+    let out = ws.run_expect(["demo"], 0).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("848 candles written, 1 dead-lettered"),
@@ -35,8 +29,7 @@ async fn demo_writes_mock_rows_and_a_rerun_writes_nothing() {
         "the demo leaves the real lake alone"
     );
 
-    let again = ws.run(&["--output", "json", "demo"]).await;
-    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let summary = stdout_json(&ws.run(["--output", "json", "demo"]).await);
     assert_eq!(summary["total_records"], 0);
     assert_eq!(sink.read_rows(Timeframe::H1).await.unwrap().len(), 668);
 }

@@ -4,37 +4,27 @@
 use std::collections::BTreeSet;
 
 use candlelake::providers::Timeframe;
+use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{Workspace, assert_conservation, fixture, series};
+use crate::support::{
+    Workspace, assert_conservation, backfill, fields, fixture, read_json, series,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_reason_code_reaches_the_dlq() {
     let server = MockServer::start().await;
+    let body = fixture("coinbase/invalid/SOL-USD-1h.json");
     Mock::given(method("GET"))
         .and(path("/api/v3/brokerage/market/products/SOL-USD/candles"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(fixture("coinbase/invalid/SOL-USD-1h.json")),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
         .mount(&server)
         .await;
     let ws = Workspace::new(&server.uri());
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "SOL-USD",
-            "--timeframes",
-            "1h",
-            "--start",
-            "2024-03-01",
-            "--end",
-            "2024-03-01T12:00:00Z",
-        ])
-        .await;
+    let half_day =
+        backfill("coinbase", "SOL-USD", "1h").range("2024-03-01", "2024-03-01T12:00:00Z");
+    let (code, summary) = ws.run_json(half_day).await;
     assert_eq!(
         code, 0,
         "dead-lettered candles do not fail the series: {summary}"
@@ -42,12 +32,9 @@ async fn every_reason_code_reaches_the_dlq() {
     assert_conservation(&summary);
     let sol = series(&summary, "SOL-USD", "1h");
     assert_eq!(
-        (
-            sol["fetched"].as_u64(),
-            sol["records"].as_u64(),
-            sol["dead_lettered"].as_u64()
-        ),
-        (Some(12), Some(3), Some(9))
+        fields(sol, &["fetched", "records", "dead_lettered"]),
+        json!([12, 3, 9]),
+        "{sol}"
     );
     assert_eq!(summary["total_failed"], 9);
 
@@ -59,18 +46,16 @@ async fn every_reason_code_reaches_the_dlq() {
     let name = files[0].file_stem().unwrap().to_str().unwrap().to_string();
     let ingestion_id = summary["ingestion_id"].as_str().unwrap();
     assert_eq!(name, format!("{ingestion_id}-coinbase-SOL-USD-1h-1"));
-    let dlq: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    let dlq = read_json(&files[0]);
     assert_eq!(dlq["error"], "validation_failed");
     let ctx = &dlq["context"];
     assert_eq!(
-        (
-            ctx["provider"].as_str(),
-            ctx["asset_pair"].as_str(),
-            ctx["timeframe"].as_str(),
-            ctx["source_timeframe"].as_str()
+        fields(
+            ctx,
+            &["provider", "asset_pair", "timeframe", "source_timeframe"]
         ),
-        (Some("coinbase"), Some("SOL-USD"), Some("1h"), Some("1h"))
+        json!(["coinbase", "SOL-USD", "1h", "1h"]),
+        "{ctx}"
     );
     assert_eq!(ctx["ingestion_id"], ingestion_id);
     assert!(

@@ -4,18 +4,31 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
+use serde_json::Value;
 
-use crate::crash::{synth_server, workspace};
-use crate::support::{Workspace, at, fixture};
+use crate::support::servers::{av_server, oanda_server};
+use crate::support::synth::{is_gap, is_invalid, synth_server};
+use crate::support::{Args, Workspace, at, backfill, fixture, rfc3339};
 
-async fn gaps(ws: &Workspace, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = ws.run(&[&["gaps", "--json"][..], args].concat()).await;
+/// `gaps --json`, to which options are added.
+fn gaps_json() -> Args {
+    Args::of(&["gaps", "--json"])
+}
+
+/// Runs `backfill` (asserting its exit code), then `gaps`.
+async fn gaps_after(ws: &Workspace, backfill: Args, code: i32, args: Args) -> (i32, Value) {
+    ws.run_expect(backfill, code).await;
+    gaps(ws, args).await
+}
+
+async fn gaps(ws: &Workspace, args: Args) -> (i32, Value) {
+    let out = ws.run(args).await;
     let report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), report)
 }
 
-fn ranges(series: &serde_json::Value, kind: &str) -> Vec<(String, String)> {
+fn ranges(series: &Value, kind: &str) -> Vec<(String, String)> {
     series["gaps"]
         .as_array()
         .unwrap()
@@ -31,41 +44,18 @@ fn ranges(series: &serde_json::Value, kind: &str) -> Vec<(String, String)> {
 }
 
 fn hour(t: i64) -> String {
-    DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    rfc3339(DateTime::from_timestamp(t, 0).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crypto_holes_outside_coverage_quiet_hours_and_rejects_are_labelled() {
     let server = synth_server().await;
-    let ws = workspace(&server);
-    let week = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "BTC-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-02",
-        "--end",
-        "2024-01-09",
-    ];
-    assert_eq!(ws.run(&week).await.status.code(), Some(0));
-    let (code, report) = gaps(
-        &ws,
-        &[
-            "--start",
-            "2024-01-01",
-            "--end",
-            "2024-01-10",
-            "--fail-on-gaps",
-        ],
-    )
-    .await;
+    let ws = Workspace::synth(&server);
+    let week = backfill("coinbase", "BTC-USD", "1h").range("2024-01-02", "2024-01-09");
+    let wider = gaps_json()
+        .range("2024-01-01", "2024-01-10")
+        .arg("--fail-on-gaps");
+    let (code, report) = gaps_after(&ws, week, 0, wider).await;
     assert_eq!(code, 2, "gaps found: {report}");
     let s = &report["series"][0];
     assert_eq!(s["calendar"], "crypto");
@@ -81,53 +71,34 @@ async fn crypto_holes_outside_coverage_quiet_hours_and_rejects_are_labelled() {
     // The synthetic provider has no trades in every 50th hour and an invalid candle in every 97th.
     let hours = (at("2024-01-02T00:00:00Z").timestamp()..at("2024-01-09T00:00:00Z").timestamp())
         .step_by(3600);
+    let bucket = |t: i64| (hour(t), hour(t + 3600));
     let quiet: Vec<_> = hours
         .clone()
-        .filter(|t| (t / 3600) % 50 == 7)
-        .map(|t| (hour(t), hour(t + 3600)))
+        .filter(|t| is_gap(*t, 3600))
+        .map(bucket)
         .collect();
     let rejected: Vec<_> = hours
-        .filter(|t| (t / 3600) % 97 == 13 && (t / 3600) % 50 != 7)
-        .map(|t| (hour(t), hour(t + 3600)))
+        .filter(|t| is_invalid(*t, 3600) && !is_gap(*t, 3600))
+        .map(bucket)
         .collect();
     assert!(!quiet.is_empty() && !rejected.is_empty());
     assert_eq!(ranges(s, "no_trades"), quiet);
     assert_eq!(ranges(s, "dead_lettered"), rejected);
 
-    let (code, _) = gaps(
-        &ws,
-        &[
-            "--start",
-            "2024-01-03T00:00:00Z",
-            "--end",
-            "2024-01-03T07:00:00Z",
-            "--fail-on-gaps",
-        ],
-    )
-    .await;
+    let complete = gaps_json()
+        .range("2024-01-03T00:00:00Z", "2024-01-03T07:00:00Z")
+        .arg("--fail-on-gaps");
+    let (code, _) = gaps(&ws, complete).await;
     assert_eq!(code, 0, "no gap in a complete range");
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
+async fn oanda_fx_weekends_are_not_gaps() {
     // Oanda FX M5: the only holes are the fixture's no-tick buckets, never the weekend.
-    let oanda = crate::oanda::server("oanda/EUR_USD-M5.json").await;
-    let ws = crate::oanda::workspace(&oanda);
-    let args = [
-        "backfill",
-        "--provider",
-        "oanda",
-        "--pairs",
-        "EUR-USD",
-        "--timeframes",
-        "5m",
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-22T21:00:00Z",
-    ];
-    assert_eq!(ws.run(&args).await.status.code(), Some(0));
-    let (_, report) = gaps(&ws, &[]).await;
+    let oanda = oanda_server("oanda/EUR_USD-M5.json").await;
+    let ws = Workspace::oanda(&oanda);
+    let weeks = backfill("oanda", "EUR-USD", "5m").range("2024-03-01", "2024-03-22T21:00:00Z");
+    let (_, report) = gaps_after(&ws, weeks, 0, gaps_json()).await;
     let s = &report["series"][0];
     assert_eq!(s["calendar"], "fx");
     let quiet: BTreeSet<String> = ranges(s, "no_trades")
@@ -150,26 +121,17 @@ async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
         8,
         "no weekend range: {s}"
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn nyse_weekends_holidays_and_early_closes_are_not_gaps() {
     // Alpha Vantage IBM 30min in November 2024: Thanksgiving (28th) closed, the 29th closes
     // early (after-hours end 17:00 New York), weekends closed.
-    let av = crate::alphavantage::av_server(&[]).await;
-    let ws = crate::alphavantage::workspace(&av);
-    let args = [
-        "backfill",
-        "--provider",
-        "alphavantage",
-        "--pairs",
-        "IBM",
-        "--timeframes",
-        "30m",
-        "--start",
-        "2024-11-01T04:00:00Z",
-        "--end",
-        "2024-12-01T05:00:00Z",
-    ];
-    assert_eq!(ws.run(&args).await.status.code(), Some(0));
-    let (_, report) = gaps(&ws, &[]).await;
+    let av = av_server(&[]).await;
+    let ws = Workspace::alphavantage(&av);
+    let november = backfill("alphavantage", "IBM", "30m")
+        .range("2024-11-01T04:00:00Z", "2024-12-01T05:00:00Z");
+    let (_, report) = gaps_after(&ws, november, 0, gaps_json()).await;
     let s = &report["series"][0];
     assert_eq!(s["calendar"], "us_equity");
     // The expected bars, written out here from the NYSE rules for November 2024.
@@ -196,7 +158,7 @@ async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
                     .from_local_datetime(&date.and_hms_opt(h, m, 0).unwrap())
                     .unwrap()
                     .with_timezone(&Utc);
-                missing.push(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                missing.push(rfc3339(t));
             }
         }
     }
@@ -209,11 +171,8 @@ async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
                 at(g["from"].as_str().unwrap()),
                 at(g["to"].as_str().unwrap()),
             );
-            (0..(to - from).num_minutes() / 30).map(move |k| {
-                (from + chrono::Duration::minutes(30 * k))
-                    .format("%Y-%m-%dT%H:%M:%SZ")
-                    .to_string()
-            })
+            (0..(to - from).num_minutes() / 30)
+                .map(move |k| rfc3339(from + chrono::Duration::minutes(30 * k)))
         })
         .collect();
     assert_eq!(reported, missing, "only the fixture's no-trade bars: {s}");
@@ -230,23 +189,10 @@ async fn fx_weekends_and_nyse_holidays_and_early_closes_are_not_gaps() {
 async fn alpha_vantage_fx_daily_expects_weekdays_only() {
     // FX_DAILY serves a bar per UTC weekday; Sunday evening's trading has none of its own, so
     // eleven months of it hold every expected bar and no Sunday is a gap.
-    let av = crate::alphavantage::av_server(&[]).await;
-    let ws = crate::alphavantage::workspace(&av);
-    let args = [
-        "backfill",
-        "--provider",
-        "alphavantage",
-        "--pairs",
-        "EUR-USD",
-        "--timeframes",
-        "1d",
-        "--start",
-        "2024-01-02",
-        "--end",
-        "2024-12-01",
-    ];
-    assert_eq!(ws.run(&args).await.status.code(), Some(0));
-    let (code, report) = gaps(&ws, &["--fail-on-gaps"]).await;
+    let av = av_server(&[]).await;
+    let ws = Workspace::alphavantage(&av);
+    let eleven_months = backfill("alphavantage", "EUR-USD", "1d").range("2024-01-02", "2024-12-01");
+    let (code, report) = gaps_after(&ws, eleven_months, 0, gaps_json().arg("--fail-on-gaps")).await;
     let s = &report["series"][0];
     assert_eq!(s["calendar"], "fx_weekdays");
     assert_eq!(s["expected"], 239, "{s}");
@@ -257,27 +203,12 @@ async fn alpha_vantage_fx_daily_expects_weekdays_only() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_history_is_labelled() {
-    let av = crate::alphavantage::av_server(&[]).await;
-    let ws = crate::alphavantage::workspace(&av);
-    let args = [
-        "backfill",
-        "--provider",
-        "alphavantage",
-        "--pairs",
-        "EUR-USD",
-        "--timeframes",
-        "1d",
-        "--start",
-        "2023-12-01",
-        "--end",
-        "2024-02-01",
-    ];
-    assert_eq!(
-        ws.run(&args).await.status.code(),
-        Some(2),
-        "partial: history before 2024-01-02 is unreachable"
-    );
-    let (_, report) = gaps(&ws, &["--start", "2023-12-01", "--end", "2024-02-01"]).await;
+    let av = av_server(&[]).await;
+    let ws = Workspace::alphavantage(&av);
+    let (start, end) = ("2023-12-01", "2024-02-01");
+    let two_months = backfill("alphavantage", "EUR-USD", "1d").range(start, end);
+    // Exit 2, partial: history before 2024-01-02 is unreachable.
+    let (_, report) = gaps_after(&ws, two_months, 2, gaps_json().range(start, end)).await;
     let s = &report["series"][0];
     let unreachable = ranges(s, "unreachable");
     assert_eq!(

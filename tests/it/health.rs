@@ -8,71 +8,36 @@ use candlelake::providers::{ProviderId, Timeframe, VolumeKind};
 use candlelake::sink::DeltaSink;
 use candlelake::sink::PartitionPeriod;
 use candlelake::stage::validate::Candle;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer};
+use serde_json::json;
 
-use crate::crash::{synth_server, workspace};
-use crate::support::{at, walk};
-use crate::synth::SynthRevised;
+use crate::support::servers::serve;
+use crate::support::synth::{SynthRevised, synth_server};
+use crate::support::{Args, Workspace, at, backfill, fields, read_json, refetch, walk};
 
-const WEEK: [&str; 11] = [
-    "backfill",
-    "--provider",
-    "coinbase",
-    "--pairs",
-    "BTC-USD,ETH-USD",
-    "--timeframes",
-    "1h",
-    "--start",
-    "2024-01-01",
-    "--end",
-    "2024-01-08",
-];
+fn week() -> Args {
+    backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-01-08")
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refetch_rewrites_exactly_the_revised_candles() {
     let server = synth_server().await;
-    let mut ws = workspace(&server);
-    let (code, summary) = ws.run_json(&WEEK).await;
-    assert_eq!(code, 0, "{summary}");
+    let mut ws = Workspace::synth(&server);
+    ws.run_ok(week()).await;
     let before = ws.rows(Timeframe::H1).await;
 
     // The provider revises two BTC-USD candles.
     let revised = [at("2024-01-03T05:00:00Z"), at("2024-01-05T17:00:00Z")];
-    let revising = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(SynthRevised(
-            revised.iter().map(|t| t.timestamp()).collect(),
-        ))
-        .mount(&revising)
-        .await;
-    ws.env
-        .insert("CANDLELAKE_COINBASE_URL".into(), revising.uri());
-    let refetch = [
-        "refetch",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "BTC-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-01-08",
-    ];
-    let out = ws.run(&refetch).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let revising = serve(SynthRevised(
+        revised.iter().map(|t| t.timestamp()).collect(),
+    ))
+    .await;
+    ws.set("CANDLELAKE_COINBASE_URL", &revising.uri());
+    let args = refetch("coinbase", "BTC-USD", "1h").range("2024-01-01", "2024-01-08");
+    let report = ws.report(&args).await;
     let btc = &report["results"][0];
     assert_eq!(
-        (btc["changed"].as_u64(), btc["added"].as_u64()),
-        (Some(2), Some(0)),
+        fields(btc, &["changed", "added"]),
+        json!([2, 0]),
         "{report}"
     );
 
@@ -101,8 +66,7 @@ async fn refetch_rewrites_exactly_the_revised_candles() {
         .unwrap()
         .unwrap()
         .path();
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let record = read_json(&file);
     let old_close = before
         .iter()
         .find(|r| r.asset_pair == "BTC-USD" && r.timestamp == revised[0])
@@ -117,8 +81,7 @@ async fn refetch_rewrites_exactly_the_revised_candles() {
         .unwrap();
     assert_eq!(change["old"]["close"], old_close, "{record}");
 
-    let again = ws.run(&refetch).await;
-    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let report = ws.report(&args).await;
     assert_eq!(report["results"][0]["changed"], 0, "{report}");
     assert!(
         report["results"][0]["table_version"].is_null(),
@@ -173,20 +136,12 @@ async fn maintain_compacts_a_thousand_tiny_files_with_the_same_rows() {
     let parquet = |d: &std::path::Path| data_files(d).len();
     assert_eq!(parquet(&table_dir), 1000);
 
-    let mut ws = crate::support::Workspace::new("http://127.0.0.1:9");
-    ws.env.insert("CANDLELAKE_LAKE".into(), lake.clone());
-    let out = ws.run(&["maintain", "--vacuum-retention", "0h"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ws = Workspace::offline().with("CANDLELAKE_LAKE", &lake);
+    let report = ws.report(["maintain", "--vacuum-retention", "0h"]).await;
     let t = &report["tables"][0];
     assert_eq!(
-        (t["files_before"].as_u64(), t["files_after"].as_u64()),
-        (Some(1000), Some(42)),
+        fields(t, &["files_before", "files_after"]),
+        json!([1000, 42]),
         "one file per day: {report}"
     );
     assert_eq!(
@@ -208,44 +163,23 @@ async fn maintain_vacuums_the_orphans_a_crash_leaves() {
     use std::os::unix::process::ExitStatusExt;
 
     let server = synth_server().await;
-    let mut ws = workspace(&server);
-    assert_eq!(ws.run(&WEEK).await.status.code(), Some(0));
+    let mut ws = Workspace::synth(&server);
+    ws.run_expect(week(), 0).await;
     let rows = ws.rows(Timeframe::H1).await;
-    let table_dir = ws.dir.path().join("lake/raw_market_data_1h");
+    let table_dir = ws.table_dir("1h");
     let files_before = data_files(&table_dir).len();
     // A crash after the data files are written, before the commit: orphans.
-    ws.env
-        .insert("CANDLELAKE_CRASH_AT".into(), "before_commit".into());
-    let crashed = ws
-        .run(&[
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            "BTC-USD",
-            "--timeframes",
-            "1h",
-            "--start",
-            "2024-01-08",
-            "--end",
-            "2024-01-09",
-        ])
-        .await;
+    ws.set("CANDLELAKE_CRASH_AT", "before_commit");
+    let next_day = backfill("coinbase", "BTC-USD", "1h").range("2024-01-08", "2024-01-09");
+    let crashed = ws.run(next_day).await;
     assert_eq!(crashed.status.signal(), Some(6));
     ws.env.remove("CANDLELAKE_CRASH_AT");
     let files_after_crash = data_files(&table_dir).len();
     assert!(files_after_crash > files_before, "the crash left files");
 
-    let out = ws
-        .run(&["maintain", "--timeframes", "1h", "--vacuum-retention", "0h"])
+    let report = ws
+        .report(["maintain", "--timeframes", "1h", "--vacuum-retention", "0h"])
         .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         report["tables"][0]["files_vacuumed"].as_u64().unwrap()
             >= (files_after_crash - files_before) as u64,

@@ -1,4 +1,5 @@
-//! One integration-test binary: every module below links into it once.
+//! One integration-test binary: every module below links into it once. Test modules take
+//! shared code only from `support`, never from each other.
 
 mod alphavantage;
 mod answers;
@@ -16,4 +17,3 @@ mod python_readers;
 mod s3;
 mod secrets;
 mod support;
-mod synth;

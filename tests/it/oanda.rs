@@ -5,82 +5,16 @@ use std::collections::BTreeMap;
 
 use candlelake::providers::Timeframe;
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use wiremock::matchers::{header, method, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use serde_json::json;
 
-use crate::support::{Workspace, at, fixture, normalized, series};
+use crate::support::servers::{assert_query_has, oanda_server, serve_fixture};
+use crate::support::{Workspace, at, backfill, by_time, fields, fixture, normalized, series};
 
-const TOKEN: &str = "oanda-test-token-7f3a";
+/// The end of the three weeks the fixtures cover.
+const END: &str = "2024-03-22T21:00:00Z";
 
-/// Serves `fixtures/oanda/EUR_USD-{granularity}.json`, filtered like v20: candles from `from`
-/// (or after it with includeFirst=false) and before `to`; refuses more than 5000 buckets.
-struct V20Fixtures {
-    m5: &'static str,
-}
-
-impl Respond for V20Fixtures {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let q = |k: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_string())
-        };
-        let granularity = q("granularity").unwrap_or_default();
-        let rel = match granularity.as_str() {
-            "M5" => self.m5.to_string(),
-            g => format!("oanda/EUR_USD-{g}.json"),
-        };
-        let body: serde_json::Value = serde_json::from_str(&fixture(&rel)).unwrap();
-        let from = at(&q("from").unwrap());
-        let to = at(&q("to").unwrap());
-        let include_first = q("includeFirst").as_deref() != Some("false");
-        let step = match granularity.as_str() {
-            "M5" => 300,
-            "H4" => 14_400,
-            _ => 86_400,
-        };
-        if (to - from).num_seconds() / step > 5000 {
-            return ResponseTemplate::new(400)
-                .set_body_string(fixture("oanda/errors/400-count-exceeded.json"));
-        }
-        let candles: Vec<&serde_json::Value> = body["candles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| {
-                let t = at(c["time"].as_str().unwrap());
-                (if include_first { t >= from } else { t > from }) && t < to
-            })
-            .collect();
-        let out = serde_json::json!({"instrument": "EUR_USD", "granularity": granularity, "candles": candles});
-        ResponseTemplate::new(200)
-            .set_body_string(out.to_string())
-            .insert_header("RequestID", "42")
-    }
-}
-
-pub async fn server(m5: &'static str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/v3/instruments/EUR_USD/candles$"))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(V20Fixtures { m5 })
-        .mount(&server)
-        .await;
-    server
-}
-
-pub fn workspace(server: &MockServer) -> Workspace {
-    let mut ws = Workspace::new("http://127.0.0.1:9");
-    ws.env.insert("CANDLELAKE_OANDA_URL".into(), server.uri());
-    ws.env.insert("OANDA_API_TOKEN".into(), TOKEN.into());
-    ws
-}
-
-/// The fixture's complete candles before `end`, as (time, [o, h, l, c, volume]).
-fn expected(rel: &str, end: DateTime<Utc>) -> BTreeMap<DateTime<Utc>, [String; 5]> {
+/// The fixture's complete candles before `END`, as (time, [o, h, l, c, volume]).
+fn expected(rel: &str) -> BTreeMap<DateTime<Utc>, [String; 5]> {
     let body: serde_json::Value = serde_json::from_str(&fixture(rel)).unwrap();
     body["candles"]
         .as_array()
@@ -94,47 +28,16 @@ fn expected(rel: &str, end: DateTime<Utc>) -> BTreeMap<DateTime<Utc>, [String; 5
                 [m("o"), m("h"), m("l"), m("c"), c["volume"].to_string()],
             )
         })
-        .filter(|(t, _)| *t < end)
-        .collect()
-}
-
-fn table(rows: &[candlelake::sink::TableRow]) -> BTreeMap<DateTime<Utc>, [String; 5]> {
-    rows.iter()
-        .map(|r| {
-            (
-                r.timestamp,
-                [
-                    r.open.clone(),
-                    r.high.clone(),
-                    r.low.clone(),
-                    r.close.clone(),
-                    r.volume.clone(),
-                ],
-            )
-        })
+        .filter(|(t, _)| *t < at(END))
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_past_5000_candles_keeps_weekend_gaps_and_aligns_4h_and_1d_to_utc() {
-    let server = server("oanda/EUR_USD-M5.json").await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "oanda",
-            "--pairs",
-            "EUR_USD",
-            "--timeframes",
-            "5m,4h,1d",
-            "--start",
-            "2024-03-01",
-            "--end",
-            "2024-03-22T21:00:00Z",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let server = oanda_server("oanda/EUR_USD-M5.json").await;
+    let ws = Workspace::oanda(&server);
+    let three_weeks = backfill("oanda", "EUR_USD", "5m,4h,1d").range("2024-03-01", END);
+    let summary = ws.run_ok(three_weeks).await;
 
     // 6300 M5 buckets: two windows, the second continuing without repeating the boundary.
     let m5_requests: Vec<_> = server
@@ -146,15 +49,14 @@ async fn pages_past_5000_candles_keeps_weekend_gaps_and_aligns_4h_and_1d_to_utc(
         .collect();
     assert_eq!(m5_requests.len(), 2);
     for r in &m5_requests {
-        let q = r.url.query().unwrap();
-        for fixed in [
+        let fixed = [
             "price=M",
             "smooth=false",
             "dailyAlignment=0",
             "alignmentTimezone=UTC",
-        ] {
-            assert!(q.contains(fixed), "{q}");
-        }
+        ];
+        assert_query_has(r, &fixed);
+        let q = r.url.query().unwrap();
         assert!(!q.contains("count="), "never count with from and to: {q}");
     }
     assert_eq!(
@@ -166,9 +68,9 @@ async fn pages_past_5000_candles_keeps_weekend_gaps_and_aligns_4h_and_1d_to_utc(
     );
 
     let rows = ws.rows(Timeframe::M5).await;
-    let want = expected("oanda/EUR_USD-M5.json", at("2024-03-22T21:00:00Z"));
+    let want = expected("oanda/EUR_USD-M5.json");
     assert_eq!(want.len(), 4576);
-    assert_eq!(table(&rows), want, "every M5 candle, cell by cell");
+    assert_eq!(by_time(&rows), want, "every M5 candle, cell by cell");
     assert!(rows.iter().all(|r| r.volume_kind == "ticks"
         && r.source_provider == "oanda"
         && r.asset_pair == "EUR-USD"));
@@ -180,22 +82,16 @@ async fn pages_past_5000_candles_keeps_weekend_gaps_and_aligns_4h_and_1d_to_utc(
                 && r.timestamp < at("2024-03-03T22:00:00Z"))
     );
     let eur = series(&summary, "EUR-USD", "5m");
-    assert_eq!(eur["coverage"]["to"], "2024-03-22T21:00:00Z");
+    assert_eq!(eur["coverage"]["to"], END);
 
     let h4 = ws.rows(Timeframe::H4).await;
-    assert_eq!(
-        table(&h4),
-        expected("oanda/EUR_USD-H4.json", at("2024-03-22T21:00:00Z"))
-    );
+    assert_eq!(by_time(&h4), expected("oanda/EUR_USD-H4.json"));
     assert!(
         h4.iter()
             .all(|r| r.timestamp.hour() % 4 == 0 && r.timestamp.minute() == 0)
     );
     let d1 = ws.rows(Timeframe::D1).await;
-    assert_eq!(
-        table(&d1),
-        expected("oanda/EUR_USD-D.json", at("2024-03-22T21:00:00Z"))
-    );
+    assert_eq!(by_time(&d1), expected("oanda/EUR_USD-D.json"));
     let days: Vec<_> = d1
         .iter()
         .map(|r| (r.timestamp.weekday().to_string(), r.timestamp.hour()))
@@ -214,28 +110,16 @@ async fn pages_past_5000_candles_keeps_weekend_gaps_and_aligns_4h_and_1d_to_utc(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forming_candle_is_never_written_and_coverage_stops_before_it() {
-    let server = server("oanda/EUR_USD-M5-forming.json").await;
-    let ws = workspace(&server);
-    let (code, summary) = ws
-        .run_json(&[
-            "backfill",
-            "--provider",
-            "oanda",
-            "--pairs",
-            "EUR-USD",
-            "--timeframes",
-            "5m",
-            "--start",
-            "2024-03-21T10:00:00Z",
-            "--end",
-            "2024-03-21T11:00:00Z",
-        ])
-        .await;
-    assert_eq!(code, 0, "{summary}");
+    let server = oanda_server("oanda/EUR_USD-M5-forming.json").await;
+    let ws = Workspace::oanda(&server);
+    let hour =
+        backfill("oanda", "EUR-USD", "5m").range("2024-03-21T10:00:00Z", "2024-03-21T11:00:00Z");
+    let summary = ws.run_ok(hour).await;
     let eur = series(&summary, "EUR-USD", "5m");
     assert_eq!(
-        (eur["records"].as_u64(), eur["skipped"].as_u64()),
-        (Some(11), Some(1))
+        fields(eur, &["records", "skipped"]),
+        json!([11, 1]),
+        "{eur}"
     );
     assert_eq!(eur["coverage"]["to"], "2024-03-21T10:55:00Z");
     let rows = ws.rows(Timeframe::M5).await;
@@ -248,40 +132,18 @@ async fn a_forming_candle_is_never_written_and_coverage_stops_before_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_token_exits_1_and_a_rejected_one_fails_every_series_writing_nothing() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_string(fixture("oanda/errors/401-unauthorized.json")),
-        )
-        .mount(&server)
-        .await;
-    let mut ws = workspace(&server);
-    let args = [
-        "backfill",
-        "--provider",
-        "oanda",
-        "--pairs",
-        "EUR-USD,USD-JPY",
-        "--timeframes",
-        "1h,1d",
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-08",
-    ];
+    let server = serve_fixture(401, "oanda/errors/401-unauthorized.json").await;
+    let mut ws = Workspace::oanda(&server);
+    let args = backfill("oanda", "EUR-USD,USD-JPY", "1h,1d").range("2024-03-01", "2024-03-08");
 
     ws.env.remove("OANDA_API_TOKEN");
-    let out = ws.run(&args).await;
+    let out = ws.run_expect(&args, 1).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("OANDA_API_TOKEN is not set"), "{stderr}");
     assert!(server.received_requests().await.unwrap().is_empty());
 
-    ws.env
-        .insert("OANDA_API_TOKEN".into(), "practice-token-on-live".into());
-    let (code, summary) = ws.run_json(&args).await;
-    assert_eq!(code, 2, "{summary}");
+    ws.set("OANDA_API_TOKEN", "practice-token-on-live");
+    let summary = ws.run_json_expect(&args, 2).await;
     assert_eq!(summary["status"], "error");
     for r in summary["results"].as_array().unwrap() {
         assert_eq!(r["status"], "error", "{r}");

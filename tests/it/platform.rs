@@ -1,58 +1,16 @@
 //! Fitting the platform: Prometheus textfile and Pushgateway (Debian's `prometheus-pushgateway`,
 //! started here), progress bars only on a terminal, JSON logs, and `status --fail-if-stale`.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use crate::support::servers::pushgateway;
+use crate::support::synth::synth_server;
+use crate::support::workspace::output;
+use crate::support::{Args, Workspace, backfill, find, python, series};
 
-use crate::crash::{synth_server, workspace};
-
-const ARGS: [&str; 11] = [
-    "backfill",
-    "--provider",
-    "coinbase",
-    "--pairs",
-    "BTC-USD,ETH-USD",
-    "--timeframes",
-    "1h",
-    "--start",
-    "2024-01-01",
-    "--end",
-    "2024-01-08",
-];
-
-struct Pushgateway(Child, u16);
-
-impl Drop for Pushgateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn week() -> Args {
+    backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-01-08")
 }
 
-/// Starts Debian's Pushgateway on a free port (`.ci/run` installs the package).
-async fn pushgateway() -> Pushgateway {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("prometheus-pushgateway")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus-pushgateway runs (apt-get install prometheus-pushgateway)");
-    // Dropping the guard kills and waits for the process, on every path.
-    let gateway = Pushgateway(child, port);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return gateway;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the Pushgateway did not start");
-}
-
+/// The value of the first sample of `name` whose labels hold `labels` (or that has none).
 fn metric(text: &str, name: &str, labels: &str) -> Option<String> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -65,82 +23,58 @@ fn metric(text: &str, name: &str, labels: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn metrics_reach_the_textfile_and_the_pushgateway() {
-    let gateway = pushgateway().await;
+async fn metrics_in_the_textfile_match_the_summary() {
     let server = synth_server().await;
-    let mut ws = workspace(&server);
+    let ws = Workspace::synth(&server);
     let textfile = ws.dir.path().join("textfile/candlelake.prom");
-    ws.env.insert(
-        "CANDLELAKE_METRICS_FILE".into(),
-        textfile.display().to_string(),
-    );
-    ws.env.insert(
-        "CANDLELAKE_PUSHGATEWAY_URL".into(),
-        format!("http://127.0.0.1:{}", gateway.1),
-    );
-    let (code, summary) = ws.run_json(&ARGS).await;
-    assert_eq!(code, 0, "{summary}");
+    let ws = ws.with("CANDLELAKE_METRICS_FILE", &textfile.display().to_string());
+    let summary = ws.run_ok(week()).await;
 
     let text = std::fs::read_to_string(&textfile).unwrap();
     let btc = r#"provider="coinbase",asset_pair="BTC-USD",timeframe="1h""#;
+    let value = |name: &str| metric(&text, name, btc);
     assert_eq!(
         metric(&text, "candlelake_run_success", "").as_deref(),
         Some("1"),
         "{text}"
     );
-    let line = |pair: &str| {
-        summary["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["asset_pair"] == pair)
-            .unwrap()
-            .clone()
-    };
-    let btc_line = line("BTC-USD");
+    let btc_line = series(&summary, "BTC-USD", "1h");
     assert!(btc_line["fetched"].as_u64().unwrap() > 150);
-    assert_eq!(
-        metric(&text, "candlelake_series_candles_fetched", btc),
-        Some(btc_line["fetched"].to_string()),
-        "{text}"
-    );
-    assert_eq!(
-        metric(&text, "candlelake_series_candles_written", btc),
-        Some(btc_line["records"].to_string())
-    );
-    assert_eq!(
-        metric(&text, "candlelake_series_candles_dead_lettered", btc),
-        Some(btc_line["dead_lettered"].to_string())
-    );
-    assert_eq!(
-        metric(&text, "candlelake_series_requests", btc).as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        metric(&text, "candlelake_series_rate_limited", btc).as_deref(),
-        Some("0")
-    );
-    assert_eq!(
-        metric(
-            &text,
+    // TC: (metric, expected value)
+    for (name, want) in [
+        ("fetched", btc_line["fetched"].to_string()),
+        ("written", btc_line["records"].to_string()),
+        ("dead_lettered", btc_line["dead_lettered"].to_string()),
+    ] {
+        let name = format!("candlelake_series_candles_{name}");
+        assert_eq!(value(&name), Some(want), "{name}: {text}");
+    }
+    for (name, want) in [
+        ("candlelake_series_requests", "1"),
+        ("candlelake_series_rate_limited", "0"),
+        (
             "candlelake_series_coverage_end_timestamp_seconds",
-            btc
-        )
-        .as_deref(),
-        Some("1704672000")
-    );
-    assert!(
-        metric(
-            &text,
-            "candlelake_series_last_success_timestamp_seconds",
-            btc
-        )
-        .is_some()
-    );
+            "1704672000",
+        ),
+    ] {
+        assert_eq!(value(name).as_deref(), Some(want), "{name}: {text}");
+    }
+    assert!(value("candlelake_series_last_success_timestamp_seconds").is_some());
     assert!(metric(&text, "candlelake_run_duration_seconds", "").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_reach_the_pushgateway() {
+    let gateway = pushgateway().await;
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server).with("CANDLELAKE_PUSHGATEWAY_URL", &gateway.url());
+    let summary = ws.run_ok(week()).await;
 
     // What the Pushgateway serves to Prometheus.
-    let scraped = reqwest_get(&format!("http://127.0.0.1:{}/metrics", gateway.1)).await;
+    let scraped = python(&format!(
+        "import urllib.request;print(urllib.request.urlopen('{}/metrics').read().decode())",
+        gateway.url()
+    ));
     assert!(
         scraped.contains("candlelake_series_candles_fetched{"),
         "{scraped}"
@@ -152,74 +86,70 @@ async fn metrics_reach_the_textfile_and_the_pushgateway() {
                 && l.contains(r#"asset_pair="ETH-USD""#)
         })
         .unwrap();
-    let eth_fetched = line("ETH-USD")["fetched"].to_string();
+    let eth_fetched = series(&summary, "ETH-USD", "1h")["fetched"].to_string();
     assert!(
         pushed.contains(r#"job="candlelake""#) && pushed.ends_with(&format!(" {eth_fetched}")),
         "{pushed}"
     );
 }
 
-async fn reqwest_get(url: &str) -> String {
-    let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                &format!(
-                    "import urllib.request;print(urllib.request.urlopen('{url}').read().decode())"
-                ),
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    })
-    .await
-    .unwrap()
+/// What a progress bar prints (`{pos}/{len} windows, {msg}`).
+const BAR: &str = " windows, ";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_is_logged_not_drawn_when_piped() {
+    let server = synth_server().await;
+    let out = Workspace::synth(&server).run_expect(week(), 0).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(BAR), "a progress bar when piped: {stderr}");
+    for pair in ["BTC-USD", "ETH-USD"] {
+        let of = |what: &str| {
+            stderr
+                .lines()
+                .any(|l| l.contains(" INFO ") && l.contains(what) && l.contains(pair))
+        };
+        assert!(
+            of("Series started.") && of("Series finished."),
+            "no start or end line for {pair}: {stderr}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn progress_bars_only_on_a_terminal_and_json_logs() {
+async fn json_logs_on_a_terminal_draw_no_bar() {
     let server = synth_server().await;
-    let ws = workspace(&server);
-    // Piped: no bar.
-    let out = ws.run(&ARGS).await;
-    assert_eq!(out.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("windows"),
-        "a progress bar when piped: {stderr}"
-    );
+    let ws = Workspace::synth(&server);
+    let line = backfill("coinbase", "BTC-USD", "1d")
+        .range("2024-01-01", "2024-03-01")
+        .global(&["--log-format", "json"])
+        .shell_line();
+    let tty = output(ws.program("script", ["-qec", &line, "/dev/null"])).await;
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(!shown.contains(BAR), "a bar in JSON logs: {shown}");
+    assert!(shown.contains(r#""message":"Series finished.""#), "{shown}");
+}
 
-    // On a terminal (a pty from `script`), bars per series.
-    let other = workspace(&server);
-    let line = format!(
-        "{} backfill --provider coinbase --pairs BTC-USD --timeframes 1d --start 2024-01-01 --end 2024-03-01",
-        env!("CARGO_BIN_EXE_candlelake")
-    );
-    let env = other.env.clone();
-    let cwd = other.dir.path().to_path_buf();
-    let tty = tokio::task::spawn_blocking(move || {
-        Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .envs(&env)
-            .current_dir(cwd)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_bars_per_series_on_a_terminal() {
+    // A pty from `script`.
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server);
+    let line = backfill("coinbase", "BTC-USD", "1d")
+        .range("2024-01-01", "2024-03-01")
+        .shell_line();
+    let tty = output(ws.program("script", ["-qec", &line, "/dev/null"])).await;
     let shown = String::from_utf8_lossy(&tty.stdout);
     assert!(
-        shown.contains("coinbase BTC-USD 1d") && shown.contains("windows"),
+        shown.contains("coinbase BTC-USD 1d") && shown.contains(BAR),
         "no bar on a terminal: {shown}"
     );
+}
 
-    // JSON log lines on stderr, one object per line.
-    let mut json_ws = workspace(&server);
-    json_ws.env.insert("RUST_LOG".into(), "debug".into());
-    let out = json_ws
-        .run(&[&["--log-format", "json"][..], &ARGS[..]].concat())
-        .await;
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line_on_stderr() {
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server).with("RUST_LOG", "debug");
+    let out = ws.run(week().global(&["--log-format", "json"])).await;
     let lines: Vec<_> = String::from_utf8_lossy(&out.stderr)
         .lines()
         .map(String::from)
@@ -235,70 +165,29 @@ async fn progress_bars_only_on_a_terminal_and_json_logs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fail_if_stale_exits_non_zero_only_when_a_series_lags() {
     let server = synth_server().await;
-    let ws = workspace(&server);
-    let now = chrono::Utc::now();
-    let start = (now - chrono::Duration::days(2))
-        .format("%Y-%m-%d")
-        .to_string();
-    let fresh = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "BTC-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        &start,
-    ];
-    assert_eq!(ws.run(&fresh).await.status.code(), Some(0));
-    let old = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "ETH-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-01-02",
-    ];
-    assert_eq!(ws.run(&old).await.status.code(), Some(0));
+    let ws = Workspace::synth(&server);
+    let start = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%d");
+    let fresh = backfill("coinbase", "BTC-USD", "1h").start(&start.to_string());
+    ws.run_expect(fresh, 0).await;
+    let old = backfill("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-02");
+    ws.run_expect(old, 0).await;
 
-    let status = |args: &'static [&'static str]| {
-        let ws = &ws;
-        async move {
-            let out = ws.run(args).await;
-            (
-                out.status.code(),
-                serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default(),
-            )
-        }
+    let status = async |args: Args| {
+        let out = ws.run(args).await;
+        let report = serde_json::from_slice::<serde_json::Value>(&out.stdout);
+        (out.status.code(), report.unwrap_or_default())
     };
-    let (code, report) = status(&[
-        "status",
-        "--json",
-        "--pairs",
-        "BTC-USD",
-        "--fail-if-stale",
-        "2h",
-    ])
-    .await;
+    let within_2h = Args::of(&["status", "--json", "--fail-if-stale", "2h"]);
+    let (code, report) = status(within_2h.clone().flag("--pairs", "BTC-USD")).await;
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["series"][0]["stale"], false);
     assert!(report["series"][0]["lag_seconds"].as_i64().unwrap() < 3600);
-    let (code, report) = status(&["status", "--json", "--fail-if-stale", "2h"]).await;
+    let (code, report) = status(within_2h).await;
     assert_eq!(code, Some(2), "ETH-USD lags since 2024: {report}");
-    let eth = report["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["asset_pair"] == "ETH-USD")
-        .unwrap()
-        .clone();
-    assert_eq!(eth["stale"], true);
-    let (code, _) = status(&["status", "--fail-if-stale", "soon"]).await;
+    assert_eq!(
+        find(&report["series"], "asset_pair", "ETH-USD")["stale"],
+        true
+    );
+    let (code, _) = status(Args::of(&["status", "--fail-if-stale", "soon"])).await;
     assert_eq!(code, Some(1), "a bad duration is a usage error");
 }

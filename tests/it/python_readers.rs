@@ -1,28 +1,15 @@
-//! The tables open with the Python `deltalake` package, Polars and DuckDB with the contract's column types and
-//! exact values (`pip install -r tests/python/requirements.txt` first; `.ci/run` does).
+//! The tables open with the Python `deltalake` package, Polars and DuckDB with the contract's
+//! column types and exact values (`tests/setup.sh` installs them).
 
-use std::path::Path;
-
-use crate::support::Workspace;
+use crate::support::workspace::python_readers;
+use crate::support::{Workspace, root};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_deltalake_reads_the_contract_schema_and_exact_values() {
-    let ws = Workspace::new("http://127.0.0.1:9");
-    let out = ws.run(&["demo"]).await;
-    assert_eq!(out.status.code(), Some(0));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let check = std::process::Command::new("python3")
-        .arg(root.join("tests/python/check_tables.py"))
-        .arg(ws.dir.path().join("data/demo/lake"))
-        .arg(root.join("fixtures/coinbase/demo"))
-        .output()
-        .expect("python3 runs");
-    assert!(
-        check.status.success(),
-        "python check failed (pip install -r tests/python/requirements.txt):\n{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let ws = Workspace::offline();
+    ws.run_expect(["demo"], 0).await;
+    let lake = ws.dir.path().join("data/demo/lake");
+    let check = python_readers(&[&lake, &root().join("fixtures/coinbase/demo")]);
     let stdout = String::from_utf8_lossy(&check.stdout);
     for reader in ["read_deltalake", "read_polars", "read_duckdb"] {
         assert!(

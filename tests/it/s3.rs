@@ -2,138 +2,65 @@
 //! (moto, which honours `If-None-Match`), with two processes with separate state dirs
 //! backfilling overlapping ranges of the same series into the same tables at once.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use candlelake::providers::Timeframe;
 
-use crate::crash::{synth_server, workspace};
-use crate::support::Workspace;
+use crate::support::servers::moto;
+use crate::support::synth::synth_server;
+use crate::support::workspace::assert_done_or_lost_race;
+use crate::support::{Workspace, backfill, python};
 
-struct Moto(Child, u16);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts moto's S3 server (`pip install moto[server]`; `.ci/run` does) with a bucket.
-async fn moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("moto_server")
-        .args(["-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server runs (pip install -r tests/python/requirements.txt)");
-    let server = Moto(child, port);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            let made = python(&format!(
-                "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:{port}/lake', method='PUT')); print('ok')"
-            ));
-            assert!(made.contains("ok"), "could not create the bucket: {made}");
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("moto did not start");
-}
-
-fn python(code: &str) -> String {
-    let out = Command::new("python3").args(["-c", code]).output().unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn s3_env(ws: &mut Workspace, port: u16) {
-    ws.env
-        .insert("CANDLELAKE_LAKE".into(), "s3://lake/candles".into());
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+/// The object-store options of the S3 lake at `endpoint`, for the binary and Python alike.
+fn s3_options(endpoint: &str) -> [(&'static str, String); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ALLOW_HTTP", "true".into()),
-    ] {
-        ws.env.insert(k.into(), v);
+    ]
+}
+
+fn on_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
+    ws.set("CANDLELAKE_LAKE", "s3://lake/candles");
+    for (k, v) in s3_options(endpoint) {
+        ws.set(k, &v);
     }
+    ws
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_writers_on_s3_lose_no_commit_and_duplicate_nothing() {
     let s3 = moto().await;
     let server = synth_server().await;
-    let wide = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "BTC-USD,ETH-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-01",
-        "--end",
-        "2024-02-01",
-    ];
-    let narrow = [
-        "backfill",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "ETH-USD,BTC-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-01-10",
-        "--end",
-        "2024-02-01",
-    ];
+    let wide = backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-02-01");
+    let narrow = backfill("coinbase", "ETH-USD,BTC-USD", "1h").range("2024-01-10", "2024-02-01");
 
     // The expected rows: one clean local run.
-    let reference = workspace(&server);
-    assert_eq!(reference.run(&wide).await.status.code(), Some(0));
-    let expected = reference
-        .rows(candlelake::providers::Timeframe::H1)
-        .await
-        .len();
+    let reference = Workspace::synth(&server);
+    reference.run_expect(&wide, 0).await;
+    let expected = reference.rows(Timeframe::H1).await.len();
 
-    let (mut a, mut b) = (workspace(&server), workspace(&server));
-    s3_env(&mut a, s3.1);
-    s3_env(&mut b, s3.1);
+    let a = on_s3(Workspace::synth(&server), &s3.url());
+    let b = on_s3(Workspace::synth(&server), &s3.url());
     let (first, second) = tokio::join!(a.run_json(&wide), b.run_json(&narrow));
     assert_eq!(first.0, 0, "{}", first.1);
-    if second.0 != 0 {
-        assert!(
-            second
-                .1
-                .to_string()
-                .contains("another run changed the coverage"),
-            "{}",
-            second.1
-        );
-        assert_eq!(b.run(&narrow).await.status.code(), Some(0));
+    if !assert_done_or_lost_race(&second) {
+        b.run_expect(&narrow, 0).await;
     }
-    assert_eq!(
-        a.run(&wide).await.status.code(),
-        Some(0),
-        "a rerun finds everything in place"
-    );
+    // A rerun finds everything in place.
+    a.run_expect(&wide, 0).await;
 
+    let options: serde_json::Map<_, _> = s3_options(&s3.url())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
     let count = python(&format!(
-        "from deltalake import DeltaTable\n\
-         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options={{'AWS_ENDPOINT_URL': 'http://127.0.0.1:{port}', 'AWS_ACCESS_KEY_ID': 'testing', 'AWS_SECRET_ACCESS_KEY': 'testing', 'AWS_REGION': 'us-east-1', 'AWS_ALLOW_HTTP': 'true'}})\n\
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
          rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp']).to_pylist()\n\
          print(len(rows), len({{(r['asset_pair'], r['timestamp']) for r in rows}}))",
-        port = s3.1
+        serde_json::Value::Object(options)
     ));
     assert_eq!(
         count.trim(),

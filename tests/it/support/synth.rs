@@ -2,10 +2,14 @@
 //! format for any window, newest first, with a gap every 50th bucket and an invalid candle
 //! (high below low) every 97th.
 
-use wiremock::{Request, Respond, ResponseTemplate};
+use std::time::Duration;
+
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+
+use super::servers::{query, serve};
 
 /// The responder; its `Duration` delays every answer (to hold a run open for signals).
-pub struct SynthCoinbase(pub std::time::Duration);
+pub struct SynthCoinbase(pub Duration);
 
 /// The same candles, except those opening at the given Unix seconds, which the provider has
 /// since revised (close moved to the open, one more unit of volume).
@@ -31,10 +35,24 @@ fn mix(pair: &str, t: i64) -> u64 {
     h ^ (h >> 29)
 }
 
+/// No trades in the bucket at `t` (Unix seconds): every 50th bucket is a gap.
+pub fn is_gap(t: i64, granularity: i64) -> bool {
+    (t / granularity) % 50 == 7
+}
+
+/// The candle at `t` has high below low (dead-lettered): every 97th bucket.
+pub fn is_invalid(t: i64, granularity: i64) -> bool {
+    (t / granularity) % 97 == 13
+}
+
+/// A valid candle is served at `t`.
+pub fn is_valid(t: i64, granularity: i64) -> bool {
+    !is_gap(t, granularity) && !is_invalid(t, granularity)
+}
+
 /// The candle body of `pair` at open time `t` (Unix seconds), or `None` for a gap.
 pub fn candle(pair: &str, t: i64, granularity: i64) -> Option<String> {
-    let n = t / granularity;
-    if n % 50 == 7 {
+    if is_gap(t, granularity) {
         return None;
     }
     let h = mix(pair, t);
@@ -43,7 +61,7 @@ pub fn candle(pair: &str, t: i64, granularity: i64) -> Option<String> {
     let close = base + (h >> 16) as i64 % 200 - 100;
     let mut high = open.max(close) + (h >> 24) as i64 % 50;
     let mut low = open.min(close) - (h >> 32) as i64 % 50;
-    if n % 97 == 13 {
+    if is_invalid(t, granularity) {
         std::mem::swap(&mut high, &mut low);
     }
     let cents = |c: i64| format!("{}.{:02}", c / 100, c % 100);
@@ -85,38 +103,37 @@ impl Respond for SynthCoinbase {
 
 /// The page of a candles request, each bucket's candle from `make`.
 fn page(request: &Request, make: impl Fn(&str, i64, i64) -> Option<String>) -> ResponseTemplate {
-    {
-        let q = |k: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.to_string())
-                .unwrap_or_default()
-        };
-        let pair = request
-            .url
-            .path()
-            .split('/')
-            .rev()
-            .nth(1)
-            .unwrap_or_default()
-            .to_string();
-        let g = granularity_seconds(&q("granularity"));
-        let (start, end): (i64, i64) = (
-            q("start").parse().unwrap_or(0),
-            q("end").parse().unwrap_or(0),
-        );
-        let first = start.div_euclid(g) * g + if start.rem_euclid(g) == 0 { 0 } else { g };
-        let candles: Vec<String> = (0..)
-            .map(|k| first + k * g)
-            .take_while(|t| *t <= end)
-            .filter_map(|t| make(&pair, t, g))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        ResponseTemplate::new(200)
-            .set_body_string(format!(r#"{{"candles":[{}]}}"#, candles.join(",")))
-    }
+    let q = |k: &str| query(request, k).unwrap_or_default();
+    let pair = request
+        .url
+        .path()
+        .split('/')
+        .rev()
+        .nth(1)
+        .unwrap_or_default();
+    let g = granularity_seconds(&q("granularity"));
+    let (start, end): (i64, i64) = (
+        q("start").parse().unwrap_or(0),
+        q("end").parse().unwrap_or(0),
+    );
+    let first = start.div_euclid(g) * g + if start.rem_euclid(g) == 0 { 0 } else { g };
+    let candles: Vec<String> = (0..)
+        .map(|k| first + k * g)
+        .take_while(|t| *t <= end)
+        .filter_map(|t| make(pair, t, g))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    ResponseTemplate::new(200).set_body_string(format!(r#"{{"candles":[{}]}}"#, candles.join(",")))
+}
+
+/// The synthetic Coinbase, answering at once.
+pub async fn synth_server() -> MockServer {
+    serve(SynthCoinbase(Duration::ZERO)).await
+}
+
+/// The synthetic Coinbase, slow enough (300 ms an answer) to keep a run open for a few seconds.
+pub async fn slow_server() -> MockServer {
+    serve(SynthCoinbase(Duration::from_millis(300))).await
 }

@@ -1,0 +1,105 @@
+//! Shared test helpers, the only place test modules take code from:
+//! - `workspace`: a scratch lake and state dir, the real binary run in it, tables and files read
+//!   back, and summary checks;
+//! - `args`: command lines built in one line (`backfill("coinbase", "BTC-USD", "1h").range(..)`);
+//! - `servers`: the mock provider servers answering with fixtures, and the external processes
+//!   (moto, the Pushgateway) behind one guard;
+//! - `synth`: a synthetic Coinbase server with deterministic candles for any window.
+
+pub mod args;
+pub mod servers;
+pub mod synth;
+pub mod workspace;
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+pub use args::{Args, backfill, refetch};
+pub use workspace::{
+    Cells, Workspace, assert_conservation, by_time, cells, fields, find, ohlcv, series,
+    stdout_json, unique_keys,
+};
+
+/// The text of `fixtures/{rel}`.
+pub fn fixture(rel: &str) -> String {
+    let path = root().join("fixtures").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A JSON file, parsed.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
+}
+
+/// Every file under `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// RFC 3339 text of a time, as the binary prints it (`2024-01-02T00:00:00Z`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Runs `python3 -c code` and returns its stdout followed by its stderr.
+pub fn python(code: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", code])
+        .output()
+        .expect("python3 runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The candles of a Coinbase fixture body, as (open time, open, high, low, close, volume) text.
+pub fn fixture_candles(rel: &str) -> Vec<(DateTime<Utc>, [String; 5])> {
+    let body: serde_json::Value = serde_json::from_str(&fixture(rel)).unwrap();
+    body["candles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap().to_string();
+            let t = DateTime::from_timestamp(s("start").parse().unwrap(), 0).unwrap();
+            (t, [s("open"), s("high"), s("low"), s("close"), s("volume")])
+        })
+        .collect()
+}
+
+/// Exact decimal text without trailing fractional zeros, as the table read-back prints it.
+pub fn normalized(text: &str) -> String {
+    match text.split_once('.') {
+        Some((i, f)) => {
+            let f = f.trim_end_matches('0');
+            if f.is_empty() {
+                i.to_string()
+            } else {
+                format!("{i}.{f}")
+            }
+        }
+        None => text.to_string(),
+    }
+}

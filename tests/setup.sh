@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond Rust and Python 3, then exits 0; the one place that
+# knows it, used by the README's test command and by .ci/run:
+#   - Debian's `prometheus-pushgateway` (the Pushgateway test starts it), through apt-get, when
+#     it is not on PATH yet (as root, or through sudo);
+#   - the pinned Python packages of tests/python/requirements.txt (the Python, Polars and DuckDB
+#     readers, and moto's S3 server), through pip.
+# Running it again installs nothing new.
+#
+#   tests/setup.sh && cargo test --workspace --locked --features failpoints
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else return 1
+    fi
+}
+
+if ! command -v prometheus-pushgateway >/dev/null 2>&1; then
+    echo "tests/setup.sh: installing prometheus-pushgateway (apt-get)" >&2
+    if ! command -v apt-get >/dev/null 2>&1 \
+        || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null \
+        || ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            prometheus-pushgateway >/dev/null; then
+        echo "tests/setup.sh: could not install prometheus-pushgateway; install it as root" \
+            "(apt-get install prometheus-pushgateway) or put it on PATH" >&2
+        exit 1
+    fi
+fi
+
+PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+    -r tests/python/requirements.txt
