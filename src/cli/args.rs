@@ -155,14 +155,21 @@ pub enum Command {
 pub enum DlqCommand {
     /// One line per DLQ file (`--json` for scripts).
     List {
+        /// Print JSON on stdout (the same as `--output json`).
         #[arg(long)]
         json: bool,
     },
     /// Print one DLQ file.
-    Show { id: String },
+    Show {
+        /// The file's id, as `dlq list` shows it.
+        id: String,
+    },
     /// Re-read raw records with today's rules and write those that now pass (all files, or
     /// the given ids); a second replay writes nothing.
-    Replay { ids: Vec<String> },
+    Replay {
+        /// Only these files' ids (default: every file).
+        ids: Vec<String>,
+    },
 }
 
 /// A provider, pairs, timeframes and a time range: what `backfill` and `refetch` act on.
@@ -206,6 +213,7 @@ pub struct TopupArgs {
 /// Which series a command is limited to; each part left out selects everything.
 #[derive(Debug, Args)]
 pub struct SelectionArgs {
+    /// Only this provider's series: coinbase, oanda or alphavantage.
     #[arg(long)]
     pub provider: Option<String>,
     /// Comma-separated pairs.
@@ -218,6 +226,7 @@ pub struct SelectionArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Print JSON on stdout (the same as `--output json`).
     #[arg(long)]
     pub json: bool,
     /// Exit 2 when any selected series' coverage lags the last final candle by more than this
@@ -246,6 +255,7 @@ pub struct MaintainArgs {
 
 #[derive(Debug, Args)]
 pub struct GapsArgs {
+    /// Print JSON on stdout (the same as `--output json`).
     #[arg(long)]
     pub json: bool,
     /// Exit 2 when any gap is found (for CI of data).
@@ -259,4 +269,28 @@ pub struct GapsArgs {
     /// Exclusive end, UTC (default: each series' coverage end).
     #[arg(long)]
     pub end: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for.
+    #[test]
+    fn every_flag_has_help_text() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version")
+                {
+                    out.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                missing(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(&super::Cli::command(), "candlelake", &mut out);
+        assert!(out.is_empty(), "flags without help: {out:?}");
+    }
 }

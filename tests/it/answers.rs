@@ -94,3 +94,24 @@ async fn a_table_that_cannot_be_read_is_a_failure_not_a_usage_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn output_json_means_the_same_for_every_reporting_command() {
+    let (_server, ws) = sol_with_rejects().await;
+    for args in [
+        vec!["--output", "json", "status"],
+        vec!["--output", "json", "gaps"],
+        vec!["--output", "json", "dlq", "list"],
+        vec!["--output", "json", "maintain", "--timeframes", "1h"],
+    ] {
+        let out = ws.run_expect(&args, 0).await;
+        let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&out.stdout);
+        assert!(parsed.is_ok(), "{args:?}: {}", text(&out.stdout));
+    }
+    let maintain = ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&maintain.stdout).is_err(),
+        "text by default: {}",
+        text(&maintain.stdout)
+    );
+}

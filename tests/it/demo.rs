@@ -33,3 +33,30 @@ async fn demo_writes_mock_rows_and_a_rerun_writes_nothing() {
     assert_eq!(summary["total_records"], 0);
     assert_eq!(sink.read_rows(Timeframe::H1).await.unwrap().len(), 668);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_prints_commands_that_show_what_it_wrote() {
+    let ws = Workspace::offline();
+    let out = ws.run_expect(["demo"], 0).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let commands: Vec<Vec<String>> = stdout
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("candlelake "))
+        .map(|l| l.split(' ').map(String::from).collect())
+        .collect();
+    assert_eq!(commands.len(), 3, "status, gaps, dlq list: {stdout}");
+
+    let status = ws
+        .run_expect(commands[0].iter().chain([&"--json".to_string()]), 0)
+        .await;
+    let status = stdout_json(&status);
+    assert_eq!(status["series"].as_array().unwrap().len(), 4, "{status}");
+    let gaps = ws.run_expect(&commands[1], 0).await;
+    assert!(String::from_utf8_lossy(&gaps.stdout).contains("BTC-USD 1h"));
+    let dlq = ws.run_expect(&commands[2], 0).await;
+    assert!(
+        String::from_utf8_lossy(&dlq.stdout).contains("records"),
+        "the demo's dead-lettered candle is listed"
+    );
+}
