@@ -115,16 +115,27 @@ pub fn extend(
     }
 }
 
-/// The part of `window` the provider could not serve, from what it said of its history.
+/// The first bucket of `window` the provider can serve, and the part before it that it
+/// cannot, from what it said of its history (`available_from`). A provider that said nothing
+/// serves the whole window: a window that does not start on a bucket of the series' timeframe
+/// (a 4h series fetched in 1h windows) is not missing anything.
 pub fn unserved(
     window: TimeRange,
     tf: Timeframe,
     available_from: Option<DateTime<Utc>>,
 ) -> (DateTime<Utc>, Option<TimeRange>) {
-    let floor = tf.ceil(window.start);
-    let lower = available_from.map_or(floor, |a| tf.ceil(a).max(floor));
-    let gap = (lower > window.start).then(|| TimeRange::new(window.start, lower.min(window.end)));
-    (lower, gap)
+    let first = tf.ceil(window.start);
+    let Some(available) = available_from
+        .map(|a| tf.ceil(a))
+        .filter(|a| *a > window.start)
+    else {
+        return (first, None);
+    };
+    let lower = available.max(first);
+    (
+        lower,
+        Some(TimeRange::new(window.start, lower.min(window.end))),
+    )
 }
 
 /// The watermark after a commit: the table's coverage, and the candles it now holds.
@@ -311,5 +322,11 @@ mod tests {
             Some(range("2024-01-01T00:00:00Z", "2024-01-05T01:00:00Z"))
         );
         assert_eq!(unserved(w, Timeframe::H1, None), (w.start, None));
+        // A 4h series fetched in 1h windows: a window starting at 14:00 misses nothing.
+        let mid = range("2024-01-01T14:00:00Z", "2024-01-02T00:00:00Z");
+        assert_eq!(
+            unserved(mid, Timeframe::H4, None),
+            (at("2024-01-01T16:00:00Z"), None)
+        );
     }
 }

@@ -353,3 +353,6 @@ fn unreachable_error(series: &SeriesKey, unreachable: &[TimeRange]) -> Option<St
         available.to_rfc3339()
     ))
 }
+
+#[cfg(test)]
+mod tests;
