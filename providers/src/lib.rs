@@ -8,13 +8,18 @@ pub mod candle;
 pub mod coinbase;
 pub mod decimal;
 pub mod error;
+mod http;
 pub mod oanda;
+mod secret;
 pub mod source;
+#[cfg(test)]
+mod testing;
 pub mod timeframe;
 mod wire;
 
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
+pub use secret::Secret;
 pub use source::{
     CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk, system_clock,
 };

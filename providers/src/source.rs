@@ -152,10 +152,7 @@ pub trait CandleSource: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::testing::at;
 
     #[test]
     fn chunks_tile_the_range_both_ways() {

@@ -7,7 +7,7 @@ mod pair;
 mod time;
 
 pub use config::{Endpoint, Settings, SettingsInput};
-pub use credentials::{Credentials, Secret};
+pub use credentials::Credentials;
 pub use pair::canonical_pair;
 pub use time::{parse_duration, parse_instant};
 

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 
@@ -11,9 +10,9 @@ use super::models::ErrorBody;
 use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
+use crate::http::{Http, Sent};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{body_text, date_header, retry_after};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
@@ -25,23 +24,23 @@ pub struct CoinbaseConfig {
     pub timeout: Duration,
 }
 
+#[derive(Debug)]
 pub struct CoinbaseClient {
-    http: reqwest::Client,
+    http: Http,
     base_url: String,
-    clock: Clock,
 }
 
 impl CoinbaseClient {
     pub fn new(config: CoinbaseConfig, clock: Clock) -> Result<Self, FetchError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("candlelake/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
+        let http = Http::new(
+            ProviderId::Coinbase,
+            config.timeout,
+            HeaderMap::new(),
+            clock,
+        )?;
         Ok(CoinbaseClient {
             http,
             base_url: config.base_url.trim_end_matches('/').to_string(),
-            clock,
         })
     }
 
@@ -83,43 +82,23 @@ impl CandleSource for CoinbaseClient {
         request: &WindowRequest,
         gate: &dyn Gate,
     ) -> Result<Page, FetchError> {
-        gate.admit().await?;
-        let url = self.url(request);
-        let response = self
-            .http
-            .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
-        let received_at = (self.clock)();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = body_text(response)
-            .await
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
-        if !status.is_success() {
-            return Err(classify(status, &headers, &body, &request.pair));
+        let sent = self.http.send(gate, &self.url(request), None).await?;
+        if !sent.status.is_success() {
+            return Err(classify(&sent, &request.pair));
         }
-        let candles = parse_body(&body)?;
-        Ok(Page {
-            candles,
-            response_time: date_header(&headers).unwrap_or(received_at),
-            received_at,
-            request: url,
-            volume_kind: VolumeKind::Base,
-            available_from: None,
-        })
+        let candles = parse_body(&sent.body)?;
+        Ok(sent.page(candles, VolumeKind::Base, None))
     }
 }
 
 /// Turns a non-2xx answer into an error the engine can act on.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> FetchError {
+fn classify(sent: &Sent, pair: &str) -> FetchError {
+    let body = &sent.body;
     let detail = serde_json::from_str::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.message.or(b.error))
         .unwrap_or_else(|| body.chars().take(200).collect());
-    let code = status.as_u16();
+    let code = sent.status.as_u16();
     let (kind, message) = match code {
         429 => (
             ErrorKind::RateLimited,
@@ -142,5 +121,5 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> 
     };
     FetchError::new(kind, message)
         .with_status(code)
-        .with_retry_after(retry_after(headers))
+        .with_retry_after(sent.retry_after())
 }

@@ -6,4 +6,4 @@ mod models;
 mod parse;
 
 pub use client::{CoinbaseClient, CoinbaseConfig};
-pub use parse::{granularity, parse_body, parse_record};
+pub use parse::{parse_body, parse_record};

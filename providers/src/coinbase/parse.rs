@@ -66,10 +66,7 @@ fn unix_seconds(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
+    use crate::testing::raw;
 
     #[test]
     fn parses_strings_exactly() {
