@@ -44,23 +44,23 @@ impl CoinbaseClient {
         })
     }
 
+    /// No `limit` is sent: Advanced Trade keeps the newest `limit` rows, and a window of 300
+    /// buckets can be answered with more rows than that (a row repeated, both ends inclusive),
+    /// so a `limit` of the bucket count would silently drop the window's oldest candles. The
+    /// default (350) holds any answer to a window of at most [`MAX_BUCKETS`]; a wider range is
+    /// refused outright, never cut.
     fn url(&self, request: &WindowRequest) -> String {
         // `end` is sent one second before the window's end: Coinbase treats it as inclusive,
         // and the window's last bucket still starts before it.
         format!(
-            "{}/api/v3/brokerage/market/products/{}/candles?start={}&end={}&granularity={}&limit={}",
+            "{}/api/v3/brokerage/market/products/{}/candles?start={}&end={}&granularity={}",
             self.base_url,
             request.pair,
             request.start.timestamp(),
             request.end.timestamp() - 1,
             granularity(request.timeframe),
-            buckets(request),
         )
     }
-}
-
-fn buckets(request: &WindowRequest) -> i64 {
-    (request.end - request.start).num_seconds() / request.timeframe.seconds()
 }
 
 #[async_trait]

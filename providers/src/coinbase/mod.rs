@@ -5,5 +5,8 @@ mod client;
 mod models;
 mod parse;
 
+#[cfg(test)]
+mod tests;
+
 pub use client::{CoinbaseClient, CoinbaseConfig};
 pub use parse::{parse_body, parse_record};
