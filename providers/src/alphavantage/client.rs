@@ -4,6 +4,7 @@
 //! texts that echo it are redacted before they are quoted.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -49,6 +50,9 @@ pub struct AlphaVantageClient {
     query_url: Url,
     api_key: Secret,
     overrides: HashMap<String, AssetClass>,
+    /// Set once this key was told `outputsize=full` is premium (`TIME_SERIES_DAILY`): every
+    /// later call of this run asks `compact` directly instead of spending a request on `full`.
+    full_is_premium: AtomicBool,
 }
 
 /// What a 200 body means for the window.
@@ -79,6 +83,7 @@ impl AlphaVantageClient {
             query_url,
             api_key: config.api_key,
             overrides: config.class_overrides,
+            full_is_premium: AtomicBool::new(false),
         })
     }
 
@@ -302,6 +307,9 @@ impl CandleSource for AlphaVantageClient {
             ));
         }
         let mut call = call_for(pair, class, tf, request.start)?;
+        if call.may_fall_back() && self.full_is_premium.load(Ordering::Relaxed) {
+            call = call.compact();
+        }
         loop {
             let sent = self.send(&call, gate).await?;
             if sent.status != StatusCode::OK {
@@ -321,8 +329,9 @@ impl CandleSource for AlphaVantageClient {
                 Verdict::FallBack => {
                     tracing::info!(
                         pair,
-                        "alphavantage outputsize=full is premium for this key; asking for the latest 100 days (compact)"
+                        "Alpha Vantage outputsize=full is premium for this key; asking for the latest 100 days (compact) for the rest of the run."
                     );
+                    self.full_is_premium.store(true, Ordering::Relaxed);
                     call = call.compact();
                 }
                 Verdict::Failed(err) => return Err(err),

@@ -893,6 +893,60 @@ async fn daily_full_falls_back_to_compact_through_the_gate() {
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn once_full_is_premium_the_key_asks_compact_directly() {
+    // `outputsize=full` draws the premium note; the compact fallback is throttled once.
+    let server = MockServer::start().await;
+    let daily = |size: &'static str| {
+        Mock::given(method("GET"))
+            .and(path("/query"))
+            .and(query_param("function", "TIME_SERIES_DAILY"))
+            .and(query_param("outputsize", size))
+    };
+    daily("full")
+        .respond_with(body("errors/premium-parameter.json"))
+        .mount(&server)
+        .await;
+    daily("compact")
+        .respond_with(body("errors/burst-note.json"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    daily("compact")
+        .respond_with(body("TIME_SERIES_DAILY-IBM-compact.json"))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+
+    // TC0 the first try: full, the note, compact, throttled
+    let ibm = window("IBM", Timeframe::D1, "2000-01-01", "2024-12-01");
+    let err = fetch(&c, &ibm).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RateLimited, "{err}");
+    // TC1 the retry, and TC2 another ticker of the same key, ask compact straight away
+    assert_eq!(fetch(&c, &ibm).await.unwrap().candles.len(), 100);
+    let msft = window("MSFT", Timeframe::D1, "2000-01-01", "2024-12-01");
+    assert!(fetch(&c, &msft).await.is_ok());
+    let sizes: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "outputsize"))
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(sizes, ["full", "compact", "compact", "compact"]);
+
+    // TC3 a new client (the next run) asks full first again
+    let again = client(&server);
+    assert!(fetch(&again, &ibm).await.is_ok());
+    let last_two: Vec<_> = server.received_requests().await.unwrap()[4..]
+        .iter()
+        .map(|r| r.url.query().unwrap().contains("outputsize=full"))
+        .collect();
+    assert_eq!(last_two, [true, false]);
+}
+
 /// (name, pair, timeframe, start, end, newest_first, expected windows)
 type WindowCase = (
     &'static str,
