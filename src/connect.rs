@@ -1,11 +1,10 @@
 //! Builds a provider's client and its rate budget for a run, from checked settings and the
 //! provider's credential. A missing credential is a usage error, found before any request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::plan::{Endpoint, PlanError, Settings};
-use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig, AssetClass};
+use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::oanda::{OandaClient, OandaConfig};
 use crate::providers::{CandleSource, Clock, FetchError, ProviderId};
@@ -57,7 +56,7 @@ pub fn connect(
                 base_url: settings.alphavantage.url.clone(),
                 api_key: secret,
                 timeout,
-                class_overrides: class_overrides(settings)?,
+                class_overrides: settings.alphavantage_classes.clone(),
             };
             (
                 Arc::new(AlphaVantageClient::new(config, clock.clone()).map_err(refused)?),
@@ -70,22 +69,6 @@ pub fn connect(
         daily_budget(settings, provider, clock),
     ));
     Ok(Connection { source, budget })
-}
-
-/// `[alphavantage.classes]` from the config file.
-pub fn class_overrides(settings: &Settings) -> Result<HashMap<String, AssetClass>, PlanError> {
-    settings
-        .alphavantage_classes
-        .iter()
-        .map(|(pair, class)| {
-            let class = class.parse::<AssetClass>().map_err(|_| {
-                PlanError(format!(
-                    "config [alphavantage.classes] {pair} = {class}; use fx, crypto or equity"
-                ))
-            })?;
-            Ok((pair.clone(), class))
-        })
-        .collect()
 }
 
 /// The daily budget of a provider that has one (Alpha Vantage), shared across runs.

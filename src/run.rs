@@ -69,7 +69,7 @@ pub fn series_request(
     retry_unreachable: bool,
 ) -> Result<SeriesRequest, PlanError> {
     let native = engine.source.capabilities().native_timeframes;
-    let source = source_timeframe(series.timeframe, &native).ok_or_else(|| {
+    let source = source_timeframe(series.timeframe, native).ok_or_else(|| {
         PlanError(format!(
             "{} has no timeframe that {} can be built from; pick another timeframe",
             series.provider.as_str(),

@@ -21,6 +21,7 @@ pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
 pub use secret::Secret;
 pub use source::{
-    CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk, system_clock,
+    CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, Span, WindowRequest, chunk,
+    system_clock,
 };
 pub use timeframe::Timeframe;

@@ -441,7 +441,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
         .as_deref()
         .map(|s| parse_instant(s, "--end"))
         .transpose()?;
-    let classes = crate::connect::class_overrides(&settings)?;
+    let classes = &settings.alphavantage_classes;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let mut report = Vec::new();
@@ -449,7 +449,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
         let Some(series) = mark.series().filter(|k| selection.accepts(k)) else {
             continue;
         };
-        let calendar = crate::gaps::calendar_of(&series, &classes);
+        let calendar = crate::gaps::calendar_of(&series, classes);
         let found = crate::gaps::series_gaps(&sink, &dlq, &mark, &series, calendar, (start, end))
             .await
             .map_err(PlanError)?;
@@ -525,7 +525,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let ingestion_id = run::new_ingestion_id();
             let parsers = crate::replay::Parsers {
-                alphavantage_classes: crate::connect::class_overrides(&settings)?,
+                alphavantage_classes: settings.alphavantage_classes.clone(),
             };
             let report =
                 crate::replay::replay(&queue, &sink, &parsers, &ids, &ingestion_id, clock())

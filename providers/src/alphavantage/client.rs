@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
@@ -20,7 +20,7 @@ use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, SecretParam, Sent};
 use crate::secret::{Secret, redact};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk};
+use crate::source::{CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
 
 /// How long to wait after the per-second burst note ("... more sparingly (1 request per
@@ -29,6 +29,22 @@ pub const BURST_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// How long to wait after the legacy note ("5 calls per minute and 500 calls per day").
 pub const LEGACY_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Requests per second when the user sets none, below the free key's burst limit of about 1.
+pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 1);
+
+/// 1h and 4h are not native: equity `60min` keys sit at :30 past the hour, so they are built
+/// from 30min. One call answers a whole range (or month), so requests have no bucket limit.
+const CAPABILITIES: Capabilities = Capabilities {
+    native_timeframes: &[
+        Timeframe::M1,
+        Timeframe::M5,
+        Timeframe::M15,
+        Timeframe::M30,
+        Timeframe::D1,
+    ],
+    max_buckets_per_request: u32::MAX,
+};
 
 /// Longest body text quoted in an error message.
 const QUOTE_CHARS: usize = 300;
@@ -256,37 +272,18 @@ impl CandleSource for AlphaVantageClient {
         ProviderId::AlphaVantage
     }
 
-    /// 1h and 4h are not native: equity `60min` keys sit at :30 past the hour, so they are
-    /// built from 30min.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_timeframes: vec![
-                Timeframe::M1,
-                Timeframe::M5,
-                Timeframe::M15,
-                Timeframe::M30,
-                Timeframe::D1,
-            ],
-            max_buckets_per_request: u32::MAX,
-            default_rps: Decimal::new(8, 1),
-        }
+        CAPABILITIES
     }
 
     /// Equity intraday: one window per America/New_York calendar month (`month=YYYY-MM`).
     /// Everything else: the whole range in one window (one call returns all the history
     /// Alpha Vantage serves).
-    fn windows(
-        &self,
-        pair: &str,
-        tf: Timeframe,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        newest_first: bool,
-    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    fn paging(&self, pair: &str, tf: Timeframe) -> Paging {
         if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
-            month_windows(start, end, newest_first)
+            Paging::Cut(month_windows)
         } else {
-            chunk(start, end, tf, u32::MAX, newest_first)
+            Paging::Buckets(u32::MAX)
         }
     }
 

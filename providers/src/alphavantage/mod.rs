@@ -18,5 +18,5 @@ mod request;
 mod tests;
 
 pub use classify::{AssetClass, classify, is_ticker};
-pub use client::{AlphaVantageClient, AlphaVantageConfig};
+pub use client::{AlphaVantageClient, AlphaVantageConfig, DEFAULT_RPS};
 pub use parse::replay_record;

@@ -1171,8 +1171,12 @@ fn pairs_are_classified() {
     }
     assert!(is_ticker("IBM") && is_ticker("BRK.B") && is_ticker("7203.T"));
     assert!(!is_ticker("ibm") && !is_ticker("") && !is_ticker("ABCDEFGHIJKLM"));
-    assert_eq!("Equity".parse::<AssetClass>(), Ok(AssetClass::Equity));
-    assert!("bond".parse::<AssetClass>().is_err());
+    for class in AssetClass::ALL {
+        assert_eq!(class.as_str().parse::<AssetClass>(), Ok(class));
+    }
+    for other in ["Equity", "forex", "stock", "bond", ""] {
+        assert!(other.parse::<AssetClass>().is_err(), "{other}");
+    }
 }
 
 #[tokio::test]
@@ -1219,7 +1223,7 @@ async fn capabilities_and_unsupported_requests() {
         ]
     );
     assert_eq!(caps.max_buckets_per_request, u32::MAX);
-    assert_eq!(caps.default_rps.to_string(), "0.8");
+    assert_eq!(ProviderId::AlphaVantage.default_rps().to_string(), "0.8");
     for (i, (pair, tf)) in [
         ("IBM", Timeframe::H1),     // TC0 not native
         ("EUR-USD", Timeframe::H4), // TC1 not native

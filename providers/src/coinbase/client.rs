@@ -17,6 +17,15 @@ use crate::timeframe::Timeframe;
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
 
+/// Requests per second when the user sets none, below the public limit of about 10 per IP.
+pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
+
+/// Every timeframe is native.
+const CAPABILITIES: Capabilities = Capabilities {
+    native_timeframes: &Timeframe::ALL,
+    max_buckets_per_request: MAX_BUCKETS,
+};
+
 #[derive(Debug, Clone)]
 pub struct CoinbaseConfig {
     /// Base URL, `https://api.coinbase.com` in production.
@@ -70,11 +79,7 @@ impl CandleSource for CoinbaseClient {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_timeframes: Timeframe::ALL.to_vec(),
-            max_buckets_per_request: MAX_BUCKETS,
-            default_rps: Decimal::new(8, 0),
-        }
+        CAPABILITIES
     }
 
     async fn fetch_window(

@@ -124,6 +124,7 @@ fn windows_hold_at_most_300_buckets() {
     let caps = c.capabilities();
     assert_eq!(caps.native_timeframes, Timeframe::ALL.to_vec());
     assert_eq!(caps.max_buckets_per_request, 300);
+    assert_eq!(ProviderId::Coinbase.default_rps().to_string(), "8");
     // TC0..TC6 a year of every timeframe, oldest and newest first: tiles of at most 300
     for tf in Timeframe::ALL {
         for newest_first in [false, true] {

@@ -20,6 +20,16 @@ use crate::timeframe::Timeframe;
 /// [`candles_url`]), so no request ever spans more than 5000 buckets, v20's largest `count`.
 pub const MAX_BUCKETS: u32 = 4999;
 
+/// Requests per second when the user sets none, well below the 120 per IP Oanda allows (it
+/// advises at most 100 on one connection).
+pub const DEFAULT_RPS: Decimal = Decimal::from_parts(50, 0, 0, false, 0);
+
+/// Every timeframe is native.
+const CAPABILITIES: Capabilities = Capabilities {
+    native_timeframes: &Timeframe::ALL,
+    max_buckets_per_request: MAX_BUCKETS,
+};
+
 /// The REST host of the live (fxTrade) environment.
 pub const LIVE_HOST: &str = "https://api-fxtrade.oanda.com";
 /// The REST host of the practice (fxPractice, demo) environment.
@@ -162,11 +172,7 @@ impl CandleSource for OandaClient {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_timeframes: Timeframe::ALL.to_vec(),
-            max_buckets_per_request: MAX_BUCKETS,
-            default_rps: Decimal::new(50, 0),
-        }
+        CAPABILITIES
     }
 
     async fn fetch_window(

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -81,7 +80,7 @@ fn hosts_and_capabilities() {
     let caps = c.capabilities();
     assert_eq!(caps.native_timeframes, Timeframe::ALL.to_vec());
     assert_eq!(caps.max_buckets_per_request, 4999);
-    assert_eq!(caps.default_rps, Decimal::new(50, 0));
+    assert_eq!(ProviderId::Oanda.default_rps().to_string(), "50");
     assert_eq!(instrument("EUR-USD"), "EUR_USD");
 }
 
