@@ -1,6 +1,6 @@
 //! Helpers every provider's tests share: instants written as text, the recorded payloads in
-//! `fixtures/`, raw JSON records, a fixed clock, a gate that counts what it admits, and `fetch`,
-//! which asks a client for one window.
+//! `fixtures/`, raw JSON records, a fixed clock, a local server, a gate that counts what it
+//! admits, and `fetch`, which asks a client for one window.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond};
 
 use crate::candle::Page;
 use crate::error::{ErrorKind, FetchError};
@@ -51,6 +53,24 @@ pub(crate) fn window(pair: &str, timeframe: Timeframe, start: &str, end: &str) -
         end: at(end),
         continues: false,
     }
+}
+
+/// A local server answering every GET of `endpoint` through `responder` (a `ResponseTemplate`
+/// or a custom `Respond`).
+pub(crate) async fn serve(endpoint: &str, responder: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(endpoint))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The base URL of a local port nothing listens on: every request to it is refused.
+pub(crate) fn nothing_listens() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
 }
 
 /// Fetches one window through a gate that admits every request.

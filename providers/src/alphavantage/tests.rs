@@ -64,13 +64,7 @@ async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseT
 
 /// A server answering every `/query` with `response`.
 async fn serve_any(response: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/query"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    server
+    crate::testing::serve("/query", response).await
 }
 
 fn text(d: &Result<Decimal, FieldError>) -> String {

@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use super::*;
 use crate::candle::VolumeKind;
 use crate::error::ErrorKind;
 use crate::source::{CandleSource, ProviderId};
-use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, window};
+use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, nothing_listens, window};
 use crate::timeframe::Timeframe;
 
 const CANDLES: &str = "/api/v3/brokerage/market/products/BTC-USD/candles";
@@ -31,13 +30,7 @@ fn client(base_url: &str, now: DateTime<Utc>) -> CoinbaseClient {
 
 /// A server answering every candles request through `responder`.
 async fn serve(responder: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(CANDLES))
-        .respond_with(responder)
-        .mount(&server)
-        .await;
-    server
+    crate::testing::serve(CANDLES, responder).await
 }
 
 fn query(req: &Request) -> BTreeMap<String, String> {
@@ -246,16 +239,9 @@ async fn the_gate_comes_first_and_transport_errors_carry_no_url() {
     assert!(server.received_requests().await.unwrap().is_empty());
 
     // TC1 nothing listens: transient, without the URL
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let err = fetch(
-        &client(&format!("http://{closed}"), at("2024-01-29")),
-        &request,
-    )
-    .await
-    .unwrap_err();
+    let err = fetch(&client(&nothing_listens(), at("2024-01-29")), &request)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient);
     assert!(err.message.starts_with("coinbase request failed"), "{err}");
     assert!(!err.message.contains("/api/v3/"), "{err}");

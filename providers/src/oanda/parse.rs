@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use crate::wire::{decimal, field_text, object};
-
-use super::models::{CandlesBody, Ohlc, WireRecord};
+use super::models::{Ohlc, WireRecord};
 use crate::candle::{FieldError, WireCandle};
-use crate::error::{ErrorKind, FetchError};
+use crate::error::FetchError;
+use crate::source::ProviderId;
 use crate::timeframe::Timeframe;
+use crate::wire::{candles, decimal, field_text, object};
 
 /// The v20 `granularity` of a timeframe. Every candlelake timeframe is native. Note that `M`
 /// alone would mean one *month* in v20, which is why this is a table and never a pattern.
@@ -27,15 +27,9 @@ pub fn granularity(tf: Timeframe) -> &'static str {
 }
 
 /// Parses a 200 body into candles in wire order (oldest first). A body that is not
-/// `{"candles": [...]}` is a transient error: the next try usually gets a whole body.
+/// `{"candles": [...]}` is a transient error.
 pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
-    let parsed: CandlesBody = serde_json::from_str(body).map_err(|e| {
-        FetchError::new(
-            ErrorKind::Transient,
-            format!("oanda sent a candles body that is not valid JSON ({e}); it will be retried"),
-        )
-    })?;
-    Ok(parsed.candles.into_iter().map(parse_record).collect())
+    candles(body, ProviderId::Oanda, parse_record)
 }
 
 /// Parses one candlestick record; fields that are absent or malformed say so instead of
@@ -82,6 +76,7 @@ fn rfc3339(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use crate::testing::{fixture, raw};
 
     fn text(v: &Result<Decimal, FieldError>) -> Result<String, FieldError> {

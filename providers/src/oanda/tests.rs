@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use super::client::{LIVE_HOST, PRACTICE_HOST, candles_url, classify, instrument};
 use super::parse::parse_body;
@@ -16,7 +15,7 @@ use crate::error::ErrorKind;
 use crate::http::Sent;
 use crate::secret::Secret;
 use crate::source::{CandleSource, ProviderId, WindowRequest};
-use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, window};
+use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, nothing_listens, window};
 use crate::timeframe::Timeframe;
 
 const TOKEN: &str = "0123456789abcdef-SECRET-TOKEN-fedcba9876543210";
@@ -41,20 +40,9 @@ fn continuing(pair: &str, tf: Timeframe, start: &str, end: &str) -> WindowReques
     }
 }
 
-/// Answers every candles request with `response`.
-async fn serve(response: ResponseTemplate) -> MockServer {
-    serve_with(response).await
-}
-
-/// Answers every candles request through `responder`.
-async fn serve_with(responder: impl Respond + 'static) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(CANDLES))
-        .respond_with(responder)
-        .mount(&server)
-        .await;
-    server
+/// A server answering every candles request through `responder`.
+async fn serve(responder: impl Respond + 'static) -> MockServer {
+    crate::testing::serve(CANDLES, responder).await
 }
 
 fn query(req: &Request) -> BTreeMap<String, String> {
@@ -280,7 +268,7 @@ async fn pages_forward_without_gaps_or_repeats() {
     ];
     for (i, (now, start, end, windows, expected)) in cases.into_iter().enumerate() {
         let now = at(now);
-        let server = serve_with(Filtered {
+        let server = serve(Filtered {
             candles: all.clone(),
             now,
         })
@@ -542,16 +530,9 @@ async fn the_token_never_leaks() {
     }
 
     // TC2 a transport error (nothing listens) is transient and carries neither token nor URL
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let err = fetch(
-        &client(&format!("http://{closed}"), at("2024-04-01")),
-        &request,
-    )
-    .await
-    .unwrap_err();
+    let err = fetch(&client(&nothing_listens(), at("2024-04-01")), &request)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient);
     assert!(
         !err.message.contains(TOKEN) && !err.message.contains("/v3/"),
