@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Respond};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 use crate::candle::Page;
 use crate::error::{ErrorKind, FetchError};
@@ -79,6 +80,63 @@ pub(crate) async fn fetch(
     request: &WindowRequest,
 ) -> Result<Page, FetchError> {
     source.fetch_window(request, &CountingGate::default()).await
+}
+
+/// An error answer and what a client must make of it: `kind`, the `Retry-After` it carried
+/// (in seconds) as `retry_after`, its status unless it was a 200, and a message holding every
+/// one of `says`.
+pub(crate) struct ErrorCase {
+    pub status: u16,
+    pub body: String,
+    pub kind: ErrorKind,
+    pub says: &'static [&'static str],
+    pub retry_after: Option<u64>,
+}
+
+/// An [`ErrorCase`] without `Retry-After`.
+pub(crate) fn error_case(
+    status: u16,
+    body: impl Into<String>,
+    kind: ErrorKind,
+    says: &'static [&'static str],
+) -> ErrorCase {
+    ErrorCase {
+        status,
+        body: body.into(),
+        kind,
+        says,
+        retry_after: None,
+    }
+}
+
+impl ErrorCase {
+    pub fn retry_after(self, seconds: u64) -> Self {
+        ErrorCase {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// The answer the server sends.
+    pub fn response(&self) -> ResponseTemplate {
+        let template = ResponseTemplate::new(self.status).set_body_string(self.body.clone());
+        match self.retry_after {
+            Some(seconds) => template.insert_header("retry-after", seconds.to_string()),
+            None => template,
+        }
+    }
+
+    /// Asserts that `err` is what this answer must become; `name` says which case failed.
+    pub fn check(&self, name: &str, err: &FetchError) {
+        assert_eq!(err.kind, self.kind, "{name}: {err}");
+        let retry_after = self.retry_after.map(Duration::from_secs);
+        assert_eq!(err.retry_after, retry_after, "{name}: {err}");
+        let status = (self.status != 200).then_some(self.status);
+        assert_eq!(err.status, status, "{name}: {err}");
+        for part in self.says {
+            assert!(err.message.contains(part), "{name}: {err} lacks {part:?}");
+        }
+    }
 }
 
 /// Admits requests and counts them; refuses every request after the first `limit`, as a spent

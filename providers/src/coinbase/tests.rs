@@ -11,7 +11,9 @@ use super::*;
 use crate::candle::VolumeKind;
 use crate::error::ErrorKind;
 use crate::source::{CandleSource, ProviderId};
-use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, nothing_listens, window};
+use crate::testing::{
+    CountingGate, at, error_case, fetch, fixed_clock, fixture, nothing_listens, window,
+};
 use crate::timeframe::Timeframe;
 
 const CANDLES: &str = "/api/v3/brokerage/market/products/BTC-USD/candles";
@@ -136,92 +138,60 @@ fn windows_hold_at_most_300_buckets() {
 
 #[tokio::test]
 async fn classifies_every_error() {
-    // (status, fixture or body, Retry-After, kind, retry_after, message parts)
-    type Case = (
-        u16,
-        String,
-        Option<&'static str>,
-        ErrorKind,
-        Option<u64>,
-        &'static [&'static str],
-    );
+    use ErrorKind::*;
     let file = |rel: &str| fixture(&format!("coinbase/errors/{rel}"));
-    let cases: Vec<Case> = vec![
+    let cases = [
         // TC0 429 with Retry-After: rate limited
-        (
+        error_case(
             429,
             file("429-rate-limited.json"),
-            Some("3"),
-            ErrorKind::RateLimited,
-            Some(3),
+            RateLimited,
             &["coinbase rate limit hit (429: Public rate limit exceeded)"],
-        ),
+        )
+        .retry_after(3),
         // TC1 500: transient
-        (
+        error_case(
             500,
             file("500-internal.json"),
-            None,
-            ErrorKind::Transient,
-            None,
+            Transient,
             &["coinbase server error 500 (internal error); retrying"],
         ),
         // TC2 404: permanent, names the pair
-        (
+        error_case(
             404,
             file("404-not-found.json"),
-            None,
-            ErrorKind::Permanent,
-            None,
+            Permanent,
             &["coinbase does not know product BTC-USD (404: Product NOPE-USD not supported)"],
         ),
         // TC3 a window too wide: permanent, quotes Coinbase
-        (
+        error_case(
             400,
             file("400-too-many-candles.json"),
-            None,
-            ErrorKind::Permanent,
-            None,
+            Permanent,
             &["coinbase refused the request (400: start and end argument is invalid"],
         ),
         // TC4 a body that is not JSON: its first 200 characters
-        (
+        error_case(
             502,
-            "<html>bad gateway</html>".to_string(),
-            None,
-            ErrorKind::Transient,
-            None,
+            "<html>bad gateway</html>",
+            Transient,
             &["(<html>bad gateway</html>)"],
         ),
         // TC5 a truncated 200 body: transient, retried
-        (
+        error_case(
             200,
-            r#"{"candles":[{"start":"17"#.to_string(),
-            None,
-            ErrorKind::Transient,
-            None,
+            r#"{"candles":[{"start":"17"#,
+            Transient,
             &["not valid JSON", "retried"],
         ),
     ];
     let request = window("BTC-USD", Timeframe::H1, JANUARY.0, JANUARY.1);
-    for (i, (status, body, retry, kind, retry_after, parts)) in cases.into_iter().enumerate() {
-        let mut template = ResponseTemplate::new(status).set_body_string(body);
-        if let Some(r) = retry {
-            template = template.insert_header("retry-after", r);
-        }
-        let server = serve(template).await;
+    for (i, case) in cases.iter().enumerate() {
+        let server = serve(case.response()).await;
         let err = fetch(&client(&server.uri(), at("2024-01-29")), &request)
             .await
             .unwrap_err();
-        assert_eq!(err.kind, kind, "TC{i}: {err}");
-        assert_eq!(
-            err.retry_after,
-            retry_after.map(Duration::from_secs),
-            "TC{i}"
-        );
-        assert_eq!(err.status, (status != 200).then_some(status), "TC{i}");
-        for part in parts {
-            assert!(err.message.contains(part), "TC{i}: {err} lacks {part:?}");
-        }
+        case.check(&format!("TC{i}"), &err);
     }
 }
 

@@ -15,7 +15,9 @@ use crate::error::ErrorKind;
 use crate::http::Sent;
 use crate::secret::Secret;
 use crate::source::{CandleSource, ProviderId, WindowRequest};
-use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, nothing_listens, window};
+use crate::testing::{
+    CountingGate, at, error_case, fetch, fixed_clock, fixture, nothing_listens, window,
+};
 use crate::timeframe::Timeframe;
 
 const TOKEN: &str = "0123456789abcdef-SECRET-TOKEN-fedcba9876543210";
@@ -301,53 +303,38 @@ async fn pages_forward_without_gaps_or_repeats() {
 
 #[tokio::test]
 async fn classifies_every_error() {
-    // (status, body, Retry-After, kind, retry_after, message parts)
-    type Case = (
-        u16,
-        String,
-        Option<&'static str>,
-        ErrorKind,
-        Option<u64>,
-        Vec<&'static str>,
-    );
-    let cases: Vec<Case> = vec![
+    use ErrorKind::*;
+    let file = |rel: &str| fixture(&format!("oanda/errors/{rel}"));
+    let cases = [
         // TC0 bad instrument: permanent, quotes the message and the instrument
-        (
+        error_case(
             400,
-            fixture("oanda/errors/400-bad-instrument.json"),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec![
+            file("400-bad-instrument.json"),
+            Permanent,
+            &[
                 "oanda refused EUR_USD (400: Invalid value specified for 'instrument'); check the pair",
             ],
         ),
         // TC1 too many candles: permanent
-        (
+        error_case(
             400,
-            fixture("oanda/errors/400-count-exceeded.json"),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec!["(400: Maximum value for 'count' exceeded)", "5000"],
+            file("400-count-exceeded.json"),
+            Permanent,
+            &["(400: Maximum value for 'count' exceeded)", "5000"],
         ),
         // TC2 `to` in the future: permanent, hints at the clock
-        (
+        error_case(
             400,
-            fixture("oanda/errors/400-to-in-future.json"),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec!["Time is in the future", "clock"],
+            file("400-to-in-future.json"),
+            Permanent,
+            &["Time is in the future", "clock"],
         ),
         // TC3 401: halts the provider, names the host, practice vs live
-        (
+        error_case(
             401,
-            fixture("oanda/errors/401-unauthorized.json"),
-            None,
-            ErrorKind::Halt,
-            None,
-            vec![
+            file("401-unauthorized.json"),
+            Halt,
+            &[
                 "rejected the token at 127.0.0.1:",
                 "(401: Insufficient authorization to perform request.)",
                 "CANDLELAKE_OANDA_ENV=practice",
@@ -355,109 +342,69 @@ async fn classifies_every_error() {
             ],
         ),
         // TC4 403 halts as well
-        (
+        error_case(
             403,
-            r#"{"errorMessage":"The provided request was forbidden."}"#.into(),
-            None,
-            ErrorKind::Halt,
-            None,
-            vec!["(403: The provided request was forbidden.)", "practice"],
+            r#"{"errorMessage":"The provided request was forbidden."}"#,
+            Halt,
+            &["(403: The provided request was forbidden.)", "practice"],
         ),
         // TC5 404 and 405 are permanent; an errorCode is quoted too
-        (
+        error_case(
             404,
-            r#"{"errorCode":"NOT_FOUND","errorMessage":"Unknown instrument"}"#.into(),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec!["oanda refused EUR_USD (404: Unknown instrument [NOT_FOUND]); check the pair"],
+            r#"{"errorCode":"NOT_FOUND","errorMessage":"Unknown instrument"}"#,
+            Permanent,
+            &["oanda refused EUR_USD (404: Unknown instrument [NOT_FOUND]); check the pair"],
         ),
-        (
+        error_case(
             405,
-            r#"{"errorCode":405,"errorMessage":"Method not allowed"}"#.into(),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec!["(405: Method not allowed [405])"],
+            r#"{"errorCode":405,"errorMessage":"Method not allowed"}"#,
+            Permanent,
+            &["(405: Method not allowed [405])"],
         ),
         // TC6 429: rate limited, with and without Retry-After, body unknown
-        (
+        error_case(429, "", RateLimited, &["429: Too Many Requests"]).retry_after(7),
+        error_case(
             429,
-            String::new(),
-            Some("7"),
-            ErrorKind::RateLimited,
-            Some(7),
-            vec!["429: Too Many Requests"],
-        ),
-        (
-            429,
-            r#"{"errorMessage":"Rate limit violation"}"#.into(),
-            None,
-            ErrorKind::RateLimited,
-            None,
-            vec!["Rate limit violation"],
+            r#"{"errorMessage":"Rate limit violation"}"#,
+            RateLimited,
+            &["Rate limit violation"],
         ),
         // TC7 5xx: transient, Retry-After kept
-        (
+        error_case(
             503,
-            "<html>unavailable</html>".into(),
-            Some("3"),
-            ErrorKind::Transient,
-            Some(3),
-            vec!["server error 503"],
-        ),
-        (
+            "<html>unavailable</html>",
+            Transient,
+            &["server error 503"],
+        )
+        .retry_after(3),
+        error_case(
             500,
-            r#"{"errorMessage":"Internal server error"}"#.into(),
-            None,
-            ErrorKind::Transient,
-            None,
-            vec!["Internal server error"],
+            r#"{"errorMessage":"Internal server error"}"#,
+            Transient,
+            &["Internal server error"],
         ),
         // TC8 any other status: permanent
-        (
+        error_case(
             416,
-            r#"{"errorMessage":"Range not satisfiable"}"#.into(),
-            None,
-            ErrorKind::Permanent,
-            None,
-            vec!["(416: Range not satisfiable)"],
+            r#"{"errorMessage":"Range not satisfiable"}"#,
+            Permanent,
+            &["(416: Range not satisfiable)"],
         ),
         // TC9 a broken 200 body: transient, will be retried
-        (
+        error_case(
             200,
-            r#"{"instrument":"EUR_USD","candles":[{"#.into(),
-            None,
-            ErrorKind::Transient,
-            None,
-            vec!["will be retried"],
+            r#"{"instrument":"EUR_USD","candles":[{"#,
+            Transient,
+            &["will be retried"],
         ),
     ];
     let request = window("EUR-USD", Timeframe::M5, "2024-03-04", "2024-03-05");
-    for (i, (status, body, retry, kind, retry_after, parts)) in cases.into_iter().enumerate() {
-        let mut template = ResponseTemplate::new(status).set_body_string(body);
-        if let Some(r) = retry {
-            template = template.insert_header("retry-after", r);
-        }
-        let server = serve(template).await;
-        let c = client(&server.uri(), at("2024-04-01"));
-        let err = fetch(&c, &request).await.unwrap_err();
-        assert_eq!(err.kind, kind, "case {i}: {}", err.message);
-        assert_eq!(
-            err.retry_after,
-            retry_after.map(Duration::from_secs),
-            "case {i}"
-        );
-        if status != 200 {
-            assert_eq!(err.status, Some(status), "case {i}");
-        }
-        for part in parts {
-            assert!(
-                err.message.contains(part),
-                "case {i}: {:?} lacks {part:?}",
-                err.message
-            );
-        }
+    for (i, case) in cases.iter().enumerate() {
+        let server = serve(case.response()).await;
+        let err = fetch(&client(&server.uri(), at("2024-04-01")), &request)
+            .await
+            .unwrap_err();
+        case.check(&format!("case {i}"), &err);
         assert!(!err.message.contains(TOKEN), "case {i}");
     }
 }
