@@ -1,7 +1,7 @@
 //! The provider side of candlelake: the candle types, the async candle-fetch trait, exact
-//! decimal parsing of wire text, and one module per provider with its wire models, parser and
-//! error classification. Knows HTTP and wire formats; never knows Delta, watermarks, the DLQ
-//! layout or the CLI.
+//! decimal parsing of wire text, the one HTTP exchange and credential type every client uses,
+//! and one module per provider with its wire models, parser and error classification. Knows
+//! HTTP and wire formats; never knows Delta, watermarks, the DLQ layout or the CLI.
 
 pub mod alphavantage;
 pub mod candle;

@@ -1,5 +1,6 @@
 //! The async candle-fetch trait every provider implements, the request it answers, the
-//! capabilities it declares, and the injectable clock.
+//! capabilities and paging it declares, each provider's default request rate, and the
+//! injectable clock.
 
 use std::sync::Arc;
 
