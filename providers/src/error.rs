@@ -49,15 +49,4 @@ impl FetchError {
     pub fn is_retryable(&self) -> bool {
         matches!(self.kind, ErrorKind::RateLimited | ErrorKind::Transient)
     }
-
-    /// Classifies a transport failure. `reqwest` errors print the URL, so it is stripped.
-    pub fn from_transport(err: reqwest::Error, provider: &str) -> Self {
-        let timed_out = err.is_timeout();
-        let err = err.without_url();
-        let what = if timed_out { "timed out" } else { "failed" };
-        FetchError::new(
-            ErrorKind::Transient,
-            format!("{provider} request {what}: {err}"),
-        )
-    }
 }

@@ -1,14 +1,17 @@
 //! The async candle-fetch trait every provider implements, the request it answers, the
-//! capabilities it declares, and the injectable clock.
+//! capabilities and paging it declares, each provider's default request rate, and the
+//! injectable clock.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use crate::candle::Page;
 use crate::error::FetchError;
 use crate::timeframe::Timeframe;
+use crate::{alphavantage, coinbase, oanda};
 
 /// A source of "now", passed in so tests can fix time.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -32,6 +35,15 @@ impl ProviderId {
             ProviderId::Coinbase => "coinbase",
             ProviderId::Oanda => "oanda",
             ProviderId::AlphaVantage => "alphavantage",
+        }
+    }
+
+    /// Requests per second when the user sets none: below what the provider publishes.
+    pub fn default_rps(self) -> Decimal {
+        match self {
+            ProviderId::Coinbase => coinbase::DEFAULT_RPS,
+            ProviderId::Oanda => oanda::DEFAULT_RPS,
+            ProviderId::AlphaVantage => alphavantage::DEFAULT_RPS,
         }
     }
 
@@ -73,7 +85,7 @@ pub fn chunk(
     tf: Timeframe,
     max_buckets: u32,
     newest_first: bool,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+) -> Vec<Span> {
     // A limit too large for any range (u32::MAX: no limit) makes one window.
     let buckets = i32::try_from(max_buckets.max(1)).unwrap_or(i32::MAX);
     let step = tf.duration().checked_mul(buckets);
@@ -100,14 +112,25 @@ pub fn chunk(
     out
 }
 
-/// What a provider can serve and how fast it may be asked.
-#[derive(Debug, Clone)]
+/// A range: `start ≤ open < end`.
+pub type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// What a provider can serve.
+#[derive(Debug, Clone, Copy)]
 pub struct Capabilities {
-    pub native_timeframes: Vec<Timeframe>,
+    pub native_timeframes: &'static [Timeframe],
     /// Most buckets one request may cover.
     pub max_buckets_per_request: u32,
-    /// Requests per second when the user sets none.
-    pub default_rps: rust_decimal::Decimal,
+}
+
+/// How a provider cuts a range into requests.
+#[derive(Debug, Clone, Copy)]
+pub enum Paging {
+    /// Windows of at most this many buckets ([`chunk`]).
+    Buckets(u32),
+    /// The provider's own cut of `[start, end)`, oldest first or newest first (by calendar
+    /// month, for example).
+    Cut(fn(DateTime<Utc>, DateTime<Utc>, bool) -> Vec<Span>),
 }
 
 /// A provider of historical candles.
@@ -117,10 +140,16 @@ pub trait CandleSource: Send + Sync {
 
     fn capabilities(&self) -> Capabilities;
 
+    /// How a range of `pair` at `tf` is cut into requests. By default windows of
+    /// `max_buckets_per_request`; a provider whose API pages differently (by calendar month, or
+    /// one call for the whole history) says so here.
+    fn paging(&self, pair: &str, tf: Timeframe) -> Paging {
+        let _ = (pair, tf);
+        Paging::Buckets(self.capabilities().max_buckets_per_request)
+    }
+
     /// The request windows covering `[start, end)` of a native timeframe, in commit order
-    /// (newest first when `newest_first`). By default chunks of `max_buckets_per_request`; a
-    /// provider whose API pages differently (by calendar month, or one call for the whole
-    /// history) says so here.
+    /// (newest first when `newest_first`), as [`CandleSource::paging`] cuts them.
     fn windows(
         &self,
         pair: &str,
@@ -128,15 +157,11 @@ pub trait CandleSource: Send + Sync {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
         newest_first: bool,
-    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        let _ = pair;
-        chunk(
-            start,
-            end,
-            tf,
-            self.capabilities().max_buckets_per_request,
-            newest_first,
-        )
+    ) -> Vec<Span> {
+        match self.paging(pair, tf) {
+            Paging::Buckets(max) => chunk(start, end, tf, max, newest_first),
+            Paging::Cut(cut) => cut(start, end, newest_first),
+        }
     }
 
     /// Fetches one window, passing `gate` before every HTTP request it sends. Every candle of
@@ -152,10 +177,7 @@ pub trait CandleSource: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::testing::at;
 
     #[test]
     fn chunks_tile_the_range_both_ways() {

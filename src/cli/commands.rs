@@ -18,8 +18,8 @@ use crate::fetch::Shutdown;
 use crate::model::new_ingestion_id;
 use crate::ops::{self, RunContext};
 use crate::plan::{
-    BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, class_overrides,
-    parse_duration, parse_instant,
+    BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, parse_duration,
+    parse_instant,
 };
 use crate::providers::{Clock, Timeframe, system_clock};
 use crate::report::metrics;
@@ -249,7 +249,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
         .as_deref()
         .map(|s| parse_instant(s, "--end"))
         .transpose()?;
-    let classes = class_overrides(&settings)?;
+    let classes = &settings.alphavantage_classes;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let mut report = Vec::new();
@@ -257,7 +257,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
         let Some(series) = mark.series().filter(|k| selection.accepts(k)) else {
             continue;
         };
-        let calendar = ops::gaps::calendar_of(&series, &classes);
+        let calendar = ops::gaps::calendar_of(&series, classes);
         let found =
             ops::gaps::series_gaps(&sink, &dlq, &mark, &series, calendar, (start, end)).await?;
         report.push(found);
@@ -316,7 +316,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) 
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let parsers = ops::replay::Parsers {
-                alphavantage_classes: class_overrides(&settings)?,
+                alphavantage_classes: settings.alphavantage_classes.clone(),
             };
             let report =
                 ops::replay::replay(&queue, &sink, &parsers, &ids, &new_ingestion_id(), clock())

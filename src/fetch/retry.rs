@@ -118,9 +118,8 @@ mod tests {
         }
         fn capabilities(&self) -> Capabilities {
             Capabilities {
-                native_timeframes: vec![Timeframe::H1],
+                native_timeframes: &[Timeframe::H1],
                 max_buckets_per_request: 300,
-                default_rps: Decimal::ZERO,
             }
         }
         async fn fetch_window(

@@ -76,9 +76,8 @@ impl CandleSource for FixtureSource {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            native_timeframes: vec![Timeframe::H1, Timeframe::D1],
+            native_timeframes: &[Timeframe::H1, Timeframe::D1],
             max_buckets_per_request: 300,
-            default_rps: Decimal::ZERO,
         }
     }
 

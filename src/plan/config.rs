@@ -10,7 +10,8 @@ use rust_decimal::Decimal;
 
 use super::PlanError;
 use super::credentials::Credentials;
-use crate::providers::Timeframe;
+use crate::providers::alphavantage::AssetClass;
+use crate::providers::{ProviderId, Timeframe};
 use crate::sink::PartitionPeriod;
 
 const PROVIDER_SECTIONS: [&str; 3] = ["coinbase", "oanda", "alphavantage"];
@@ -26,7 +27,7 @@ pub struct Settings {
     /// Alpha Vantage requests per UTC day, kept across runs; zero means no limit.
     pub alphavantage_daily_limit: u64,
     /// Asset classes set in `[alphavantage.classes]` (pair → fx, crypto or equity).
-    pub alphavantage_classes: HashMap<String, String>,
+    pub alphavantage_classes: HashMap<String, AssetClass>,
     /// Credentials, read only from the environment or the files it names.
     pub credentials: Credentials,
     /// Prometheus textfile written after each run.
@@ -162,15 +163,21 @@ impl Settings {
             state_dir: PathBuf::from(sources.string("CANDLELAKE_STATE_DIR", "data")),
             coinbase: Endpoint {
                 url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com"),
-                rps: sources.rate("CANDLELAKE_COINBASE_RPS", Decimal::new(8, 0))?,
+                rps: sources.rate(
+                    "CANDLELAKE_COINBASE_RPS",
+                    ProviderId::Coinbase.default_rps(),
+                )?,
             },
             oanda: Endpoint {
                 url: oanda_url(&sources)?,
-                rps: sources.rate("CANDLELAKE_OANDA_RPS", Decimal::new(50, 0))?,
+                rps: sources.rate("CANDLELAKE_OANDA_RPS", ProviderId::Oanda.default_rps())?,
             },
             alphavantage: Endpoint {
                 url: sources.string("CANDLELAKE_ALPHAVANTAGE_URL", "https://www.alphavantage.co"),
-                rps: sources.rate("CANDLELAKE_ALPHAVANTAGE_RPS", Decimal::new(8, 1))?,
+                rps: sources.rate(
+                    "CANDLELAKE_ALPHAVANTAGE_RPS",
+                    ProviderId::AlphaVantage.default_rps(),
+                )?,
             },
             alphavantage_daily_limit: sources.whole("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", 25)?,
             alphavantage_classes: classes(&sources.file)?,
@@ -225,7 +232,7 @@ fn oanda_url(sources: &Sources) -> Result<String, PlanError> {
         })
 }
 
-fn classes(file: &toml::Table) -> Result<HashMap<String, String>, PlanError> {
+fn classes(file: &toml::Table) -> Result<HashMap<String, AssetClass>, PlanError> {
     let Some(table) = file
         .get("alphavantage")
         .and_then(|t| t.get("classes"))
@@ -235,8 +242,8 @@ fn classes(file: &toml::Table) -> Result<HashMap<String, String>, PlanError> {
     };
     table
         .iter()
-        .map(|(pair, class)| match class.as_str() {
-            Some(c @ ("fx" | "crypto" | "equity")) => Ok((pair.to_ascii_uppercase(), c.to_string())),
+        .map(|(pair, class)| match class.as_str().map(str::parse::<AssetClass>) {
+            Some(Ok(c)) => Ok((pair.to_ascii_uppercase(), c)),
             _ => Err(PlanError(format!(
                 "config [alphavantage.classes] {pair} = {class}; use \"fx\", \"crypto\" or \"equity\""
             ))),

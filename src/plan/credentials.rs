@@ -1,28 +1,12 @@
 //! Provider credentials: only from the environment (`ALPHAVANTAGE_API_KEY`, `OANDA_API_TOKEN`)
-//! or the file an `..._FILE` variable names, never from flags or the config file. A `Secret`
-//! never prints its value.
+//! or the file an `..._FILE` variable names, never from flags or the config file. A credential
+//! is a providers `Secret`, which never prints its value.
 
 use std::collections::HashMap;
 use std::fmt;
 
 use super::PlanError;
-use crate::providers::ProviderId;
-
-/// A credential. Its `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+use crate::providers::{ProviderId, Secret};
 
 /// The credential variables as found in the environment, resolved when a provider is used.
 #[derive(Clone, Default)]
@@ -79,7 +63,7 @@ impl Credentials {
                 provider.as_str()
             )));
         }
-        Ok(Some(Secret(value.to_string())))
+        Ok(Some(Secret::new(value)))
     }
 }
 

@@ -10,10 +10,10 @@ mod sources;
 mod time;
 
 pub use config::{Endpoint, Settings, SettingsInput};
-pub use credentials::{Credentials, Secret};
+pub use credentials::Credentials;
 pub use pair::canonical_pair;
 pub use selection::Selection;
-pub use sources::{Source, class_overrides, connect, daily_quota};
+pub use sources::{Source, connect, daily_quota};
 pub use time::{parse_duration, parse_instant};
 
 use chrono::{DateTime, Utc};

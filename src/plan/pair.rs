@@ -2,13 +2,7 @@
 
 use super::PlanError;
 use crate::providers::ProviderId;
-
-/// An equity ticker: `^[A-Z0-9.]{1,12}$` (`.` for share classes, `BRK.B`).
-fn is_ticker(s: &str) -> bool {
-    (1..=12).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'.')
-}
+use crate::providers::alphavantage::is_ticker;
 
 /// Reads `BTC-USD`, `BTC/USD`, `BTC_USD`, `btc-usd` or six letters (`EURUSD`, 3 + 3).
 pub fn canonical_pair(input: &str, provider: ProviderId) -> Result<String, PlanError> {

@@ -2,12 +2,11 @@
 //! settings and the provider's credential. A missing credential is a usage error, found before
 //! any request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Endpoint, PlanError, Settings};
 use crate::fetch::RateGate;
-use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig, AssetClass};
+use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::oanda::{OandaClient, OandaConfig};
 use crate::providers::{CandleSource, Clock, FetchError, ProviderId};
@@ -25,10 +24,10 @@ pub fn connect(
     provider: ProviderId,
     clock: Clock,
 ) -> Result<Source, PlanError> {
+    // Coinbase needs no credential; the others always have one here.
     let secret = settings
         .credentials
         .for_provider(provider)?
-        .map(|s| s.expose().to_string())
         .unwrap_or_default();
     let refused = |e: FetchError| PlanError(e.to_string());
     let timeout = settings.http_timeout;
@@ -59,7 +58,7 @@ pub fn connect(
                 base_url: settings.alphavantage.url.clone(),
                 api_key: secret,
                 timeout,
-                class_overrides: class_overrides(settings)?,
+                class_overrides: settings.alphavantage_classes.clone(),
             };
             (
                 Arc::new(AlphaVantageClient::new(config, clock.clone()).map_err(refused)?),
@@ -75,22 +74,6 @@ pub fn connect(
         client: source,
         gate,
     })
-}
-
-/// `[alphavantage.classes]` from the config file.
-pub fn class_overrides(settings: &Settings) -> Result<HashMap<String, AssetClass>, PlanError> {
-    settings
-        .alphavantage_classes
-        .iter()
-        .map(|(pair, class)| {
-            let class = class.parse::<AssetClass>().map_err(|_| {
-                PlanError(format!(
-                    "config [alphavantage.classes] {pair} = {class}; use fx, crypto or equity"
-                ))
-            })?;
-            Ok((pair.clone(), class))
-        })
-        .collect()
 }
 
 /// The daily quota of a provider that has one (Alpha Vantage), shared across runs.

@@ -159,7 +159,7 @@ impl Runner {
         partition_period: PartitionPeriod,
     ) -> Result<SeriesRequest, PlanError> {
         let native = self.source.capabilities().native_timeframes;
-        let source = source_timeframe(series.timeframe, &native).ok_or_else(|| {
+        let source = source_timeframe(series.timeframe, native).ok_or_else(|| {
             PlanError(format!(
                 "{} has no timeframe that {} can be built from; pick another timeframe",
                 series.provider.as_str(),

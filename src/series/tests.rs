@@ -72,9 +72,8 @@ impl CandleSource for Hourly {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            native_timeframes: vec![Timeframe::H1],
+            native_timeframes: &[Timeframe::H1],
             max_buckets_per_request: 10,
-            default_rps: Decimal::ZERO,
         }
     }
 

@@ -1,7 +1,6 @@
 //! Which Alpha Vantage family serves a pair: FX, crypto or equity.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::str::FromStr;
 
 use super::fiat::is_fx_code;
@@ -20,6 +19,8 @@ pub enum AssetClass {
 }
 
 impl AssetClass {
+    pub const ALL: [AssetClass; 3] = [AssetClass::Fx, AssetClass::Crypto, AssetClass::Equity];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AssetClass::Fx => "fx",
@@ -38,25 +39,18 @@ impl AssetClass {
     }
 }
 
-impl fmt::Display for AssetClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Reads `fx`, `crypto` or `equity` (any case), as written in a config override.
+/// Reads `fx`, `crypto` or `equity`, as written in `[alphavantage.classes]`: the one place a
+/// class is read from text.
 impl FromStr for AssetClass {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "fx" | "forex" => Ok(AssetClass::Fx),
-            "crypto" => Ok(AssetClass::Crypto),
-            "equity" | "stock" => Ok(AssetClass::Equity),
-            _ => Err(format!(
-                "unknown Alpha Vantage asset class '{s}'; use fx, crypto or equity"
-            )),
-        }
+        AssetClass::ALL
+            .into_iter()
+            .find(|class| class.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown Alpha Vantage asset class '{s}'; use fx, crypto or equity")
+            })
     }
 }
 

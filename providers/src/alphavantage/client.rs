@@ -1,14 +1,14 @@
 //! The Alpha Vantage HTTP client: picks the function per asset class, sends the request with
 //! the key, and classifies every HTTP-200 body (Alpha Vantage answers 200 for every failure).
-//! The key never leaves this file: errors, logs, `Debug` and `Page::request` show
-//! `[redacted]`, and body texts that echo it are redacted before they are quoted.
+//! The key is a `Secret`: errors, logs, `Debug` and `Page::request` show `[redacted]`, and body
+//! texts that echo it are redacted before they are quoted.
 
 use std::collections::HashMap;
-use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
@@ -18,12 +18,10 @@ use super::parse::{Answer, parse_body};
 use super::request::{Call, call_for, month_windows};
 use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest, chunk};
+use crate::http::{Http, SecretParam, Sent};
+use crate::secret::{Secret, redact};
+use crate::source::{CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{body_text, date_header, retry_after};
-
-/// What replaces the key wherever it would be shown.
-pub const REDACTED: &str = "[redacted]";
 
 /// How long to wait after the per-second burst note ("... more sparingly (1 request per
 /// second)").
@@ -32,57 +30,45 @@ pub const BURST_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// How long to wait after the legacy note ("5 calls per minute and 500 calls per day").
 pub const LEGACY_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// Requests per second when the user sets none, below the free key's burst limit of about 1.
+pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 1);
+
+/// 1h and 4h are not native: equity `60min` keys sit at :30 past the hour, so they are built
+/// from 30min. One call answers a whole range (or month), so requests have no bucket limit.
+const CAPABILITIES: Capabilities = Capabilities {
+    native_timeframes: &[
+        Timeframe::M1,
+        Timeframe::M5,
+        Timeframe::M15,
+        Timeframe::M30,
+        Timeframe::D1,
+    ],
+    max_buckets_per_request: u32::MAX,
+};
+
 /// Longest body text quoted in an error message.
 const QUOTE_CHARS: usize = 300;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AlphaVantageConfig {
     /// Base URL, `https://www.alphavantage.co` in production; requests go to `{base}/query`.
     pub base_url: String,
-    pub api_key: String,
+    pub api_key: Secret,
     pub timeout: Duration,
     /// Pairs whose class the user set by hand (canonical pair → class).
     pub class_overrides: HashMap<String, AssetClass>,
 }
 
-impl fmt::Debug for AlphaVantageConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlphaVantageConfig")
-            .field("base_url", &self.base_url)
-            .field("api_key", &REDACTED)
-            .field("timeout", &self.timeout)
-            .field("class_overrides", &self.class_overrides)
-            .finish()
-    }
-}
-
+#[derive(Debug)]
 pub struct AlphaVantageClient {
-    http: reqwest::Client,
+    http: Http,
     /// `{base}/query`, without parameters.
     query_url: Url,
-    api_key: String,
+    api_key: Secret,
     overrides: HashMap<String, AssetClass>,
-    clock: Clock,
-}
-
-impl fmt::Debug for AlphaVantageClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlphaVantageClient")
-            .field("query_url", &self.query_url.as_str())
-            .field("api_key", &REDACTED)
-            .field("class_overrides", &self.overrides)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One HTTP exchange that came back, whatever its status.
-struct Sent {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-    received_at: DateTime<Utc>,
-    /// The URL with `apikey=[redacted]`.
-    shown: String,
+    /// Set once this key was told `outputsize=full` is premium (`TIME_SERIES_DAILY`): every
+    /// later call of this run asks `compact` directly instead of spending a request on `full`.
+    full_is_premium: AtomicBool,
 }
 
 /// What a 200 body means for the window.
@@ -102,17 +88,18 @@ impl AlphaVantageClient {
                 format!("alphavantage base URL '{base}' is not a valid URL ({e})"),
             )
         })?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("candlelake/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::from_transport(e, "alphavantage"))?;
+        let http = Http::new(
+            ProviderId::AlphaVantage,
+            config.timeout,
+            HeaderMap::new(),
+            clock,
+        )?;
         Ok(AlphaVantageClient {
             http,
             query_url,
             api_key: config.api_key,
             overrides: config.class_overrides,
-            clock,
+            full_is_premium: AtomicBool::new(false),
         })
     }
 
@@ -121,40 +108,17 @@ impl AlphaVantageClient {
         classify(pair, &self.overrides)
     }
 
-    /// The URL sent (with the key) and the URL shown (with `apikey=[redacted]`).
-    fn urls(&self, call: &Call) -> (Url, String) {
+    /// The URL of a call, without the key.
+    fn url(&self, call: &Call) -> String {
         let mut url = self.query_url.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            for (name, value) in &call.params {
-                query.append_pair(name, value);
-            }
-        }
-        let shown = format!("{url}&apikey={REDACTED}");
-        url.query_pairs_mut().append_pair("apikey", &self.api_key);
-        (url, shown)
-    }
-
-    /// `text` with every occurrence of the key (as is and URL-encoded) replaced.
-    fn redact(&self, text: &str) -> String {
-        if self.api_key.is_empty() {
-            return text.to_string();
-        }
-        let mut out = text.replace(&self.api_key, REDACTED);
-        let encoded: String = Url::parse_with_params("x:", [("k", &self.api_key)])
-            .ok()
-            .and_then(|u| u.query().map(|q| q.trim_start_matches("k=").to_string()))
-            .unwrap_or_default();
-        if !encoded.is_empty() && encoded != self.api_key {
-            out = out.replace(&encoded, REDACTED);
-        }
-        out
+        url.query_pairs_mut().extend_pairs(&call.params);
+        url.into()
     }
 
     /// `text` redacted, then cut to a quotable length (redacting first, so no part of the key
     /// survives the cut).
     fn quote(&self, text: &str) -> String {
-        let text = self.redact(text);
+        let text = redact(text, &self.api_key);
         let mut chars = text.chars();
         let mut out: String = chars.by_ref().take(QUOTE_CHARS).collect();
         if chars.next().is_some() {
@@ -164,35 +128,17 @@ impl AlphaVantageClient {
     }
 
     fn scrub(&self, mut err: FetchError) -> FetchError {
-        err.message = self.redact(&err.message);
+        err.message = redact(&err.message, &self.api_key);
         err
     }
 
-    /// Passes the gate, then sends one request.
+    /// Passes the gate, then sends one call with the key.
     async fn send(&self, call: &Call, gate: &dyn Gate) -> Result<Sent, FetchError> {
-        gate.admit().await?;
-        let (url, shown) = self.urls(call);
-        tracing::debug!(request = %shown, "alphavantage request");
-        let response = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| self.scrub(FetchError::from_transport(e, "alphavantage")))?;
-        let received_at = (self.clock)();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = body_text(response)
-            .await
-            .map_err(|e| self.scrub(FetchError::from_transport(e, "alphavantage")))?;
-        Ok(Sent {
-            status,
-            headers,
-            body,
-            received_at,
-            shown,
-        })
+        let key = SecretParam {
+            name: "apikey",
+            value: &self.api_key,
+        };
+        self.http.send(gate, &self.url(call), Some(key)).await
     }
 
     /// A non-200 answer: 429 and 5xx are retried, any other 4xx is permanent.
@@ -210,7 +156,7 @@ impl AlphaVantageClient {
             format!("alphavantage {what} for {pair} (HTTP {code}: {detail})"),
         )
         .with_status(code)
-        .with_retry_after(retry_after(&sent.headers))
+        .with_retry_after(sent.retry_after())
     }
 
     /// Classifies a 200 body, in the order of providers.md 1.7: a series first, then
@@ -326,37 +272,18 @@ impl CandleSource for AlphaVantageClient {
         ProviderId::AlphaVantage
     }
 
-    /// 1h and 4h are not native: equity `60min` keys sit at :30 past the hour, so they are
-    /// built from 30min.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_timeframes: vec![
-                Timeframe::M1,
-                Timeframe::M5,
-                Timeframe::M15,
-                Timeframe::M30,
-                Timeframe::D1,
-            ],
-            max_buckets_per_request: u32::MAX,
-            default_rps: Decimal::new(8, 1),
-        }
+        CAPABILITIES
     }
 
     /// Equity intraday: one window per America/New_York calendar month (`month=YYYY-MM`).
     /// Everything else: the whole range in one window (one call returns all the history
     /// Alpha Vantage serves).
-    fn windows(
-        &self,
-        pair: &str,
-        tf: Timeframe,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        newest_first: bool,
-    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    fn paging(&self, pair: &str, tf: Timeframe) -> Paging {
         if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
-            month_windows(start, end, newest_first)
+            Paging::Cut(month_windows)
         } else {
-            chunk(start, end, tf, u32::MAX, newest_first)
+            Paging::Buckets(u32::MAX)
         }
     }
 
@@ -377,6 +304,9 @@ impl CandleSource for AlphaVantageClient {
             ));
         }
         let mut call = call_for(pair, class, tf, request.start)?;
+        if call.may_fall_back() && self.full_is_premium.load(Ordering::Relaxed) {
+            call = call.compact();
+        }
         loop {
             let sent = self.send(&call, gate).await?;
             if sent.status != StatusCode::OK {
@@ -391,20 +321,14 @@ impl CandleSource for AlphaVantageClient {
                     } else {
                         candles.iter().filter_map(|c| c.open_time.ok()).min()
                     };
-                    return Ok(Page {
-                        candles,
-                        response_time: date_header(&sent.headers).unwrap_or(sent.received_at),
-                        received_at: sent.received_at,
-                        request: sent.shown,
-                        volume_kind: class.volume_kind(),
-                        available_from,
-                    });
+                    return Ok(sent.page(candles, class.volume_kind(), available_from));
                 }
                 Verdict::FallBack => {
                     tracing::info!(
                         pair,
-                        "alphavantage outputsize=full is premium for this key; asking for the latest 100 days (compact)"
+                        "Alpha Vantage outputsize=full is premium for this key; asking for the latest 100 days (compact) for the rest of the run."
                     );
+                    self.full_is_premium.store(true, Ordering::Relaxed);
                     call = call.compact();
                 }
                 Verdict::Failed(err) => return Err(err),

@@ -5,8 +5,7 @@
 //! the body; the key is redacted wherever text leaves this module.
 //!
 //! DLQ replay: a dead-lettered record is `{"<series key>": {<bar>}}`; re-parse it with
-//! `replay_record(raw, pair, classify(pair, &overrides))`, or with
-//! `parse_record(raw, zone_of(class), class, market_of(pair))`, which is the same.
+//! `replay_record(raw, pair, classify(pair, &overrides))`.
 
 mod classify;
 mod client;
@@ -18,10 +17,6 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-pub use classify::{AssetClass, classify, is_ticker, market_of};
-pub use client::{
-    AlphaVantageClient, AlphaVantageConfig, BURST_RETRY_AFTER, LEGACY_RETRY_AFTER, REDACTED,
-};
-pub use fiat::{EXTRA_FX, ISO_4217_FIAT, is_fx_code};
-pub use parse::{Answer, parse_body, parse_record, replay_record, zone_named, zone_of};
-pub use request::{et_month, interval, month_windows};
+pub use classify::{AssetClass, classify, is_ticker};
+pub use client::{AlphaVantageClient, AlphaVantageConfig, DEFAULT_RPS};
+pub use parse::replay_record;

@@ -214,10 +214,7 @@ fn has_shape(s: &str, shape: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
+    use crate::testing::raw;
 
     fn ny() -> Tz {
         chrono_tz::America::New_York

@@ -2,85 +2,46 @@
 //! `fixtures/alphavantage/`, with a fixed clock and a counting gate.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::value::RawValue;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::*;
+use super::classify::{AssetClass, classify, is_ticker};
+use super::client::{AlphaVantageClient, AlphaVantageConfig};
+use super::parse::replay_record;
+use super::request::{et_month, interval};
 use crate::candle::{FieldError, Page, VolumeKind, WireCandle};
-use crate::error::{ErrorKind, FetchError};
-use crate::source::{CandleSource, Clock, Gate, ProviderId, WindowRequest};
+use crate::error::ErrorKind;
+use crate::secret::Secret;
+use crate::source::{CandleSource, ProviderId};
+use crate::testing::{CountingGate, at, fetch, fixed_clock, fixture, raw, window};
 use crate::timeframe::Timeframe;
 
 const KEY: &str = "TESTKEY123";
 const DATE: &str = "Mon, 02 Dec 2024 12:00:05 GMT";
 
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
-
 fn now() -> DateTime<Utc> {
     at("2024-12-02T12:00:00Z")
-}
-
-fn clock() -> Clock {
-    Arc::new(now)
-}
-
-fn fixture(rel: &str) -> String {
-    let path = format!(
-        "{}/../fixtures/alphavantage/{rel}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Admits every request and counts them.
-#[derive(Default)]
-struct CountingGate(AtomicUsize);
-
-#[async_trait]
-impl Gate for CountingGate {
-    async fn admit(&self) -> Result<(), FetchError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-impl CountingGate {
-    fn count(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 fn config(base_url: &str, timeout: Duration) -> AlphaVantageConfig {
     AlphaVantageConfig {
         base_url: base_url.to_string(),
-        api_key: KEY.to_string(),
+        api_key: Secret::new(KEY),
         timeout,
         class_overrides: HashMap::new(),
     }
 }
 
-fn client(server: &MockServer) -> AlphaVantageClient {
-    AlphaVantageClient::new(config(&server.uri(), Duration::from_secs(5)), clock()).unwrap()
+fn client_at(base_url: &str, timeout: Duration) -> AlphaVantageClient {
+    AlphaVantageClient::new(config(base_url, timeout), fixed_clock(now())).unwrap()
 }
 
-fn window(pair: &str, tf: Timeframe, start: &str, end: &str) -> WindowRequest {
-    WindowRequest {
-        pair: pair.to_string(),
-        timeframe: tf,
-        start: at(start),
-        end: at(end),
-        continues: false,
-    }
+fn client(server: &MockServer) -> AlphaVantageClient {
+    client_at(&server.uri(), Duration::from_secs(5))
 }
 
 fn ok(body: String) -> ResponseTemplate {
@@ -101,13 +62,9 @@ async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseT
     mock.respond_with(response).mount(server).await;
 }
 
-/// Answers every `/query` with `response`.
-async fn serve_any(server: &MockServer, response: ResponseTemplate) {
-    Mock::given(method("GET"))
-        .and(path("/query"))
-        .respond_with(response)
-        .mount(server)
-        .await;
+/// A server answering every `/query` with `response`.
+async fn serve_any(response: ResponseTemplate) -> MockServer {
+    crate::testing::serve("/query", response).await
 }
 
 fn text(d: &Result<Decimal, FieldError>) -> String {
@@ -236,22 +193,22 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC2",
             pair: "IBM",
             tf: Timeframe::D1,
-            start: "2024-01-01T00:00:00Z",
-            end: "2024-12-01T00:00:00Z",
+            start: "2024-01-01",
+            end: "2024-12-01",
             fixture: "TIME_SERIES_DAILY-IBM-compact.json",
             query: "function=TIME_SERIES_DAILY&symbol=IBM&outputsize=full",
             count: 100,
             kind: VolumeKind::Shares,
-            available_from: Some("2024-07-11T00:00:00Z"),
+            available_from: Some("2024-07-11"),
             spots: vec![
                 Spot {
                     key: "2024-11-29",
-                    utc: "2024-11-29T00:00:00Z",
+                    utc: "2024-11-29",
                     values: ["226.0800", "228.6400", "223.8100", "227.1300", "4284256"],
                 },
                 Spot {
                     key: "2024-07-11",
-                    utc: "2024-07-11T00:00:00Z",
+                    utc: "2024-07-11",
                     values: ["178.7900", "181.9000", "176.7800", "179.9100", "7034320"],
                 },
             ],
@@ -261,22 +218,22 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC3",
             pair: "EUR-USD",
             tf: Timeframe::D1,
-            start: "2024-01-01T00:00:00Z",
-            end: "2024-12-01T00:00:00Z",
+            start: "2024-01-01",
+            end: "2024-12-01",
             fixture: "FX_DAILY-EUR-USD.json",
             query: "function=FX_DAILY&from_symbol=EUR&to_symbol=USD&outputsize=full",
             count: 239,
             kind: VolumeKind::None,
-            available_from: Some("2024-01-02T00:00:00Z"),
+            available_from: Some("2024-01-02"),
             spots: vec![
                 Spot {
                     key: "2024-11-29",
-                    utc: "2024-11-29T00:00:00Z",
+                    utc: "2024-11-29",
                     values: ["1.05791", "1.06226", "1.05658", "1.05838", "0"],
                 },
                 Spot {
                     key: "2024-01-02",
-                    utc: "2024-01-02T00:00:00Z",
+                    utc: "2024-01-02",
                     values: ["1.09390", "1.09655", "1.09021", "1.09110", "0"],
                 },
             ],
@@ -286,8 +243,8 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC4",
             pair: "EUR-USD",
             tf: Timeframe::M5,
-            start: "2024-03-01T00:00:00Z",
-            end: "2024-03-09T00:00:00Z",
+            start: "2024-03-01",
+            end: "2024-03-09",
             fixture: "FX_INTRADAY-EUR-USD-5min.json",
             query: "function=FX_INTRADAY&from_symbol=EUR&to_symbol=USD&interval=5min&outputsize=full",
             count: 288,
@@ -304,8 +261,8 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC5",
             pair: "ETH-USD",
             tf: Timeframe::M5,
-            start: "2023-10-01T00:00:00Z",
-            end: "2023-10-15T00:00:00Z",
+            start: "2023-10-01",
+            end: "2023-10-15",
             fixture: "CRYPTO_INTRADAY-ETH-USD-5min.json",
             query: "function=CRYPTO_INTRADAY&symbol=ETH&market=USD&interval=5min&outputsize=full",
             count: 288,
@@ -335,17 +292,17 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC6",
             pair: "BTC-EUR",
             tf: Timeframe::D1,
-            start: "2024-01-01T00:00:00Z",
-            end: "2024-06-03T00:00:00Z",
+            start: "2024-01-01",
+            end: "2024-06-03",
             fixture: "DIGITAL_CURRENCY_DAILY-BTC-EUR.json",
             query: "function=DIGITAL_CURRENCY_DAILY&symbol=BTC&market=EUR",
             count: 60,
             kind: VolumeKind::Base,
-            available_from: Some("2024-04-04T00:00:00Z"),
+            available_from: Some("2024-04-04"),
             spots: vec![
                 Spot {
                     key: "2024-06-02",
-                    utc: "2024-06-02T00:00:00Z",
+                    utc: "2024-06-02",
                     values: [
                         "61147.71000000",
                         "61274.43000000",
@@ -356,7 +313,7 @@ fn fixture_cases() -> Vec<FixtureCase> {
                 },
                 Spot {
                     key: "2024-04-04",
-                    utc: "2024-04-04T00:00:00Z",
+                    utc: "2024-04-04",
                     values: [
                         "61036.95000000",
                         "61545.37000000",
@@ -372,17 +329,17 @@ fn fixture_cases() -> Vec<FixtureCase> {
             name: "TC7",
             pair: "BTC-EUR",
             tf: Timeframe::D1,
-            start: "2023-01-01T00:00:00Z",
-            end: "2023-10-15T00:00:00Z",
+            start: "2023-01-01",
+            end: "2023-10-15",
             fixture: "DIGITAL_CURRENCY_DAILY-BTC-EUR-legacy.json",
             query: "function=DIGITAL_CURRENCY_DAILY&symbol=BTC&market=EUR",
             count: 60,
             kind: VolumeKind::Base,
-            available_from: Some("2023-08-16T00:00:00Z"),
+            available_from: Some("2023-08-16"),
             spots: vec![
                 Spot {
                     key: "2023-10-14",
-                    utc: "2023-10-14T00:00:00Z",
+                    utc: "2023-10-14",
                     values: [
                         "24739.51937135",
                         "25036.72331871",
@@ -393,7 +350,7 @@ fn fixture_cases() -> Vec<FixtureCase> {
                 },
                 Spot {
                     key: "2023-08-16",
-                    utc: "2023-08-16T00:00:00Z",
+                    utc: "2023-08-16",
                     values: [
                         "26704.06623735",
                         "27079.51241950",
@@ -480,7 +437,7 @@ async fn fixtures_parse_exactly() {
             .split('&')
             .map(|kv| kv.split_once('=').unwrap())
             .collect();
-        serve(&server, &params, ok(fixture(case.fixture))).await;
+        serve(&server, &params, body(case.fixture)).await;
         let gate = CountingGate::default();
         let page = client(&server)
             .fetch_window(&window(case.pair, case.tf, case.start, case.end), &gate)
@@ -535,21 +492,14 @@ async fn fixtures_parse_exactly() {
 
 #[tokio::test]
 async fn empty_series_has_no_candles_and_no_availability() {
-    let server = MockServer::start().await;
     let body = r#"{"Meta Data": {"1. Information": "Forex Daily Prices (open, high, low, close)", "6. Time Zone": "UTC"}, "Time Series FX (Daily)": {}}"#;
-    serve_any(&server, ok(body.to_string())).await;
-    let page = client(&server)
-        .fetch_window(
-            &window(
-                "EUR-USD",
-                Timeframe::D1,
-                "2024-01-01T00:00:00Z",
-                "2024-02-01T00:00:00Z",
-            ),
-            &CountingGate::default(),
-        )
-        .await
-        .unwrap();
+    let server = serve_any(raw_body(body)).await;
+    let page = fetch(
+        &client(&server),
+        &window("EUR-USD", Timeframe::D1, "2024-01-01", "2024-02-01"),
+    )
+    .await
+    .unwrap();
     assert!(page.candles.is_empty());
     assert_eq!(page.available_from, None);
     assert_eq!(page.volume_kind, VolumeKind::None);
@@ -557,24 +507,18 @@ async fn empty_series_has_no_candles_and_no_availability() {
 
 #[tokio::test]
 async fn raw_records_replay_to_the_same_candle() {
-    let server = MockServer::start().await;
-    serve_any(
-        &server,
-        ok(fixture("TIME_SERIES_INTRADAY-IBM-30min-2024-03.json")),
+    let server = serve_any(body("TIME_SERIES_INTRADAY-IBM-30min-2024-03.json")).await;
+    let page = fetch(
+        &client(&server),
+        &window(
+            "IBM",
+            Timeframe::M30,
+            "2024-03-01T05:00:00Z",
+            "2024-04-01T04:00:00Z",
+        ),
     )
-    .await;
-    let page = client(&server)
-        .fetch_window(
-            &window(
-                "IBM",
-                Timeframe::M30,
-                "2024-03-01T05:00:00Z",
-                "2024-04-01T04:00:00Z",
-            ),
-            &CountingGate::default(),
-        )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     for c in page.candles.iter().take(50) {
         assert!(c.raw.get().starts_with("{\"2024-03-"), "{}", c.raw.get());
         let again = replay_record(c.raw.clone(), "IBM", AssetClass::Equity);
@@ -592,10 +536,9 @@ async fn raw_records_replay_to_the_same_candle() {
         );
     }
     // A record a user edited: the bar is re-read from the text.
-    let edited = RawValue::from_string(
-        r#"{"2024-03-08 09:30:00": {"1. open": "189.4500", "2. high": "189.8000", "3. low": "188.5400", "4. close": "188.8800", "5. volume": "831898"}}"#.to_string(),
-    )
-    .unwrap();
+    let edited = raw(
+        r#"{"2024-03-08 09:30:00": {"1. open": "189.4500", "2. high": "189.8000", "3. low": "188.5400", "4. close": "188.8800", "5. volume": "831898"}}"#,
+    );
     let c = replay_record(edited, "IBM", AssetClass::Equity);
     assert_eq!(c.open_time.unwrap(), at("2024-03-08T14:30:00Z"));
 }
@@ -612,7 +555,7 @@ struct BodyCase {
 }
 
 fn body(rel: &str) -> ResponseTemplate {
-    ok(fixture(rel))
+    ok(fixture(&format!("alphavantage/{rel}")))
 }
 
 fn raw_body(text: &str) -> ResponseTemplate {
@@ -863,8 +806,7 @@ async fn every_body_class_is_classified() {
         },
     ];
     for case in cases {
-        let server = MockServer::start().await;
-        serve_any(&server, case.response).await;
+        let server = serve_any(case.response).await;
         let gate = CountingGate::default();
         let err = client(&server)
             .fetch_window(
@@ -907,12 +849,7 @@ async fn daily_full_falls_back_to_compact_through_the_gate() {
     )
     .await;
     let gate = CountingGate::default();
-    let request = window(
-        "IBM",
-        Timeframe::D1,
-        "2000-01-01T00:00:00Z",
-        "2024-12-01T00:00:00Z",
-    );
+    let request = window("IBM", Timeframe::D1, "2000-01-01", "2024-12-01");
     let page = client(&server).fetch_window(&request, &gate).await.unwrap();
     assert_eq!(gate.count(), 2);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
@@ -924,11 +861,10 @@ async fn daily_full_falls_back_to_compact_through_the_gate() {
             server.uri()
         )
     );
-    assert_eq!(page.available_from, Some(at("2024-07-11T00:00:00Z")));
+    assert_eq!(page.available_from, Some(at("2024-07-11")));
 
     // TC1 the note again on compact: permanent, no third request
-    let server = MockServer::start().await;
-    serve_any(&server, body("errors/premium-parameter.json")).await;
+    let server = serve_any(body("errors/premium-parameter.json")).await;
     let gate = CountingGate::default();
     let err = client(&server)
         .fetch_window(&request, &gate)
@@ -942,25 +878,67 @@ async fn daily_full_falls_back_to_compact_through_the_gate() {
     assert_eq!(gate.count(), 2);
 
     // TC2 a gate that refuses the fallback stops it
-    struct OneShot(AtomicUsize);
-    #[async_trait]
-    impl Gate for OneShot {
-        async fn admit(&self) -> Result<(), FetchError> {
-            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
-                Ok(())
-            } else {
-                Err(FetchError::new(ErrorKind::Halt, "daily budget spent"))
-            }
-        }
-    }
-    let server = MockServer::start().await;
-    serve_any(&server, body("errors/premium-parameter.json")).await;
+    let server = serve_any(body("errors/premium-parameter.json")).await;
     let err = client(&server)
-        .fetch_window(&request, &OneShot(AtomicUsize::new(0)))
+        .fetch_window(&request, &CountingGate::refusing_after(1))
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Halt);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn once_full_is_premium_the_key_asks_compact_directly() {
+    // `outputsize=full` draws the premium note; the compact fallback is throttled once.
+    let server = MockServer::start().await;
+    let daily = |size: &'static str| {
+        Mock::given(method("GET"))
+            .and(path("/query"))
+            .and(query_param("function", "TIME_SERIES_DAILY"))
+            .and(query_param("outputsize", size))
+    };
+    daily("full")
+        .respond_with(body("errors/premium-parameter.json"))
+        .mount(&server)
+        .await;
+    daily("compact")
+        .respond_with(body("errors/burst-note.json"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    daily("compact")
+        .respond_with(body("TIME_SERIES_DAILY-IBM-compact.json"))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+
+    // TC0 the first try: full, the note, compact, throttled
+    let ibm = window("IBM", Timeframe::D1, "2000-01-01", "2024-12-01");
+    let err = fetch(&c, &ibm).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RateLimited, "{err}");
+    // TC1 the retry, and TC2 another ticker of the same key, ask compact straight away
+    assert_eq!(fetch(&c, &ibm).await.unwrap().candles.len(), 100);
+    let msft = window("MSFT", Timeframe::D1, "2000-01-01", "2024-12-01");
+    assert!(fetch(&c, &msft).await.is_ok());
+    let sizes: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.url.query_pairs().find(|(k, _)| k == "outputsize"))
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    assert_eq!(sizes, ["full", "compact", "compact", "compact"]);
+
+    // TC3 a new client (the next run) asks full first again
+    let again = client(&server);
+    assert!(fetch(&again, &ibm).await.is_ok());
+    let last_two: Vec<_> = server.received_requests().await.unwrap()[4..]
+        .iter()
+        .map(|r| r.url.query().unwrap().contains("outputsize=full"))
+        .collect();
+    assert_eq!(last_two, [true, false]);
 }
 
 /// (name, pair, timeframe, start, end, newest_first, expected windows)
@@ -987,19 +965,15 @@ fn spans(w: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> Vec<(String, String)> {
 
 #[test]
 fn windows_follow_new_york_months() {
-    let c = AlphaVantageClient::new(
-        config("http://127.0.0.1:9", Duration::from_secs(1)),
-        clock(),
-    )
-    .unwrap();
+    let c = client_at("http://127.0.0.1:9", Duration::from_secs(1));
     let cases: &[WindowCase] = &[
         // TC0 equity intraday, oldest first: March 2024 is [03-01T05:00Z, 04-01T04:00Z)
         (
             "TC0",
             "IBM",
             Timeframe::M30,
-            "2024-02-15T00:00:00Z",
-            "2024-04-10T00:00:00Z",
+            "2024-02-15",
+            "2024-04-10",
             false,
             &[
                 ("2024-02-15T00:00Z", "2024-03-01T05:00Z"),
@@ -1012,8 +986,8 @@ fn windows_follow_new_york_months() {
             "TC1",
             "IBM",
             Timeframe::M30,
-            "2024-02-15T00:00:00Z",
-            "2024-04-10T00:00:00Z",
+            "2024-02-15",
+            "2024-04-10",
             true,
             &[
                 ("2024-04-01T04:00Z", "2024-04-10T00:00Z"),
@@ -1026,8 +1000,8 @@ fn windows_follow_new_york_months() {
             "TC2",
             "BRK.B",
             Timeframe::M5,
-            "2024-10-20T00:00:00Z",
-            "2024-12-10T00:00:00Z",
+            "2024-10-20",
+            "2024-12-10",
             false,
             &[
                 ("2024-10-20T00:00Z", "2024-11-01T04:00Z"),
@@ -1040,8 +1014,8 @@ fn windows_follow_new_york_months() {
             "TC3",
             "IBM",
             Timeframe::M1,
-            "2024-03-01T00:00:00Z",
-            "2024-03-02T00:00:00Z",
+            "2024-03-01",
+            "2024-03-02",
             false,
             &[
                 ("2024-03-01T00:00Z", "2024-03-01T05:00Z"),
@@ -1063,8 +1037,8 @@ fn windows_follow_new_york_months() {
             "TC5",
             "IBM",
             Timeframe::M30,
-            "2023-12-31T00:00:00Z",
-            "2024-01-02T00:00:00Z",
+            "2023-12-31",
+            "2024-01-02",
             false,
             &[
                 ("2023-12-31T00:00Z", "2024-01-01T05:00Z"),
@@ -1076,8 +1050,8 @@ fn windows_follow_new_york_months() {
             "TC6",
             "IBM",
             Timeframe::D1,
-            "2020-01-01T00:00:00Z",
-            "2024-12-01T00:00:00Z",
+            "2020-01-01",
+            "2024-12-01",
             false,
             &[("2020-01-01T00:00Z", "2024-12-01T00:00Z")],
         ),
@@ -1086,8 +1060,8 @@ fn windows_follow_new_york_months() {
             "TC7",
             "EUR-USD",
             Timeframe::M5,
-            "2024-01-01T00:00:00Z",
-            "2024-12-01T00:00:00Z",
+            "2024-01-01",
+            "2024-12-01",
             true,
             &[("2024-01-01T00:00Z", "2024-12-01T00:00Z")],
         ),
@@ -1096,8 +1070,8 @@ fn windows_follow_new_york_months() {
             "TC8",
             "BTC-USD",
             Timeframe::M1,
-            "2024-01-01T00:00:00Z",
-            "2024-12-01T00:00:00Z",
+            "2024-01-01",
+            "2024-12-01",
             false,
             &[("2024-01-01T00:00Z", "2024-12-01T00:00Z")],
         ),
@@ -1106,8 +1080,8 @@ fn windows_follow_new_york_months() {
             "TC9",
             "IBM",
             Timeframe::M30,
-            "2024-03-01T00:00:00Z",
-            "2024-03-01T00:00:00Z",
+            "2024-03-01",
+            "2024-03-01",
             false,
             &[],
         ),
@@ -1116,8 +1090,8 @@ fn windows_follow_new_york_months() {
             "TC10",
             "EUR-USD",
             Timeframe::D1,
-            "2024-03-02T00:00:00Z",
-            "2024-03-01T00:00:00Z",
+            "2024-03-02",
+            "2024-03-01",
             false,
             &[],
         ),
@@ -1153,18 +1127,12 @@ async fn a_window_asks_for_its_new_york_month() {
     )
     .await;
     // 2024-03-01T00:00Z is 2024-02-29 19:00 in New York.
-    let page = client(&server)
-        .fetch_window(
-            &window(
-                "IBM",
-                Timeframe::M1,
-                "2024-03-01T00:00:00Z",
-                "2024-03-01T05:00:00Z",
-            ),
-            &CountingGate::default(),
-        )
-        .await
-        .unwrap();
+    let page = fetch(
+        &client(&server),
+        &window("IBM", Timeframe::M1, "2024-03-01", "2024-03-01T05:00:00Z"),
+    )
+    .await
+    .unwrap();
     assert!(page.request.contains("month=2024-02"));
 }
 
@@ -1197,8 +1165,12 @@ fn pairs_are_classified() {
     }
     assert!(is_ticker("IBM") && is_ticker("BRK.B") && is_ticker("7203.T"));
     assert!(!is_ticker("ibm") && !is_ticker("") && !is_ticker("ABCDEFGHIJKLM"));
-    assert_eq!("Equity".parse::<AssetClass>(), Ok(AssetClass::Equity));
-    assert!("bond".parse::<AssetClass>().is_err());
+    for class in AssetClass::ALL {
+        assert_eq!(class.as_str().parse::<AssetClass>(), Ok(class));
+    }
+    for other in ["Equity", "forex", "stock", "bond", ""] {
+        assert!(other.parse::<AssetClass>().is_err(), "{other}");
+    }
 }
 
 #[tokio::test]
@@ -1217,20 +1189,14 @@ async fn the_client_uses_its_overrides() {
     let mut cfg = config(&server.uri(), Duration::from_secs(5));
     cfg.class_overrides
         .insert("EUR-USD".to_string(), AssetClass::Crypto);
-    let c = AlphaVantageClient::new(cfg, clock()).unwrap();
+    let c = AlphaVantageClient::new(cfg, fixed_clock(now())).unwrap();
     assert_eq!(c.class_of("EUR-USD"), AssetClass::Crypto);
-    let page = c
-        .fetch_window(
-            &window(
-                "EUR-USD",
-                Timeframe::D1,
-                "2024-01-01T00:00:00Z",
-                "2024-02-01T00:00:00Z",
-            ),
-            &CountingGate::default(),
-        )
-        .await
-        .unwrap();
+    let page = fetch(
+        &c,
+        &window("EUR-USD", Timeframe::D1, "2024-01-01", "2024-02-01"),
+    )
+    .await
+    .unwrap();
     assert_eq!(page.volume_kind, VolumeKind::Base);
 }
 
@@ -1251,7 +1217,7 @@ async fn capabilities_and_unsupported_requests() {
         ]
     );
     assert_eq!(caps.max_buckets_per_request, u32::MAX);
-    assert_eq!(caps.default_rps.to_string(), "0.8");
+    assert_eq!(ProviderId::AlphaVantage.default_rps().to_string(), "0.8");
     for (i, (pair, tf)) in [
         ("IBM", Timeframe::H1),     // TC0 not native
         ("EUR-USD", Timeframe::H4), // TC1 not native
@@ -1262,10 +1228,7 @@ async fn capabilities_and_unsupported_requests() {
     {
         let gate = CountingGate::default();
         let err = c
-            .fetch_window(
-                &window(pair, tf, "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"),
-                &gate,
-            )
+            .fetch_window(&window(pair, tf, "2024-01-01", "2024-02-01"), &gate)
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Permanent, "TC{i}: {err}");
@@ -1284,28 +1247,16 @@ async fn the_key_is_never_shown() {
         !shown.contains(KEY) && shown.contains("[redacted]"),
         "{shown}"
     );
-    let c = AlphaVantageClient::new(cfg, clock()).unwrap();
+    let c = AlphaVantageClient::new(cfg, fixed_clock(now())).unwrap();
     assert!(!format!("{c:?}").contains(KEY));
 
     // TC1 a request that times out
-    let server = MockServer::start().await;
-    serve_any(
-        &server,
-        body("TIME_SERIES_DAILY-IBM-compact.json").set_delay(Duration::from_secs(3)),
-    )
-    .await;
-    let slow = AlphaVantageClient::new(config(&server.uri(), Duration::from_millis(200)), clock())
-        .unwrap();
-    let request = window(
-        "IBM",
-        Timeframe::D1,
-        "2024-01-01T00:00:00Z",
-        "2024-12-01T00:00:00Z",
-    );
-    let err = slow
-        .fetch_window(&request, &CountingGate::default())
-        .await
-        .unwrap_err();
+    let server =
+        serve_any(body("TIME_SERIES_DAILY-IBM-compact.json").set_delay(Duration::from_secs(3)))
+            .await;
+    let slow = client_at(&server.uri(), Duration::from_millis(200));
+    let request = window("IBM", Timeframe::D1, "2024-01-01", "2024-12-01");
+    let err = fetch(&slow, &request).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert!(err.message.contains("timed out"), "{err}");
     assert!(
@@ -1314,10 +1265,7 @@ async fn the_key_is_never_shown() {
     );
 
     // TC2 a connection that is refused
-    let err = c
-        .fetch_window(&request, &CountingGate::default())
-        .await
-        .unwrap_err();
+    let err = fetch(&c, &request).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient, "{err}");
     assert!(!format!("{err:?}").contains(KEY), "{err:?}");
 
@@ -1330,23 +1278,15 @@ async fn the_key_is_never_shown() {
         ResponseTemplate::new(500).set_body_string("bad key TESTKEY123"),
     ];
     for (i, response) in echoes.into_iter().enumerate() {
-        let server = MockServer::start().await;
-        serve_any(&server, response).await;
-        let err = client(&server)
-            .fetch_window(&request, &CountingGate::default())
-            .await
-            .unwrap_err();
+        let server = serve_any(response).await;
+        let err = fetch(&client(&server), &request).await.unwrap_err();
         assert!(!format!("{err:?}").contains(KEY), "TC{}: {err:?}", i + 3);
         assert!(err.message.contains("[redacted]"), "TC{}: {err}", i + 3);
     }
 
     // TC8 the page's request
-    let server = MockServer::start().await;
-    serve_any(&server, body("TIME_SERIES_DAILY-IBM-compact.json")).await;
-    let page = client(&server)
-        .fetch_window(&request, &CountingGate::default())
-        .await
-        .unwrap();
+    let server = serve_any(body("TIME_SERIES_DAILY-IBM-compact.json")).await;
+    let page = fetch(&client(&server), &request).await.unwrap();
     assert!(
         page.request.ends_with("&apikey=[redacted]"),
         "{}",
@@ -1357,27 +1297,19 @@ async fn the_key_is_never_shown() {
 
 #[tokio::test]
 async fn a_key_with_url_special_characters_is_sent_encoded_and_redacted_both_ways() {
-    let server = MockServer::start().await;
-    serve_any(
-        &server,
-        raw_body(r#"{"Error Message": "key k+y/1 (k%2By%2F1) is invalid"}"#),
-    )
+    let server = serve_any(raw_body(
+        r#"{"Error Message": "key k+y/1 (k%2By%2F1) is invalid"}"#,
+    ))
     .await;
     let mut cfg = config(&server.uri(), Duration::from_secs(5));
-    cfg.api_key = "k+y/1".to_string();
-    let c = AlphaVantageClient::new(cfg, clock()).unwrap();
-    let err = c
-        .fetch_window(
-            &window(
-                "IBM",
-                Timeframe::D1,
-                "2024-01-01T00:00:00Z",
-                "2024-02-01T00:00:00Z",
-            ),
-            &CountingGate::default(),
-        )
-        .await
-        .unwrap_err();
+    cfg.api_key = Secret::new("k+y/1");
+    let c = AlphaVantageClient::new(cfg, fixed_clock(now())).unwrap();
+    let err = fetch(
+        &c,
+        &window("IBM", Timeframe::D1, "2024-01-01", "2024-02-01"),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.message
             .contains("key [redacted] ([redacted]) is invalid"),

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 
@@ -11,12 +10,21 @@ use super::models::ErrorBody;
 use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
+use crate::http::{Http, Sent};
 use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
 use crate::timeframe::Timeframe;
-use crate::wire::{body_text, date_header, retry_after};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
+
+/// Requests per second when the user sets none, below the public limit of about 10 per IP.
+pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
+
+/// Every timeframe is native.
+const CAPABILITIES: Capabilities = Capabilities {
+    native_timeframes: &Timeframe::ALL,
+    max_buckets_per_request: MAX_BUCKETS,
+};
 
 #[derive(Debug, Clone)]
 pub struct CoinbaseConfig {
@@ -25,43 +33,43 @@ pub struct CoinbaseConfig {
     pub timeout: Duration,
 }
 
+#[derive(Debug)]
 pub struct CoinbaseClient {
-    http: reqwest::Client,
+    http: Http,
     base_url: String,
-    clock: Clock,
 }
 
 impl CoinbaseClient {
     pub fn new(config: CoinbaseConfig, clock: Clock) -> Result<Self, FetchError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("candlelake/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
+        let http = Http::new(
+            ProviderId::Coinbase,
+            config.timeout,
+            HeaderMap::new(),
+            clock,
+        )?;
         Ok(CoinbaseClient {
             http,
             base_url: config.base_url.trim_end_matches('/').to_string(),
-            clock,
         })
     }
 
+    /// No `limit` is sent: Advanced Trade keeps the newest `limit` rows, and a window of 300
+    /// buckets can be answered with more rows than that (a row repeated, both ends inclusive),
+    /// so a `limit` of the bucket count would silently drop the window's oldest candles. The
+    /// default (350) holds any answer to a window of at most [`MAX_BUCKETS`]; a wider range is
+    /// refused outright, never cut.
     fn url(&self, request: &WindowRequest) -> String {
         // `end` is sent one second before the window's end: Coinbase treats it as inclusive,
         // and the window's last bucket still starts before it.
         format!(
-            "{}/api/v3/brokerage/market/products/{}/candles?start={}&end={}&granularity={}&limit={}",
+            "{}/api/v3/brokerage/market/products/{}/candles?start={}&end={}&granularity={}",
             self.base_url,
             request.pair,
             request.start.timestamp(),
             request.end.timestamp() - 1,
             granularity(request.timeframe),
-            buckets(request),
         )
     }
-}
-
-fn buckets(request: &WindowRequest) -> i64 {
-    (request.end - request.start).num_seconds() / request.timeframe.seconds()
 }
 
 #[async_trait]
@@ -71,11 +79,7 @@ impl CandleSource for CoinbaseClient {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            native_timeframes: Timeframe::ALL.to_vec(),
-            max_buckets_per_request: MAX_BUCKETS,
-            default_rps: Decimal::new(8, 0),
-        }
+        CAPABILITIES
     }
 
     async fn fetch_window(
@@ -83,43 +87,23 @@ impl CandleSource for CoinbaseClient {
         request: &WindowRequest,
         gate: &dyn Gate,
     ) -> Result<Page, FetchError> {
-        gate.admit().await?;
-        let url = self.url(request);
-        let response = self
-            .http
-            .get(&url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
-        let received_at = (self.clock)();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = body_text(response)
-            .await
-            .map_err(|e| FetchError::from_transport(e, "coinbase"))?;
-        if !status.is_success() {
-            return Err(classify(status, &headers, &body, &request.pair));
+        let sent = self.http.send(gate, &self.url(request), None).await?;
+        if !sent.status.is_success() {
+            return Err(classify(&sent, &request.pair));
         }
-        let candles = parse_body(&body)?;
-        Ok(Page {
-            candles,
-            response_time: date_header(&headers).unwrap_or(received_at),
-            received_at,
-            request: url,
-            volume_kind: VolumeKind::Base,
-            available_from: None,
-        })
+        let candles = parse_body(&sent.body)?;
+        Ok(sent.page(candles, VolumeKind::Base, None))
     }
 }
 
 /// Turns a non-2xx answer into an error the engine can act on.
-fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> FetchError {
+fn classify(sent: &Sent, pair: &str) -> FetchError {
+    let body = &sent.body;
     let detail = serde_json::from_str::<ErrorBody>(body)
         .ok()
         .and_then(|b| b.message.or(b.error))
         .unwrap_or_else(|| body.chars().take(200).collect());
-    let code = status.as_u16();
+    let code = sent.status.as_u16();
     let (kind, message) = match code {
         429 => (
             ErrorKind::RateLimited,
@@ -142,5 +126,5 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, pair: &str) -> 
     };
     FetchError::new(kind, message)
         .with_status(code)
-        .with_retry_after(retry_after(headers))
+        .with_retry_after(sent.retry_after())
 }

@@ -5,5 +5,8 @@ mod client;
 mod models;
 mod parse;
 
-pub use client::{CoinbaseClient, CoinbaseConfig};
-pub use parse::{granularity, parse_body, parse_record};
+#[cfg(test)]
+mod tests;
+
+pub use client::{CoinbaseClient, CoinbaseConfig, DEFAULT_RPS};
+pub use parse::{parse_body, parse_record};

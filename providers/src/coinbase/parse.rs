@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
-use crate::wire::{decimal, field_text, object};
-
-use super::models::{CandlesBody, WireRecord};
+use super::models::WireRecord;
 use crate::candle::{FieldError, WireCandle};
-use crate::error::{ErrorKind, FetchError};
+use crate::error::FetchError;
+use crate::source::ProviderId;
 use crate::timeframe::Timeframe;
+use crate::wire::{candles, decimal, field_text, object};
 
 /// The Advanced Trade `granularity` value of a timeframe (every candlelake timeframe is native).
 pub fn granularity(tf: Timeframe) -> &'static str {
@@ -23,18 +23,10 @@ pub fn granularity(tf: Timeframe) -> &'static str {
     }
 }
 
-/// Parses a 200 body. A body that is not `{"candles": [...]}` is a transient error: Coinbase's
-/// edge has served truncated bodies under load, and the next try usually succeeds.
+/// Parses a 200 body into candles in wire order (newest first). A body that is not
+/// `{"candles": [...]}` is a transient error.
 pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
-    let parsed: CandlesBody = serde_json::from_str(body).map_err(|e| {
-        FetchError::new(
-            ErrorKind::Transient,
-            format!(
-                "coinbase sent a candles body that is not valid JSON ({e}); it will be retried"
-            ),
-        )
-    })?;
-    Ok(parsed.candles.into_iter().map(parse_record).collect())
+    candles(body, ProviderId::Coinbase, parse_record)
 }
 
 /// Parses one candle record; fields that are absent or malformed say so instead of failing.
@@ -66,10 +58,7 @@ fn unix_seconds(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
+    use crate::testing::raw;
 
     #[test]
     fn parses_strings_exactly() {

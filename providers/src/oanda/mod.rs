@@ -7,8 +7,8 @@ mod client;
 mod models;
 mod parse;
 
-pub use client::{
-    LIVE_HOST, MAX_BUCKETS, OandaClient, OandaConfig, PRACTICE_HOST, candles_url, host_for,
-    instrument,
-};
-pub use parse::{granularity, parse_body, parse_record};
+#[cfg(test)]
+mod tests;
+
+pub use client::{DEFAULT_RPS, OandaClient, OandaConfig, host_for};
+pub use parse::parse_record;

@@ -1,39 +1,18 @@
 //! Oanda v20 wire models. Every value stays raw JSON text until `parse` reads it exactly.
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
-/// A 200 body: `{"instrument": "EUR_USD", "granularity": "M5", "candles": [...]}`, oldest first.
-#[derive(Debug, Deserialize)]
-pub(crate) struct CandlesBody {
-    pub candles: Vec<Box<RawValue>>,
+use crate::wire::raw_record;
+
+raw_record! {
+    /// One candlestick: `{"complete", "volume", "time", "mid": {...}}` (`bid`/`ask` are never
+    /// asked for: every request sends `price=M`).
+    WireRecord { time, volume, complete, mid }
 }
 
-/// One candlestick: `{"complete", "volume", "time", "mid": {...}}` (`bid`/`ask` are never asked
-/// for: every request sends `price=M`).
-#[derive(Debug, Deserialize)]
-pub(crate) struct WireRecord<'a> {
-    #[serde(borrow, default)]
-    pub time: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub volume: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub complete: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub mid: Option<&'a RawValue>,
-}
-
-/// `CandlestickData`: open, high, low and close as decimal strings.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Ohlc<'a> {
-    #[serde(borrow, default)]
-    pub o: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub h: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub l: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub c: Option<&'a RawValue>,
+raw_record! {
+    /// `CandlestickData`: open, high, low and close as decimal strings.
+    Ohlc { o, h, l, c }
 }
 
 /// An error body: `{"errorCode": "<optional>", "errorMessage": "..."}`. The code is read as any

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use crate::wire::{decimal, field_text, object};
-
-use super::models::{CandlesBody, Ohlc, WireRecord};
+use super::models::{Ohlc, WireRecord};
 use crate::candle::{FieldError, WireCandle};
-use crate::error::{ErrorKind, FetchError};
+use crate::error::FetchError;
+use crate::source::ProviderId;
 use crate::timeframe::Timeframe;
+use crate::wire::{candles, decimal, field_text, object};
 
 /// The v20 `granularity` of a timeframe. Every candlelake timeframe is native. Note that `M`
 /// alone would mean one *month* in v20, which is why this is a table and never a pattern.
@@ -27,15 +27,9 @@ pub fn granularity(tf: Timeframe) -> &'static str {
 }
 
 /// Parses a 200 body into candles in wire order (oldest first). A body that is not
-/// `{"candles": [...]}` is a transient error: the next try usually gets a whole body.
+/// `{"candles": [...]}` is a transient error.
 pub fn parse_body(body: &str) -> Result<Vec<WireCandle>, FetchError> {
-    let parsed: CandlesBody = serde_json::from_str(body).map_err(|e| {
-        FetchError::new(
-            ErrorKind::Transient,
-            format!("oanda sent a candles body that is not valid JSON ({e}); it will be retried"),
-        )
-    })?;
-    Ok(parsed.candles.into_iter().map(parse_record).collect())
+    candles(body, ProviderId::Oanda, parse_record)
 }
 
 /// Parses one candlestick record; fields that are absent or malformed say so instead of
@@ -82,15 +76,8 @@ fn rfc3339(value: Option<&RawValue>) -> Result<DateTime<Utc>, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
-
-    fn fixture(rel: &str) -> String {
-        let path = format!("{}/../fixtures/oanda/{rel}", env!("CARGO_MANIFEST_DIR"));
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::error::ErrorKind;
+    use crate::testing::{fixture, raw};
 
     fn text(v: &Result<Decimal, FieldError>) -> Result<String, FieldError> {
         v.as_ref().map(|d| d.to_string()).map_err(|e| *e)
@@ -131,7 +118,7 @@ mod tests {
         );
 
         // TC1 the M5 fixture: oldest first, aligned, complete, ticks > 0, FX weekends absent.
-        let m5 = parse_body(&fixture("EUR_USD-M5.json")).unwrap();
+        let m5 = parse_body(&fixture("oanda/EUR_USD-M5.json")).unwrap();
         assert!(m5.len() > 4500, "{}", m5.len());
         assert_eq!(time(&m5[0]), "2024-03-01T00:00:00Z");
         assert_eq!(time(m5.last().unwrap()), "2024-03-22T20:55:00Z");
@@ -156,14 +143,14 @@ mod tests {
         assert!(has("2024-03-15T20:55:00Z") && !has("2024-03-15T21:00:00Z"));
 
         // TC2 the forming page: twelve candles, only the last one still open.
-        let forming = parse_body(&fixture("EUR_USD-M5-forming.json")).unwrap();
+        let forming = parse_body(&fixture("oanda/EUR_USD-M5-forming.json")).unwrap();
         assert_eq!(forming.len(), 12);
         let flags: Vec<_> = forming.iter().map(|c| c.complete).collect();
         assert_eq!(flags.iter().filter(|f| !**f).count(), 1);
         assert!(!flags[11]);
 
         // TC3 H4: UTC-aligned, 2024-03-03T20:00Z .. 2024-03-08T20:00Z.
-        let h4 = parse_body(&fixture("EUR_USD-H4.json")).unwrap();
+        let h4 = parse_body(&fixture("oanda/EUR_USD-H4.json")).unwrap();
         assert_eq!(h4.len(), 31);
         assert_eq!(time(&h4[0]), "2024-03-03T20:00:00Z");
         assert_eq!(time(&h4[30]), "2024-03-08T20:00:00Z");
@@ -173,7 +160,7 @@ mod tests {
         );
 
         // TC4 D with dailyAlignment=0: Sunday 03-03 .. Friday 03-08 stamped 00:00Z.
-        let d = parse_body(&fixture("EUR_USD-D.json")).unwrap();
+        let d = parse_body(&fixture("oanda/EUR_USD-D.json")).unwrap();
         let days: Vec<_> = d.iter().map(time).collect();
         assert_eq!(
             days,
