@@ -2,6 +2,7 @@
 //! The only place that reads the environment.
 
 mod config;
+mod config_file;
 mod credentials;
 mod pair;
 mod time;

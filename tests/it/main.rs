@@ -3,6 +3,7 @@
 mod alphavantage;
 mod cli;
 mod coinbase;
+mod config;
 mod crash;
 mod demo;
 mod dlq;

@@ -1,0 +1,95 @@
+//! Settings a user gets wrong: an unknown or mistyped config key, an empty lake or state dir.
+//! Each exits 1 with one line naming the file, key or variable, before any request and with
+//! nothing written.
+
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{Workspace, fixture};
+
+async fn server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(fixture("coinbase/invalid/SOL-USD-1h.json")),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+const BACKFILL: [&str; 11] = [
+    "backfill",
+    "--provider",
+    "coinbase",
+    "--pairs",
+    "SOL-USD",
+    "--timeframes",
+    "1h",
+    "--start",
+    "2024-03-01",
+    "--end",
+    "2024-03-01T12:00:00Z",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_settings_exit_1_naming_the_file_and_key() {
+    let server = server().await;
+    // TC: (candlelake.toml, extra args, env override, words the message must hold)
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        Option<(&'static str, &'static str)>,
+        &'static [&'static str],
+    );
+    // The empty lakes are dry runs, so that a build without the check writes nothing at `/`.
+    let cases: [Case; 5] = [
+        (
+            "lakee = \"x\"\n",
+            &[],
+            None,
+            &["unknown key lakee", "did you mean lake?"],
+        ),
+        (
+            "[coinbase]\nrsp = 5\n",
+            &[],
+            None,
+            &["unknown key [coinbase] rsp", "did you mean rps?"],
+        ),
+        (
+            "commit_rows = \"x\"\n",
+            &[],
+            None,
+            &["commit_rows in the config file candlelake.toml is 'x'"],
+        ),
+        (
+            "",
+            &["--dry-run", "--lake", ""],
+            None,
+            &["CANDLELAKE_LAKE is empty"],
+        ),
+        (
+            "",
+            &["--dry-run"],
+            Some(("CANDLELAKE_LAKE", "")),
+            &["CANDLELAKE_LAKE is empty"],
+        ),
+    ];
+    for (toml, extra, env, words) in cases {
+        let mut ws = Workspace::new(&server.uri());
+        std::fs::write(ws.dir.path().join("candlelake.toml"), toml).unwrap();
+        if let Some((k, v)) = env {
+            ws.env.insert(k.into(), v.into());
+        }
+        let out = ws.run(&[&BACKFILL[..], extra].concat()).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{toml:?} {extra:?}: {stderr}");
+        for w in words {
+            assert!(stderr.contains(w), "{toml:?} {extra:?}: {stderr}");
+        }
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let written = crate::support::walk(ws.dir.path());
+        assert_eq!(written.len(), 1, "only the config file: {written:?}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
