@@ -137,6 +137,7 @@ async fn backfill(
 ) -> Outcome {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
+    settings.check_locations()?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
             provider: args.provider,
@@ -208,6 +209,7 @@ async fn topup(
 ) -> Outcome {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
+    settings.check_locations()?;
     let selection = Selection::parse(&args.selection)?;
     let marks: Vec<SeriesKey> = WatermarkStore::new(&settings.state_dir)
         .keys()
@@ -362,6 +364,7 @@ impl Selection {
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outcome {
     let settings = Settings::resolve(input)?;
+    settings.check_locations()?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
             provider: args.provider,
@@ -521,6 +524,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome
             print!("{text}");
         }
         DlqCommand::Replay { ids } => {
+            settings.check_locations()?;
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let ingestion_id = run::new_ingestion_id();

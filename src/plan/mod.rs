@@ -4,6 +4,7 @@
 mod config;
 mod config_file;
 mod credentials;
+mod locations;
 mod pair;
 mod time;
 

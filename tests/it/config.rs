@@ -1,6 +1,6 @@
-//! Settings a user gets wrong: an unknown or mistyped config key, an empty lake or state dir.
-//! Each exits 1 with one line naming the file, key or variable, before any request and with
-//! nothing written.
+//! Settings and locations a user gets wrong: an unknown or mistyped config key, an empty lake or
+//! state dir, a file where a directory belongs. Each exits 1 with one line naming the file, key,
+//! variable or path, before any request and with nothing written, in `--dry-run` too.
 
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -90,6 +90,66 @@ async fn bad_settings_exit_1_naming_the_file_and_key() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         let written = crate::support::walk(ws.dir.path());
         assert_eq!(written.len(), 1, "only the config file: {written:?}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_in_the_way_exits_1_before_any_request() {
+    let server = server().await;
+    let refetch = [
+        "refetch",
+        "--provider",
+        "coinbase",
+        "--pairs",
+        "SOL-USD",
+        "--timeframes",
+        "1h",
+        "--start",
+        "2024-03-01",
+        "--end",
+        "2024-03-01T12:00:00Z",
+    ];
+    let dry_run = [&BACKFILL[..], &["--dry-run"]].concat();
+    let commands: [&[&str]; 5] = [
+        &BACKFILL,
+        &dry_run,
+        &["topup"],
+        &refetch,
+        &["dlq", "replay"],
+    ];
+    // TC: (what is in the way, relative to the workspace; the lake it sets, if not the default)
+    let cases = [
+        ("lake", None),
+        ("state", None),
+        ("state/dlq", None),
+        ("blocker", Some("blocker/lake")),
+    ];
+    for (blocker, lake) in cases {
+        for command in commands {
+            let mut ws = Workspace::new(&server.uri());
+            let path = ws.dir.path().join(blocker);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "not a directory").unwrap();
+            if let Some(lake) = lake {
+                let lake = ws.dir.path().join(lake).display().to_string();
+                ws.env.insert("CANDLELAKE_LAKE".into(), lake);
+            }
+            let before = crate::support::walk(ws.dir.path());
+            let out = ws.run(command).await;
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{blocker} {command:?}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("{} is a file, not a directory", path.display())),
+                "{blocker} {command:?}: {stderr}"
+            );
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert_eq!(crate::support::walk(ws.dir.path()), before, "{command:?}");
+        }
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
