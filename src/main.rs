@@ -42,8 +42,11 @@ async fn main() {
             std::process::exit(code);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info"));
+    // The AWS SDK warns at every link of its credential and region chains that finds nothing
+    // (kilobytes per run); what matters reaches the user as the error of the table it opens.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,candlelake=info,aws_config=error")
+    });
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);

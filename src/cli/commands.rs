@@ -137,7 +137,7 @@ async fn backfill(
 ) -> Outcome {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
-    settings.check_locations()?;
+    settings.check_locations().await?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
             provider: args.provider,
@@ -209,7 +209,7 @@ async fn topup(
 ) -> Outcome {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
-    settings.check_locations()?;
+    settings.check_locations().await?;
     let selection = Selection::parse(&args.selection)?;
     let marks: Vec<SeriesKey> = WatermarkStore::new(&settings.state_dir)
         .keys()
@@ -297,6 +297,7 @@ async fn topup(
 
 async fn status_command(input: SettingsInput, args: StatusArgs, clock: Clock) -> Outcome {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let selection = Selection::parse(&args.selection)?;
     let stale_after = args
         .fail_if_stale
@@ -364,7 +365,7 @@ impl Selection {
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outcome {
     let settings = Settings::resolve(input)?;
-    settings.check_locations()?;
+    settings.check_locations().await?;
     let plan = BackfillPlan::resolve(
         &BackfillInput {
             provider: args.provider,
@@ -433,6 +434,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock) -> Outco
 
 async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let selection = Selection::parse(&args.selection)?;
     let start = args
         .start
@@ -469,6 +471,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs) -> Outcome {
 
 async fn maintain(input: SettingsInput, args: MaintainArgs) -> Outcome {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let timeframes = match &args.timeframes {
         None => Timeframe::ALL.to_vec(),
         Some(list) => list
@@ -524,7 +527,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock) -> Outcome
             print!("{text}");
         }
         DlqCommand::Replay { ids } => {
-            settings.check_locations()?;
+            settings.check_locations().await?;
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let ingestion_id = run::new_ingestion_id();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 
 use super::PlanError;
+use super::aws::AwsEnv;
 use super::config_file::ConfigFile;
 use super::credentials::Credentials;
 use crate::enrich::PartitionPeriod;
@@ -28,6 +29,8 @@ pub struct Settings {
     pub alphavantage_classes: HashMap<String, String>,
     /// Credentials, read only from the environment or the files it names.
     pub credentials: Credentials,
+    /// Where AWS credentials for an `s3://` lake may come from.
+    pub aws: AwsEnv,
     /// Prometheus textfile written after each run.
     pub metrics_file: Option<PathBuf>,
     /// Pushgateway to push each run's metrics to.
@@ -226,6 +229,7 @@ impl Settings {
             alphavantage_daily_limit: sources.whole("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", 25)?,
             alphavantage_classes: sources.file.classes()?,
             credentials: Credentials::from_env(&sources.env),
+            aws: AwsEnv::from_env(&sources.env),
             metrics_file: sources
                 .optional("CANDLELAKE_METRICS_FILE")?
                 .map(PathBuf::from),

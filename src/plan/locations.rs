@@ -2,7 +2,7 @@
 //! state dir and the directories a run writes in it. Each must be a directory this user can
 //! write to, or one that can be created; a file in the way or a directory without write
 //! permission is a usage error naming the path, not a failure after fetching. An object-store
-//! lake (`s3://...`) is not a path and is not checked here.
+//! lake (`s3://...`) is not a path: its credentials are checked instead (`aws`).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -25,14 +25,16 @@ struct Place<'a> {
 }
 
 impl Settings {
-    /// Checks the local directories a command that writes uses.
-    pub fn check_locations(&self) -> Result<(), PlanError> {
-        if let Some(lake) = local_path(&self.lake) {
-            check_dir(&Place {
+    /// Checks the places a command that writes uses: the local directories, or for an
+    /// object-store lake that credentials can be found.
+    pub async fn check_locations(&self) -> Result<(), PlanError> {
+        match local_path(&self.lake) {
+            Some(lake) => check_dir(&Place {
                 path: &lake,
                 what: "lake",
                 setting: "CANDLELAKE_LAKE (--lake)",
-            })?;
+            })?,
+            None => self.check_object_store().await?,
         }
         let state = "CANDLELAKE_STATE_DIR (--state-dir)";
         check_dir(&Place {
@@ -145,8 +147,8 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn a_file_in_the_way_is_named_with_the_setting_that_moves_it() {
+    #[tokio::test]
+    async fn a_file_in_the_way_is_named_with_the_setting_that_moves_it() {
         // TC: (the file, the lake, the state dir, the setting named), relative to a temp dir
         let cases = [
             ("lake", "lake", "state", "CANDLELAKE_LAKE"),
@@ -163,6 +165,7 @@ mod tests {
             std::fs::write(&file, "").unwrap();
             let err = settings(&dir.path().join(lake), &dir.path().join(state))
                 .check_locations()
+                .await
                 .unwrap_err()
                 .0;
             let expected = format!("{} is a file, not a directory", file.display());
@@ -171,24 +174,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn directories_that_can_be_created_pass_and_are_not_created() {
+    #[tokio::test]
+    async fn directories_that_can_be_created_pass_and_are_not_created() {
         let dir = tempfile::tempdir().unwrap();
         let lake = dir.path().join("a/b/lake");
         let state = dir.path().join("state");
-        settings(&lake, &state).check_locations().unwrap();
+        settings(&lake, &state).check_locations().await.unwrap();
         let file_url = url::Url::from_directory_path(&lake).unwrap();
         settings(Path::new(file_url.as_str()), &state)
             .check_locations()
+            .await
             .unwrap();
         settings(Path::new("relative/lake"), Path::new("relative/state"))
             .check_locations()
+            .await
             .unwrap();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
-    #[test]
-    fn the_write_check_agrees_with_a_write() {
+    #[tokio::test]
+    async fn the_write_check_agrees_with_a_write() {
         let dir = tempfile::tempdir().unwrap();
         let locked = dir.path().join("locked");
         std::fs::create_dir(&locked).unwrap();
@@ -204,7 +209,9 @@ mod tests {
             ),
         ];
         for (lake, words) in cases {
-            let verdict = settings(&lake, &dir.path().join("state")).check_locations();
+            let verdict = settings(&lake, &dir.path().join("state"))
+                .check_locations()
+                .await;
             match verdict {
                 Ok(()) => assert!(can_write, "{} was found writable", lake.display()),
                 Err(e) => {

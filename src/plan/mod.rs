@@ -1,6 +1,7 @@
 //! Flags, environment and config file → one checked `RunPlan`, before any request is made.
 //! The only place that reads the environment.
 
+mod aws;
 mod config;
 mod config_file;
 mod credentials;
@@ -8,6 +9,7 @@ mod locations;
 mod pair;
 mod time;
 
+pub use aws::AwsEnv;
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::{Credentials, Secret};
 pub use pair::canonical_pair;

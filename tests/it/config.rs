@@ -153,3 +153,51 @@ async fn a_file_in_the_way_exits_1_before_any_request() {
     }
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+/// An `s3://` lake with no AWS credentials anywhere (no `AWS_*` variable, no `~/.aws`): one
+/// line naming the variables to set, soon, whatever the instance metadata service does.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_s3_lake_without_credentials_is_one_line_naming_the_aws_variables() {
+    let server = server().await;
+    let ws = Workspace::new(&server.uri());
+    for command in [&BACKFILL[..], &["status"]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_candlelake"))
+            .args(command)
+            .env_clear()
+            .envs(&ws.env)
+            .env("CANDLELAKE_LAKE", "s3://bucket/x")
+            .env("HOME", ws.dir.path())
+            .current_dir(ws.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let code = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status.code();
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{command:?} still runs after a minute");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let took = started.elapsed();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(code, Some(1), "{command:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{command:?}: {stderr}");
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ALLOW_HTTP",
+        ] {
+            assert!(stderr.contains(var), "{command:?}: {stderr}");
+        }
+        assert!(took.as_secs() < 5, "{command:?} took {took:?}");
+    }
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
