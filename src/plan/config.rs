@@ -82,7 +82,7 @@ struct Sources {
 }
 
 /// What a setting holds in the file: text must be quoted; a number may be either.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Kind {
     Text,
     Number,
