@@ -44,7 +44,11 @@ async fn main() {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,candlelake=info"));
+        // The AWS SDK's credential-chain warnings repeat, in kilobytes, what the lake check
+        // already says in one line.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,candlelake=info,aws_config=error")
+        });
     // Colours only on a terminal: piped logs (cron, journald, kubectl logs) stay plain text.
     let logs = tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

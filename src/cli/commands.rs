@@ -160,6 +160,7 @@ fn backfill_plan(
 async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
+    settings.check_locations().await?;
     let plan = backfill_plan(&args, args.dry_run, &clock)?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
@@ -183,6 +184,7 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
 async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
     let settings = Settings::resolve(input)?;
+    settings.check_locations().await?;
     let selection = selection(&args.selection)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let run = run_context(clock, out.json_logs)?;
@@ -201,6 +203,7 @@ fn selection(args: &SelectionArgs) -> Result<Selection, PlanError> {
 
 async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let selection = selection(&args.selection)?;
     let stale_after = args
         .fail_if_stale
@@ -215,6 +218,7 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) 
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
+    settings.check_locations().await?;
     let plan = backfill_plan(
         &BackfillArgs {
             range: args.range,
@@ -238,6 +242,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
 
 async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let selection = selection(&args.selection)?;
     let start = args
         .start
@@ -269,6 +274,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
 
 async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<i32> {
     let settings = Settings::resolve(input)?;
+    settings.check_object_store().await?;
     let timeframes = match &args.timeframes {
         None => Timeframe::ALL.to_vec(),
         Some(list) => list
@@ -313,6 +319,7 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) 
             print!("{text}");
         }
         DlqCommand::Replay { ids } => {
+            settings.check_locations().await?;
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let parsers = ops::replay::Parsers {

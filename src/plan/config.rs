@@ -1,20 +1,20 @@
-//! Settings from flags, then environment, then the TOML config file, then defaults.
-//! File keys are the env name without `CANDLELAKE_`, lower-snake, with provider settings in the
-//! provider's table (`[coinbase] rps`) and table settings in `[tables.<tf>]`.
+//! Settings from flags, then environment, then the TOML config file (`config_file`), then
+//! defaults. A bad value is named by its env name when it came from a flag or the environment,
+//! and by the file and key when it came from the file.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
 
 use super::PlanError;
+use super::aws::AwsEnv;
+use super::config_file::ConfigFile;
 use super::credentials::Credentials;
 use crate::providers::alphavantage::AssetClass;
 use crate::providers::{ProviderId, Timeframe};
 use crate::sink::PartitionPeriod;
-
-const PROVIDER_SECTIONS: [&str; 3] = ["coinbase", "oanda", "alphavantage"];
 
 /// Everything a run needs besides the request itself.
 #[derive(Debug, Clone)]
@@ -30,6 +30,8 @@ pub struct Settings {
     pub alphavantage_classes: HashMap<String, AssetClass>,
     /// Credentials, read only from the environment or the files it names.
     pub credentials: Credentials,
+    /// Where AWS credentials for an `s3://` lake may come from.
+    pub aws: AwsEnv,
     /// Prometheus textfile written after each run.
     pub metrics_file: Option<PathBuf>,
     /// Pushgateway to push each run's metrics to.
@@ -77,92 +79,143 @@ impl SettingsInput {
 struct Sources {
     flags: HashMap<String, String>,
     env: HashMap<String, String>,
-    file: toml::Table,
+    file: ConfigFile,
+}
+
+/// What a setting holds in the file: text must be quoted; a number may be either.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Number,
+}
+
+/// A setting's value and how a message names its source: the env name for a flag or variable
+/// (flags are keyed by it), the file and key for the config file.
+struct Found {
+    text: String,
+    label: String,
 }
 
 impl Sources {
-    fn get(&self, name: &str) -> Option<String> {
+    fn get(&self, name: &str, kind: Kind) -> Result<Option<Found>, PlanError> {
         if let Some(v) = self.flags.get(name).or_else(|| self.env.get(name)) {
-            return Some(v.clone());
+            return Ok(Some(Found {
+                text: v.clone(),
+                label: name.to_string(),
+            }));
         }
-        let key = name.trim_start_matches("CANDLELAKE_").to_ascii_lowercase();
-        let value = PROVIDER_SECTIONS
-            .iter()
-            .find_map(|p| {
-                let rest = key.strip_prefix(p)?.strip_prefix('_')?;
-                self.file.get(*p)?.as_table()?.get(rest)
-            })
-            .or_else(|| self.file.get(&key))?;
-        Some(match value {
-            toml::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+        let Some(found) = self.file.get(name) else {
+            return Ok(None);
+        };
+        let text = match (found.value, kind) {
+            (toml::Value::String(s), _) => s.clone(),
+            (v @ (toml::Value::Integer(_) | toml::Value::Float(_)), Kind::Number) => v.to_string(),
+            (v, Kind::Text) => {
+                return Err(PlanError(format!(
+                    "{} is {v}, not text; put the value in quotes",
+                    found.label
+                )));
+            }
+            (v, Kind::Number) => {
+                return Err(PlanError(format!("{} is {v}, not a number", found.label)));
+            }
+        };
+        Ok(Some(Found {
+            text,
+            label: found.label,
+        }))
     }
 
-    fn string(&self, name: &str, default: &str) -> String {
-        self.get(name).unwrap_or_else(|| default.to_string())
+    fn string(&self, name: &str, default: &str) -> Result<String, PlanError> {
+        Ok(self
+            .get(name, Kind::Text)?
+            .map_or_else(|| default.to_string(), |f| f.text))
+    }
+
+    fn optional(&self, name: &str) -> Result<Option<String>, PlanError> {
+        Ok(self.get(name, Kind::Text)?.map(|f| f.text))
+    }
+
+    /// A directory or URI that must not be empty: an empty one would mean `/` or `.`.
+    fn location(&self, name: &str, default: &str, what: &str) -> Result<String, PlanError> {
+        match self.get(name, Kind::Text)? {
+            None => Ok(default.to_string()),
+            Some(f) if f.text.trim().is_empty() => Err(PlanError(format!(
+                "{} is empty; set it to {what}, or leave it unset for the default {default}",
+                f.label
+            ))),
+            Some(f) => Ok(f.text),
+        }
     }
 
     fn millis(&self, name: &str, default: u64) -> Result<Duration, PlanError> {
-        match self.get(name) {
+        match self.get(name, Kind::Number)? {
             None => Ok(Duration::from_millis(default)),
-            Some(v) => v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
-                PlanError(format!("{name} is '{v}', not a whole number of milliseconds; set it to e.g. {default}"))
+            Some(Found { text: v, label }) => v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                PlanError(format!("{label} is '{v}', not a whole number of milliseconds; set it to e.g. {default}"))
             }),
         }
     }
 
     fn whole(&self, name: &str, default: u64) -> Result<u64, PlanError> {
-        match self.get(name) {
+        match self.get(name, Kind::Number)? {
             None => Ok(default),
-            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+            Some(Found { text: v, label }) => v.trim().parse::<u64>().map_err(|_| {
                 PlanError(format!(
-                    "{name} is '{v}', not a whole number; set it to e.g. {default} (0 = no limit)"
+                    "{label} is '{v}', not a whole number; set it to e.g. {default} (0 = no limit)"
                 ))
             }),
         }
     }
 
     fn count(&self, name: &str, default: usize) -> Result<usize, PlanError> {
-        match self.get(name) {
+        match self.get(name, Kind::Number)? {
             None => Ok(default),
-            Some(v) => v
+            Some(Found { text: v, label }) => v
                 .trim()
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| {
                     PlanError(format!(
-                        "{name} is '{v}', not a positive whole number; set it to e.g. {default}"
+                        "{label} is '{v}', not a positive whole number; set it to e.g. {default}"
                     ))
                 }),
         }
     }
 
     fn rate(&self, name: &str, default: Decimal) -> Result<Decimal, PlanError> {
-        match self.get(name) {
+        match self.get(name, Kind::Number)? {
             None => Ok(default),
-            Some(v) => crate::providers::decimal::parse_exact(v.trim())
+            Some(Found { text: v, label }) => crate::providers::decimal::parse_exact(v.trim())
                 .ok()
                 .filter(|d| !d.is_sign_negative())
-                .ok_or_else(|| PlanError(format!("{name} is '{v}', not a rate in requests per second; set it to e.g. {default} (0 = unlimited)"))),
+                .ok_or_else(|| PlanError(format!("{label} is '{v}', not a rate in requests per second; set it to e.g. {default} (0 = unlimited)"))),
         }
     }
 }
 
 impl Settings {
     pub fn resolve(input: SettingsInput) -> Result<Self, PlanError> {
-        let file = load_file(input.config_file.as_deref())?;
+        let file = ConfigFile::load(input.config_file.as_deref())?;
         let sources = Sources {
             flags: input.flags,
             env: input.env,
             file,
         };
         Ok(Settings {
-            lake: sources.string("CANDLELAKE_LAKE", "data/lake"),
-            state_dir: PathBuf::from(sources.string("CANDLELAKE_STATE_DIR", "data")),
+            lake: sources.location(
+                "CANDLELAKE_LAKE",
+                "data/lake",
+                "a directory or an s3:// URI",
+            )?,
+            state_dir: PathBuf::from(sources.location(
+                "CANDLELAKE_STATE_DIR",
+                "data",
+                "a directory",
+            )?),
             coinbase: Endpoint {
-                url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com"),
+                url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com")?,
                 rps: sources.rate(
                     "CANDLELAKE_COINBASE_RPS",
                     ProviderId::Coinbase.default_rps(),
@@ -173,103 +226,46 @@ impl Settings {
                 rps: sources.rate("CANDLELAKE_OANDA_RPS", ProviderId::Oanda.default_rps())?,
             },
             alphavantage: Endpoint {
-                url: sources.string("CANDLELAKE_ALPHAVANTAGE_URL", "https://www.alphavantage.co"),
+                url: sources
+                    .string("CANDLELAKE_ALPHAVANTAGE_URL", "https://www.alphavantage.co")?,
                 rps: sources.rate(
                     "CANDLELAKE_ALPHAVANTAGE_RPS",
                     ProviderId::AlphaVantage.default_rps(),
                 )?,
             },
             alphavantage_daily_limit: sources.whole("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", 25)?,
-            alphavantage_classes: classes(&sources.file)?,
+            alphavantage_classes: sources.file.classes()?,
             credentials: Credentials::from_env(&sources.env),
-            metrics_file: sources.get("CANDLELAKE_METRICS_FILE").map(PathBuf::from),
-            pushgateway_url: sources.get("CANDLELAKE_PUSHGATEWAY_URL"),
+            aws: AwsEnv::from_env(&sources.env),
+            metrics_file: sources
+                .optional("CANDLELAKE_METRICS_FILE")?
+                .map(PathBuf::from),
+            pushgateway_url: sources.optional("CANDLELAKE_PUSHGATEWAY_URL")?,
             retry_base: sources.millis("CANDLELAKE_RETRY_BASE_MS", 5000)?,
             max_retry_after: sources.millis("CANDLELAKE_MAX_RETRY_AFTER_MS", 120_000)?,
             http_timeout: sources.millis("CANDLELAKE_HTTP_TIMEOUT_MS", 30_000)?,
             settle: sources.millis("CANDLELAKE_SETTLE_MS", 60_000)?,
-            partition_periods: partition_periods(&sources.file)?,
+            partition_periods: sources.file.partition_periods()?,
             commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 10_000)?,
             window_concurrency: 4,
         })
     }
 }
 
-fn load_file(explicit: Option<&Path>) -> Result<toml::Table, PlanError> {
-    let default = Path::new("candlelake.toml");
-    let path = match explicit {
-        Some(p) => p,
-        None if default.exists() => default,
-        None => return Ok(toml::Table::new()),
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        PlanError(format!(
-            "cannot read the config file {}: {e}; check the path given to --config",
-            path.display()
-        ))
-    })?;
-    text.parse::<toml::Table>().map_err(|e| {
-        let why = e.message().to_string();
-        PlanError(format!(
-            "the config file {} is not valid TOML ({why}); fix it or remove it",
-            path.display()
-        ))
-    })
-}
-
 /// `CANDLELAKE_OANDA_URL`, else the host of `CANDLELAKE_OANDA_ENV` (live or practice).
 fn oanda_url(sources: &Sources) -> Result<String, PlanError> {
-    if let Some(url) = sources.get("CANDLELAKE_OANDA_URL") {
+    if let Some(url) = sources.optional("CANDLELAKE_OANDA_URL")? {
         return Ok(url);
     }
-    let env = sources.string("CANDLELAKE_OANDA_ENV", "live");
+    let Found { text: env, label } = sources
+        .get("CANDLELAKE_OANDA_ENV", Kind::Text)?
+        .unwrap_or_else(|| Found {
+            text: "live".into(),
+            label: "CANDLELAKE_OANDA_ENV".into(),
+        });
     crate::providers::oanda::host_for(&env)
         .map(str::to_string)
-        .ok_or_else(|| {
-            PlanError(format!(
-                "CANDLELAKE_OANDA_ENV is '{env}'; set it to live or practice"
-            ))
-        })
-}
-
-fn classes(file: &toml::Table) -> Result<HashMap<String, AssetClass>, PlanError> {
-    let Some(table) = file
-        .get("alphavantage")
-        .and_then(|t| t.get("classes"))
-        .and_then(|c| c.as_table())
-    else {
-        return Ok(HashMap::new());
-    };
-    table
-        .iter()
-        .map(|(pair, class)| match class.as_str().map(str::parse::<AssetClass>) {
-            Some(Ok(c)) => Ok((pair.to_ascii_uppercase(), c)),
-            _ => Err(PlanError(format!(
-                "config [alphavantage.classes] {pair} = {class}; use \"fx\", \"crypto\" or \"equity\""
-            ))),
-        })
-        .collect()
-}
-
-fn partition_periods(file: &toml::Table) -> Result<HashMap<Timeframe, PartitionPeriod>, PlanError> {
-    let mut periods = HashMap::new();
-    let Some(tables) = file.get("tables").and_then(|t| t.as_table()) else {
-        return Ok(periods);
-    };
-    for (tf, settings) in tables {
-        let timeframe = tf
-            .parse::<Timeframe>()
-            .map_err(|e| PlanError(format!("config [tables.{tf}]: {e}")))?;
-        if let Some(period) = settings.get("partition_period") {
-            let period = period
-                .as_str()
-                .unwrap_or_default()
-                .parse::<PartitionPeriod>()
-                .map_err(|e| PlanError(format!("config [tables.{tf}] partition_period: {e}")))?;
-            periods.insert(timeframe, period);
-        }
-    }
-    Ok(periods)
+        .ok_or_else(|| PlanError(format!("{label} is '{env}'; set it to live or practice")))
 }
 
 #[cfg(test)]
@@ -303,12 +299,151 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_are_usage_errors() {
+    fn bad_values_are_usage_errors_named_by_their_env_name() {
         let input = |k: &str, v: &str| SettingsInput {
             env: HashMap::from([(k.to_string(), v.to_string())]),
             ..Default::default()
         };
-        assert!(Settings::resolve(input("CANDLELAKE_COINBASE_RPS", "fast")).is_err());
-        assert!(Settings::resolve(input("CANDLELAKE_RETRY_BASE_MS", "-1")).is_err());
+        // TC: (env name, value)
+        let cases = [
+            ("CANDLELAKE_COINBASE_RPS", "fast"),
+            ("CANDLELAKE_RETRY_BASE_MS", "-1"),
+            ("CANDLELAKE_COMMIT_ROWS", "0"),
+        ];
+        for (name, value) in cases {
+            let err = Settings::resolve(input(name, value)).unwrap_err().0;
+            assert!(err.starts_with(&format!("{name} is '{value}'")), "{err}");
+        }
+    }
+
+    /// Resolves with only a config file holding `text`; the error message, if any.
+    fn file_error(text: &str) -> (String, Option<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("candlelake.toml");
+        std::fs::write(&file, text).unwrap();
+        let input = SettingsInput {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(input).err().map(|e| e.0);
+        (file.display().to_string(), err)
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_with_the_nearest_key() {
+        // TC: (file text, words the message must hold)
+        let cases: [(&str, &[&str]); 8] = [
+            (
+                "lakee = \"x\"\n",
+                &["unknown key lakee", "did you mean lake?"],
+            ),
+            (
+                "[coinbase]\nrsp = 5\n",
+                &["unknown key [coinbase] rsp", "did you mean rps?"],
+            ),
+            (
+                "[coinbas]\nrps = 5\n",
+                &["unknown table [coinbas]", "did you mean [coinbase]?"],
+            ),
+            (
+                "coinbase_rps = 5\n",
+                &["unknown key coinbase_rps", "did you mean [coinbase] rps?"],
+            ),
+            (
+                "[tables.1h]\npartition_perod = \"day\"\n",
+                &[
+                    "unknown key [tables.1h] partition_perod",
+                    "did you mean partition_period?",
+                ],
+            ),
+            (
+                "[oanda]\napi_token = \"x\"\n",
+                &["unknown key [oanda] api_token", "env, url, rps"],
+            ),
+            (
+                "[nothing.like.it]\n",
+                &["unknown table [nothing]", "lake, state_dir"],
+            ),
+            ("zzz = 1\n", &["unknown key zzz", "lake, state_dir"]),
+        ];
+        for (text, words) in cases {
+            let (path, err) = file_error(text);
+            let err = err.unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(err.contains(&path), "{err}");
+            for w in words {
+                assert!(err.contains(w), "{text:?}: {err} should hold {w}");
+            }
+            assert!(!err.contains('\n') && !err.contains("CANDLELAKE_"), "{err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_in_the_file_name_the_file_and_key() {
+        // TC: (file text, the key as the message names it)
+        let cases = [
+            ("[coinbase]\nrps = \"fast\"\n", "[coinbase] rps"),
+            ("commit_rows = \"x\"\n", "commit_rows"),
+            ("retry_base_ms = 1.5\n", "retry_base_ms"),
+            ("lake = 5\n", "lake"),
+            ("[oanda]\nenv = \"test\"\n", "[oanda] env"),
+            ("coinbase = 5\n", "[coinbase]"),
+            (
+                "[tables.1h]\npartition_period = 5\n",
+                "[tables.1h] partition_period",
+            ),
+            ("[tables.2h]\n", "[tables.2h]"),
+            (
+                "[alphavantage.classes]\nXYZ = \"bond\"\n",
+                "[alphavantage.classes] XYZ",
+            ),
+        ];
+        for (text, key) in cases {
+            let (path, err) = file_error(text);
+            let err = err.unwrap_or_else(|| panic!("{text:?} was accepted"));
+            assert!(
+                err.starts_with(&format!("{key} in the config file {path} ")),
+                "{text:?}: {err}"
+            );
+            assert!(!err.contains('\n') && !err.contains("CANDLELAKE_"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_lake_or_state_dir_is_refused() {
+        // TC: (source, env name, message start)
+        let cases = [
+            ("flag", "CANDLELAKE_LAKE", "CANDLELAKE_LAKE is empty"),
+            ("env", "CANDLELAKE_LAKE", "CANDLELAKE_LAKE is empty"),
+            (
+                "env",
+                "CANDLELAKE_STATE_DIR",
+                "CANDLELAKE_STATE_DIR is empty",
+            ),
+            (
+                "flag",
+                "CANDLELAKE_STATE_DIR",
+                "CANDLELAKE_STATE_DIR is empty",
+            ),
+        ];
+        for (source, name, start) in cases {
+            let vars = HashMap::from([(name.to_string(), " ".to_string())]);
+            let input = match source {
+                "flag" => SettingsInput {
+                    flags: vars,
+                    ..Default::default()
+                },
+                _ => SettingsInput {
+                    env: vars,
+                    ..Default::default()
+                },
+            };
+            let err = Settings::resolve(input).unwrap_err().0;
+            assert!(err.starts_with(start), "{source} {name}: {err}");
+        }
+        let (path, err) = file_error("state_dir = \"\"\n");
+        assert!(
+            err.unwrap()
+                .starts_with(&format!("state_dir in the config file {path} is empty")),
+        );
     }
 }

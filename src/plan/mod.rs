@@ -2,13 +2,17 @@
 //! `Selection`, and each provider's `Source`, before any request is made.
 //! The only place that reads the environment.
 
+mod aws;
 mod config;
+mod config_file;
 mod credentials;
+mod locations;
 mod pair;
 mod selection;
 mod sources;
 mod time;
 
+pub use aws::AwsEnv;
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::Credentials;
 pub use pair::canonical_pair;

@@ -5,6 +5,7 @@ mod alphavantage;
 mod answers;
 mod cli;
 mod coinbase;
+mod config;
 mod crash;
 mod demo;
 mod dlq;
