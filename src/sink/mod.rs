@@ -17,3 +17,6 @@ pub use read::TableRow;
 pub use rewrite::Compacted;
 pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
 pub use table::{Committed, DeltaSink, SinkError};
+
+#[cfg(test)]
+mod tests;

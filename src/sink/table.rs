@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deltalake::kernel::Transaction;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tokio::sync::Mutex;
@@ -188,8 +189,43 @@ impl DeltaSink {
             ])
             .with_raise_if_key_not_exists(false)
             .with_save_mode(SaveMode::Ignore)
+            // The first commit is made once: a run that loses the race for version 0 must not
+            // retry its CREATE at version 1 (a second table id, perhaps another period).
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await
             .map_err(self.delta_err(tf))
+    }
+
+    /// The log of a table this run just created, or the one another run created first, whose
+    /// partition period must then be the one this run partitions its rows by.
+    pub(super) async fn create_or_join(
+        &self,
+        tf: Timeframe,
+        period: PartitionPeriod,
+    ) -> Result<AppendLog, SinkError> {
+        let err = self.delta_err(tf);
+        let log = match self.create(tf, period).await {
+            Ok(table) => AppendLog::open(table.log_store()).await.map_err(&err)?,
+            Err(lost) => {
+                let Some(table) = self.unloaded(tf)? else {
+                    return Err(lost);
+                };
+                let Ok(log) = AppendLog::open(table.log_store()).await else {
+                    return Err(lost);
+                };
+                log
+            }
+        };
+        let recorded = log.configuration().get(PARTITION_PERIOD_PROPERTY).cloned();
+        match recorded.as_deref().map(str::parse::<PartitionPeriod>) {
+            Some(Ok(p)) if p == period => Ok(log),
+            _ => Err(SinkError::PeriodConflict {
+                table: self.location(tf),
+                tf,
+                recorded: recorded.unwrap_or_default(),
+                wanted: period.as_str(),
+            }),
+        }
     }
 
     /// Appends `rows` of one series and widens its coverage to `wanted`, in one commit.
@@ -375,10 +411,7 @@ impl DeltaSink {
             };
             *slot = match (existing, create_with) {
                 (Some(log), _) => Some(log),
-                (None, Some(period)) => {
-                    let table = self.create(tf, period).await?;
-                    Some(AppendLog::open(table.log_store()).await.map_err(&err)?)
-                }
+                (None, Some(period)) => Some(self.create_or_join(tf, period).await?),
                 (None, None) => None,
             };
             if let Some(log) = slot.as_ref()

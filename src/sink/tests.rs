@@ -1,0 +1,120 @@
+//! In-process tests of the append path against a local Delta directory.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::model::{Lineage, Row, SeriesKey, TimeRange};
+use crate::providers::{ProviderId, Timeframe, VolumeKind};
+use crate::stage::validate::Candle;
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+fn lineage(pair: &str, period: PartitionPeriod) -> Lineage {
+    Lineage {
+        series: SeriesKey {
+            provider: ProviderId::Coinbase,
+            pair: pair.into(),
+            timeframe: Timeframe::H1,
+        },
+        volume_kind: VolumeKind::Base,
+        ingestion_id: "run".into(),
+        is_mock: false,
+        partition_period: period,
+    }
+}
+
+fn day_of_rows(start: DateTime<Utc>) -> Vec<Row> {
+    (0..24)
+        .map(|h| Row {
+            candle: Candle {
+                open_time: start + TimeDelta::hours(h),
+                open: Decimal::new(105, 1),
+                high: Decimal::new(11, 0),
+                low: Decimal::new(10, 0),
+                close: Decimal::new(105, 1),
+                volume: Decimal::ONE,
+            },
+            extracted_at: start,
+        })
+        .collect()
+}
+
+/// Metadata actions in the table's log: one means one table id, made once.
+fn metadata_commits(lake: &std::path::Path) -> usize {
+    std::fs::read_dir(lake.join("raw_market_data_1h/_delta_log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("\"metaData\""))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_that_create_a_table_at_once_agree_on_one_and_lose_no_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().display().to_string();
+    let start = at("2024-01-01T00:00:00Z");
+    const PAIRS: [&str; 6] = [
+        "BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD", "DOT-USD",
+    ];
+    // One sink per pair, as separate processes have: none sees the others' cached log.
+    let commits = PAIRS.iter().map(|pair| {
+        let lake = lake.clone();
+        tokio::spawn(async move {
+            let sink = DeltaSink::new(&lake, HashMap::new());
+            let wanted = TimeRange::new(start, start + TimeDelta::days(1));
+            sink.commit(
+                &lineage(pair, PartitionPeriod::Month),
+                &day_of_rows(start),
+                wanted,
+            )
+            .await
+        })
+    });
+    for committed in futures::future::join_all(commits).await {
+        committed.unwrap().unwrap();
+    }
+    assert_eq!(
+        metadata_commits(dir.path()),
+        1,
+        "the table was created twice"
+    );
+    let rows = DeltaSink::new(&lake, HashMap::new())
+        .read_rows(Timeframe::H1)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), PAIRS.len() * 24);
+}
+
+#[tokio::test]
+async fn a_run_that_loses_the_creation_to_another_period_refuses_to_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().display().to_string();
+    let start = at("2024-01-01T00:00:00Z");
+    let wanted = TimeRange::new(start, start + TimeDelta::days(1));
+    let first = DeltaSink::new(&lake, HashMap::new());
+    first
+        .commit(
+            &lineage("BTC-USD", PartitionPeriod::Month),
+            &day_of_rows(start),
+            wanted,
+        )
+        .await
+        .unwrap();
+    // A second run decided its period before the table existed, and loses the creation.
+    let second = DeltaSink::new(&lake, HashMap::new());
+    let log = second
+        .create_or_join(Timeframe::H1, PartitionPeriod::Day)
+        .await;
+    assert!(
+        matches!(log, Err(SinkError::PeriodConflict { .. })),
+        "{:?}",
+        log.err()
+    );
+    assert_eq!(metadata_commits(dir.path()), 1);
+}
