@@ -8,6 +8,7 @@ pub mod candle;
 pub mod coinbase;
 pub mod decimal;
 pub mod error;
+pub mod facts;
 mod http;
 pub mod oanda;
 mod secret;
@@ -19,6 +20,7 @@ mod wire;
 
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
+pub use facts::{Facts, Hours};
 pub use secret::Secret;
 pub use source::{
     CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, Span, WindowRequest, chunk,

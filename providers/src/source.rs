@@ -47,6 +47,20 @@ impl ProviderId {
         }
     }
 
+    /// The environment variable holding the provider's credential; `None` for a public API.
+    pub fn credential_var(self) -> Option<&'static str> {
+        match self {
+            ProviderId::Coinbase => None,
+            ProviderId::Oanda => Some("OANDA_API_TOKEN"),
+            ProviderId::AlphaVantage => Some("ALPHAVANTAGE_API_KEY"),
+        }
+    }
+
+    /// Whether the provider limits requests per day (kept across runs), not only per second.
+    pub fn has_daily_quota(self) -> bool {
+        self == ProviderId::AlphaVantage
+    }
+
     pub fn parse(s: &str) -> Option<ProviderId> {
         match s {
             "coinbase" => Some(ProviderId::Coinbase),

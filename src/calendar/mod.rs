@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Days, Utc};
 
-use crate::providers::Timeframe;
+use crate::providers::{Hours, Timeframe};
 
 pub use nyse::{Session, is_early_close, is_trading_day, session};
 
@@ -43,6 +43,16 @@ pub enum Calendar {
 }
 
 impl Calendar {
+    /// The calendar of bars that follow a provider's trading `hours`.
+    pub fn of(hours: Hours) -> Self {
+        match hours {
+            Hours::AlwaysOpen => Calendar::Crypto,
+            Hours::FxWeek => Calendar::Fx,
+            Hours::FxWeekdays => Calendar::FxWeekdays,
+            Hours::UsEquity => Calendar::UsEquity,
+        }
+    }
+
     #[cfg(test)]
     pub const ALL: [Calendar; 4] = [
         Calendar::Crypto,

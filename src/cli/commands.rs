@@ -21,7 +21,7 @@ use crate::plan::{
     BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, parse_duration,
     parse_instant,
 };
-use crate::providers::{Clock, Timeframe, system_clock};
+use crate::providers::{Clock, Facts, Timeframe, system_clock};
 use crate::report::metrics;
 use crate::report::progress::Progress;
 use crate::report::summary::{RunSummary, SeriesResult};
@@ -254,7 +254,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
         .as_deref()
         .map(|s| parse_instant(s, "--end"))
         .transpose()?;
-    let classes = &settings.alphavantage_classes;
+    let facts = Facts::new(&settings.alphavantage_classes);
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let mut report = Vec::new();
@@ -262,7 +262,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
         let Some(series) = mark.series().filter(|k| selection.accepts(k)) else {
             continue;
         };
-        let calendar = ops::gaps::calendar_of(&series, classes);
+        let calendar = ops::gaps::calendar_of(&series, &facts);
         let found =
             ops::gaps::series_gaps(&sink, &dlq, &mark, &series, calendar, (start, end)).await?;
         report.push(found);
@@ -322,11 +322,9 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) 
             settings.check_locations().await?;
             let _lock = RunLock::acquire(&settings.state_dir)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-            let parsers = ops::replay::Parsers {
-                alphavantage_classes: settings.alphavantage_classes.clone(),
-            };
+            let facts = Facts::new(&settings.alphavantage_classes);
             let report =
-                ops::replay::replay(&queue, &sink, &parsers, &ids, &new_ingestion_id(), clock())
+                ops::replay::replay(&queue, &sink, &facts, &ids, &new_ingestion_id(), clock())
                     .await?;
             output::print_replay(&report, out.format);
             return Ok(error::finished(report.unreadable.is_empty(), None));

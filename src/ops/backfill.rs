@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::{BackfillPlan, PlanError, Settings};
-use crate::providers::{ProviderId, Timeframe};
+use crate::providers::Timeframe;
 use crate::series::{Runner, SeriesRequest};
 use crate::sink::PartitionPeriod;
 
@@ -118,7 +118,7 @@ pub async fn dry_run(runner: &Runner, requests: &[SeriesRequest], daily_limit: u
         .flat_map(|s| &s.ranges)
         .map(|r| r.requests)
         .sum();
-    let quota = runner.source().id() == ProviderId::AlphaVantage && daily_limit > 0;
+    let quota = runner.source().id().has_daily_quota() && daily_limit > 0;
     DryRun {
         dry_run: true,
         requests: total,

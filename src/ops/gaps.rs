@@ -3,7 +3,6 @@
 //! the provider had nothing), `dead_lettered` (fetched but rejected, in the DLQ) or
 //! `unreachable` (history the provider cannot serve).
 
-use std::collections::HashMap;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
@@ -13,8 +12,7 @@ use crate::calendar::{self, Calendar};
 use crate::error::Result;
 use crate::model::SeriesKey;
 use crate::model::rfc3339;
-use crate::providers::alphavantage::{AssetClass, classify};
-use crate::providers::{ProviderId, Timeframe};
+use crate::providers::Facts;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::Watermark;
@@ -50,18 +48,8 @@ pub struct SeriesGaps {
 }
 
 /// The trading calendar of a series.
-pub fn calendar_of(series: &SeriesKey, classes: &HashMap<String, AssetClass>) -> Calendar {
-    match series.provider {
-        ProviderId::Coinbase => Calendar::Crypto,
-        ProviderId::Oanda => Calendar::Fx,
-        ProviderId::AlphaVantage => match classify(&series.pair, classes) {
-            // FX_DAILY has no weekend points: a bar per UTC weekday.
-            AssetClass::Fx if series.timeframe == Timeframe::D1 => Calendar::FxWeekdays,
-            AssetClass::Fx => Calendar::Fx,
-            AssetClass::Crypto => Calendar::Crypto,
-            AssetClass::Equity => Calendar::UsEquity,
-        },
-    }
+pub fn calendar_of(series: &SeriesKey, facts: &Facts<'_>) -> Calendar {
+    Calendar::of(facts.hours(series.provider, &series.pair, series.timeframe))
 }
 
 /// The gaps of one series over `[start, end)` (default: its coverage).

@@ -2,17 +2,15 @@
 //! today's rules, writes those that now pass and are not in the table yet, and records each
 //! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::model::{Lineage, Row, SeriesKey};
 use crate::plan::PlanError;
-use crate::providers::alphavantage::{self, AssetClass};
-use crate::providers::{ProviderId, Timeframe, VolumeKind, WireCandle, coinbase, oanda};
+use crate::providers::{Facts, ProviderId, Timeframe, VolumeKind};
 use crate::sink::DeltaSink;
 use crate::stage::validate::validate;
 use crate::state::dlq::{DeadLetterQueue, LedgerEntry};
@@ -41,36 +39,10 @@ struct Candidate {
     row: Row,
 }
 
-/// How to re-read a provider's raw records: Alpha Vantage needs each pair's asset class.
-pub struct Parsers {
-    pub alphavantage_classes: HashMap<String, AssetClass>,
-}
-
-impl Parsers {
-    fn parse(
-        &self,
-        provider: ProviderId,
-        pair: &str,
-        raw: Box<RawValue>,
-    ) -> (WireCandle, VolumeKind) {
-        match provider {
-            ProviderId::Coinbase => (coinbase::parse_record(raw), VolumeKind::Base),
-            ProviderId::Oanda => (oanda::parse_record(raw), VolumeKind::Ticks),
-            ProviderId::AlphaVantage => {
-                let class = alphavantage::classify(pair, &self.alphavantage_classes);
-                (
-                    alphavantage::replay_record(raw, pair, class),
-                    class.volume_kind(),
-                )
-            }
-        }
-    }
-}
-
 pub async fn replay(
     dlq: &DeadLetterQueue,
     sink: &DeltaSink,
-    parsers: &Parsers,
+    facts: &Facts<'_>,
     ids: &[String],
     ingestion_id: &str,
     now: DateTime<Utc>,
@@ -132,7 +104,8 @@ pub async fn replay(
                 report.already_replayed += 1;
                 continue;
             }
-            let (wire, volume_kind) = parsers.parse(provider, &series.pair, record.raw);
+            let volume_kind = facts.volume_kind(provider, &series.pair);
+            let wire = facts.read_record(provider, &series.pair, record.raw);
             match validate(wire, tf) {
                 Ok(candle) => by_series
                     .entry(series.clone())

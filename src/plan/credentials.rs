@@ -39,10 +39,8 @@ impl Credentials {
     /// The credential a provider needs, or a usage error saying how to provide it. Coinbase's
     /// public endpoint needs none.
     pub fn for_provider(&self, provider: ProviderId) -> Result<Option<Secret>, PlanError> {
-        let name = match provider {
-            ProviderId::Coinbase => return Ok(None),
-            ProviderId::Oanda => "OANDA_API_TOKEN",
-            ProviderId::AlphaVantage => "ALPHAVANTAGE_API_KEY",
+        let Some(name) = provider.credential_var() else {
+            return Ok(None);
         };
         let value = match (self.vars.get(name), self.vars.get(format!("{name}_FILE").as_str())) {
             (Some(v), _) => v.clone(),

@@ -78,7 +78,7 @@ pub fn connect(
 
 /// The daily quota of a provider that has one (Alpha Vantage), shared across runs.
 pub fn daily_quota(settings: &Settings, provider: ProviderId, clock: Clock) -> Option<DailyQuota> {
-    (provider == ProviderId::AlphaVantage && settings.alphavantage_daily_limit > 0).then(|| {
+    (provider.has_daily_quota() && settings.alphavantage_daily_limit > 0).then(|| {
         DailyQuota::new(
             &settings.state_dir,
             provider.as_str(),

@@ -20,6 +20,9 @@ pub const MAX_BUCKETS: u32 = 300;
 /// Requests per second when the user sets none, below the public limit of about 10 per IP.
 pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
 
+/// Coinbase's volume is in the base currency.
+pub const VOLUME_KIND: VolumeKind = VolumeKind::Base;
+
 /// Every timeframe is native.
 const CAPABILITIES: Capabilities = Capabilities {
     native_timeframes: &Timeframe::ALL,
@@ -92,7 +95,7 @@ impl CandleSource for CoinbaseClient {
             return Err(classify(&sent, &request.pair));
         }
         let candles = parse_body(&sent.body)?;
-        Ok(sent.page(candles, VolumeKind::Base, None))
+        Ok(sent.page(candles, VOLUME_KIND, None))
     }
 }
 

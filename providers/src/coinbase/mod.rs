@@ -8,5 +8,5 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CoinbaseClient, CoinbaseConfig, DEFAULT_RPS};
+pub use client::{CoinbaseClient, CoinbaseConfig, DEFAULT_RPS, VOLUME_KIND};
 pub use parse::{parse_body, parse_record};

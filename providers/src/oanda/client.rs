@@ -24,6 +24,9 @@ pub const MAX_BUCKETS: u32 = 4999;
 /// advises at most 100 on one connection).
 pub const DEFAULT_RPS: Decimal = Decimal::from_parts(50, 0, 0, false, 0);
 
+/// Oanda's volume is the number of price ticks in the candle.
+pub const VOLUME_KIND: VolumeKind = VolumeKind::Ticks;
+
 /// Every timeframe is native.
 const CAPABILITIES: Capabilities = Capabilities {
     native_timeframes: &Timeframe::ALL,
@@ -198,7 +201,7 @@ impl CandleSource for OandaClient {
                 response_time: now,
                 received_at: now,
                 request: candles_url(&self.base_url, request, now),
-                volume_kind: VolumeKind::Ticks,
+                volume_kind: VOLUME_KIND,
                 available_from: None,
             });
         }
@@ -220,7 +223,7 @@ impl CandleSource for OandaClient {
             return Err(self.scrub(classify(&sent, &instrument, &self.host)));
         }
         let candles = parse_body(&sent.body).map_err(|e| self.scrub(e))?;
-        Ok(sent.page(candles, VolumeKind::Ticks, None))
+        Ok(sent.page(candles, VOLUME_KIND, None))
     }
 }
 

@@ -10,5 +10,5 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use client::{DEFAULT_RPS, OandaClient, OandaConfig, host_for};
+pub use client::{DEFAULT_RPS, OandaClient, OandaConfig, VOLUME_KIND, host_for};
 pub use parse::parse_record;
