@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use super::args::{
     BackfillArgs, Cli, Command, DlqCommand, GapsArgs, LogFormat, MaintainArgs, OutputFormat,
-    RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
+    RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
 };
 use super::output;
 use crate::error::{self, Error, Result, exit};
@@ -140,28 +140,54 @@ async fn publish_metrics(
 }
 
 fn backfill_plan(
-    args: &BackfillArgs,
+    args: &RangeArgs,
     dry_run: bool,
     clock: &Clock,
 ) -> Result<BackfillPlan, PlanError> {
     BackfillPlan::resolve(
         &BackfillInput {
-            provider: args.range.provider.clone(),
-            pairs: args.range.pairs.clone(),
-            timeframes: args.range.timeframes.clone(),
-            start: args.range.start.clone(),
-            end: args.range.end.clone(),
+            provider: args.provider.clone(),
+            pairs: args.pairs.clone(),
+            timeframes: args.timeframes.clone(),
+            start: args.start.clone(),
+            end: args.end.clone(),
             dry_run,
         },
         clock(),
     )
 }
 
+/// What a command will do with the lake, checked before anything else.
+enum Access {
+    /// It writes: every location must be usable (dry runs included).
+    Writes,
+    /// It only reads: an object-store lake needs its credentials.
+    Reads,
+}
+
+/// The checked settings of a command.
+async fn settings(input: SettingsInput, access: Access) -> Result<Settings> {
+    let settings = Settings::resolve(input)?;
+    match access {
+        Access::Writes => settings.check_locations().await?,
+        Access::Reads => settings.check_object_store().await?,
+    }
+    Ok(settings)
+}
+
+/// An optional flag, parsed when given.
+fn optional<T>(
+    value: &Option<String>,
+    flag: &str,
+    parse: fn(&str, &str) -> Result<T, PlanError>,
+) -> Result<Option<T>, PlanError> {
+    value.as_deref().map(|v| parse(v, flag)).transpose()
+}
+
 async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
-    let settings = Settings::resolve(input)?;
-    settings.check_locations().await?;
-    let plan = backfill_plan(&args, args.dry_run, &clock)?;
+    let settings = settings(input, Access::Writes).await?;
+    let plan = backfill_plan(&args.range, args.dry_run, &clock)?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = if plan.dry_run {
@@ -183,8 +209,7 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
 
 async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
-    let settings = Settings::resolve(input)?;
-    settings.check_locations().await?;
+    let settings = settings(input, Access::Writes).await?;
     let selection = selection(&args.selection)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let run = run_context(clock, out.json_logs)?;
@@ -202,14 +227,9 @@ fn selection(args: &SelectionArgs) -> Result<Selection, PlanError> {
 }
 
 async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) -> Result<i32> {
-    let settings = Settings::resolve(input)?;
-    settings.check_object_store().await?;
+    let settings = settings(input, Access::Reads).await?;
     let selection = selection(&args.selection)?;
-    let stale_after = args
-        .fail_if_stale
-        .as_deref()
-        .map(|d| parse_duration(d, "--fail-if-stale"))
-        .transpose()?;
+    let stale_after = optional(&args.fail_if_stale, "--fail-if-stale", parse_duration)?;
     let report =
         ops::status::collect(&settings, clock(), |k| selection.accepts(k), stale_after).await?;
     output::print_status(&report, out.json(args.json));
@@ -217,17 +237,8 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) 
 }
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out) -> Result<i32> {
-    let settings = Settings::resolve(input)?;
-    settings.check_locations().await?;
-    let plan = backfill_plan(
-        &BackfillArgs {
-            range: args.range,
-            dry_run: false,
-            retry_unreachable: false,
-        },
-        false,
-        &clock,
-    )?;
+    let settings = settings(input, Access::Writes).await?;
+    let plan = backfill_plan(&args.range, false, &clock)?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
@@ -241,19 +252,10 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
 }
 
 async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
-    let settings = Settings::resolve(input)?;
-    settings.check_object_store().await?;
+    let settings = settings(input, Access::Reads).await?;
     let selection = selection(&args.selection)?;
-    let start = args
-        .start
-        .as_deref()
-        .map(|s| parse_instant(s, "--start"))
-        .transpose()?;
-    let end = args
-        .end
-        .as_deref()
-        .map(|s| parse_instant(s, "--end"))
-        .transpose()?;
+    let start = optional(&args.start, "--start", parse_instant)?;
+    let end = optional(&args.end, "--end", parse_instant)?;
     let facts = Facts::new(&settings.alphavantage_classes);
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let dlq = DeadLetterQueue::new(&settings.state_dir);
@@ -273,8 +275,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
 }
 
 async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<i32> {
-    let settings = Settings::resolve(input)?;
-    settings.check_object_store().await?;
+    let settings = settings(input, Access::Reads).await?;
     let timeframes = match &args.timeframes {
         None => Timeframe::ALL.to_vec(),
         Some(list) => list

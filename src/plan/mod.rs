@@ -31,6 +31,15 @@ use crate::providers::{ProviderId, Timeframe};
 pub struct PlanError(pub String);
 
 impl Settings {
+    /// Where `provider` is and how fast it may be asked.
+    pub fn endpoint(&self, provider: ProviderId) -> &Endpoint {
+        match provider {
+            ProviderId::Coinbase => &self.coinbase,
+            ProviderId::Oanda => &self.oanda,
+            ProviderId::AlphaVantage => &self.alphavantage,
+        }
+    }
+
     /// The finality margin as a time span; a margin past a century is no margin a user meant,
     /// and must not overflow the clock.
     pub fn settle_delta(&self) -> chrono::TimeDelta {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Endpoint, PlanError, Settings};
+use super::{PlanError, Settings};
 use crate::fetch::RateGate;
 use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
@@ -29,42 +29,31 @@ pub fn connect(
         .credentials
         .for_provider(provider)?
         .unwrap_or_default();
-    let refused = |e: FetchError| PlanError(e.to_string());
     let timeout = settings.http_timeout;
-    let (source, endpoint): (Arc<dyn CandleSource>, &Endpoint) = match provider {
-        ProviderId::Coinbase => {
-            let config = CoinbaseConfig {
-                base_url: settings.coinbase.url.clone(),
-                timeout,
-            };
-            (
-                Arc::new(CoinbaseClient::new(config, clock.clone()).map_err(refused)?),
-                &settings.coinbase,
-            )
-        }
-        ProviderId::Oanda => {
-            let config = OandaConfig {
-                base_url: settings.oanda.url.clone(),
+    let endpoint = settings.endpoint(provider);
+    let (base_url, at) = (endpoint.url.clone(), clock.clone());
+    let source: Arc<dyn CandleSource> = match provider {
+        ProviderId::Coinbase => Arc::new(refused(CoinbaseClient::new(
+            CoinbaseConfig { base_url, timeout },
+            at,
+        ))?),
+        ProviderId::Oanda => Arc::new(refused(OandaClient::new(
+            OandaConfig {
+                base_url,
                 token: secret,
                 timeout,
-            };
-            (
-                Arc::new(OandaClient::new(config, clock.clone()).map_err(refused)?),
-                &settings.oanda,
-            )
-        }
-        ProviderId::AlphaVantage => {
-            let config = AlphaVantageConfig {
-                base_url: settings.alphavantage.url.clone(),
+            },
+            at,
+        ))?),
+        ProviderId::AlphaVantage => Arc::new(refused(AlphaVantageClient::new(
+            AlphaVantageConfig {
+                base_url,
                 api_key: secret,
                 timeout,
                 class_overrides: settings.alphavantage_classes.clone(),
-            };
-            (
-                Arc::new(AlphaVantageClient::new(config, clock.clone()).map_err(refused)?),
-                &settings.alphavantage,
-            )
-        }
+            },
+            at,
+        ))?),
     };
     let gate = Arc::new(RateGate::new(
         endpoint.rps,
@@ -86,4 +75,9 @@ pub fn daily_quota(settings: &Settings, provider: ProviderId, clock: Clock) -> O
             clock,
         )
     })
+}
+
+/// A client that could not be built is a usage error, found before any request.
+fn refused<T>(client: Result<T, FetchError>) -> Result<T, PlanError> {
+    client.map_err(|e| PlanError(e.to_string()))
 }

@@ -72,12 +72,6 @@ impl RunnerBuilder {
         self
     }
 
-    /// Shares one table handle between the runners of one run.
-    pub fn sink(mut self, sink: Arc<DeltaSink>) -> Self {
-        self.runner.sink = sink;
-        self
-    }
-
     pub fn build(self) -> Runner {
         self.runner
     }

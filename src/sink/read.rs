@@ -126,27 +126,14 @@ fn append_rows(
     pair: &str,
     out: &mut Vec<TableRow>,
 ) {
-    let string = |name: &str| {
-        batch
-            .column_by_name(name)
-            .expect("column present")
-            .as_string::<i32>()
-            .clone()
-    };
+    let column = |name: &str| batch.column_by_name(name).expect("column present");
+    let string = |name: &str| column(name).as_string::<i32>().clone();
     let micros = |name: &str| {
-        batch
-            .column_by_name(name)
-            .expect("column present")
+        column(name)
             .as_primitive::<TimestampMicrosecondType>()
             .clone()
     };
-    let decimal = |name: &str| {
-        batch
-            .column_by_name(name)
-            .expect("column present")
-            .as_primitive::<Decimal128Type>()
-            .clone()
-    };
+    let decimal = |name: &str| column(name).as_primitive::<Decimal128Type>().clone();
     let (ts, extracted) = (micros("timestamp"), micros("_extracted_at"));
     let (asset, timeframe, kind, provider, ingestion) = (
         string("asset_pair"),

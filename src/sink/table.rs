@@ -241,12 +241,24 @@ impl DeltaSink {
         rows: &[Row],
         wanted: TimeRange,
     ) -> Result<Committed, SinkError> {
-        let tf = lineage.series.timeframe;
+        self.with_log(lineage.series.timeframe, async |slot| {
+            self.commit_to(slot, lineage, rows, wanted).await
+        })
+        .await
+    }
+
+    /// Runs `work` on the table's cached log, alone among this process's writers to the table.
+    /// After an error whatever the cached log saw is suspect: the next use reads the table
+    /// afresh.
+    async fn with_log<T>(
+        &self,
+        tf: Timeframe,
+        work: impl AsyncFnOnce(&mut Option<AppendLog>) -> Result<T, SinkError>,
+    ) -> Result<T, SinkError> {
         let slot = self.slot(tf);
         let mut guard = slot.lock().await;
-        let result = self.commit_to(&mut guard, lineage, rows, wanted).await;
+        let result = work(&mut guard).await;
         if result.is_err() {
-            // Whatever the cached log saw is suspect: the next use reads the table afresh.
             *guard = None;
         }
         result
@@ -329,14 +341,10 @@ impl DeltaSink {
 
     /// Appends rows without moving coverage (replayed DLQ records, which coverage holds).
     pub async fn append(&self, lineage: &Lineage, rows: &[Row]) -> Result<u64, SinkError> {
-        let tf = lineage.series.timeframe;
-        let slot = self.slot(tf);
-        let mut guard = slot.lock().await;
-        let result = self.append_to(&mut guard, lineage, rows).await;
-        if result.is_err() {
-            *guard = None;
-        }
-        result
+        self.with_log(lineage.series.timeframe, async |slot| {
+            self.append_to(slot, lineage, rows).await
+        })
+        .await
     }
 
     async fn append_to(

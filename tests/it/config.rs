@@ -2,35 +2,21 @@
 //! state dir, a file where a directory belongs. Each exits 1 with one line naming the file, key,
 //! variable or path, before any request and with nothing written, in `--dry-run` too.
 
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
-use crate::support::{Workspace, fixture};
+use crate::support::Workspace;
+use crate::support::args::{Args, backfill, refetch};
+use crate::support::servers::serve_fixture;
 
 async fn server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_string(fixture("coinbase/invalid/SOL-USD-1h.json")),
-        )
-        .mount(&server)
-        .await;
-    server
+    serve_fixture(200, "coinbase/invalid/SOL-USD-1h.json").await
 }
 
-const BACKFILL: [&str; 11] = [
-    "backfill",
-    "--provider",
-    "coinbase",
-    "--pairs",
-    "SOL-USD",
-    "--timeframes",
-    "1h",
-    "--start",
-    "2024-03-01",
-    "--end",
-    "2024-03-01T12:00:00Z",
-];
+const RANGE: (&str, &str) = ("2024-03-01", "2024-03-01T12:00:00Z");
+
+fn sol() -> Args {
+    backfill("coinbase", "SOL-USD", "1h").range(RANGE.0, RANGE.1)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_settings_exit_1_naming_the_file_and_key() {
@@ -81,7 +67,7 @@ async fn bad_settings_exit_1_naming_the_file_and_key() {
         if let Some((k, v)) = env {
             ws.env.insert(k.into(), v.into());
         }
-        let out = ws.run(&[&BACKFILL[..], extra].concat()).await;
+        let out = ws.run(extra.iter().fold(sol(), |a, w| a.arg(w))).await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{toml:?} {extra:?}: {stderr}");
         for w in words {
@@ -97,26 +83,12 @@ async fn bad_settings_exit_1_naming_the_file_and_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_in_the_way_exits_1_before_any_request() {
     let server = server().await;
-    let refetch = [
-        "refetch",
-        "--provider",
-        "coinbase",
-        "--pairs",
-        "SOL-USD",
-        "--timeframes",
-        "1h",
-        "--start",
-        "2024-03-01",
-        "--end",
-        "2024-03-01T12:00:00Z",
-    ];
-    let dry_run = [&BACKFILL[..], &["--dry-run"]].concat();
-    let commands: [&[&str]; 5] = [
-        &BACKFILL,
-        &dry_run,
-        &["topup"],
-        &refetch,
-        &["dlq", "replay"],
+    let commands = [
+        sol(),
+        sol().arg("--dry-run"),
+        Args::of(&["topup"]),
+        refetch("coinbase", "SOL-USD", "1h").range(RANGE.0, RANGE.1),
+        Args::of(&["dlq", "replay"]),
     ];
     // TC: (what is in the way, relative to the workspace; the lake it sets, if not the default)
     let cases = [
@@ -126,7 +98,7 @@ async fn a_file_in_the_way_exits_1_before_any_request() {
         ("blocker", Some("blocker/lake")),
     ];
     for (blocker, lake) in cases {
-        for command in commands {
+        for command in &commands {
             let mut ws = Workspace::new(&server.uri());
             let path = ws.dir.path().join(blocker);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -160,9 +132,9 @@ async fn a_file_in_the_way_exits_1_before_any_request() {
 async fn an_s3_lake_without_credentials_is_one_line_naming_the_aws_variables() {
     let server = server().await;
     let ws = Workspace::new(&server.uri());
-    for command in [&BACKFILL[..], &["status"]] {
+    for command in [sol(), Args::of(&["status"])] {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_candlelake"))
-            .args(command)
+            .args(&command)
             .env_clear()
             .envs(&ws.env)
             .env("CANDLELAKE_LAKE", "s3://bucket/x")

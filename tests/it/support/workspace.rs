@@ -152,12 +152,7 @@ impl Workspace {
         A: IntoIterator,
         A::Item: AsRef<str>,
     {
-        let all: Vec<String> = ["--output", "json"]
-            .into_iter()
-            .map(String::from)
-            .chain(args.into_iter().map(|a| a.as_ref().to_string()))
-            .collect();
-        stdout_json(&self.run_expect(all, 0).await)
+        self.run_ok(args).await
     }
 
     /// Runs with `--output json` and returns the exit code and the parsed summary.
