@@ -22,5 +22,7 @@ pub mod series;
 pub mod sink;
 pub mod stage;
 pub mod state;
+#[cfg(test)]
+mod testing;
 
 pub use candlelake_providers as providers;

@@ -179,10 +179,7 @@ mod tests {
     use super::*;
     use crate::providers::ProviderId;
     use crate::sink::PartitionPeriod;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::testing::at;
 
     fn range(a: &str, b: &str) -> TimeRange {
         TimeRange::new(at(a), at(b))

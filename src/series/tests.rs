@@ -18,11 +18,7 @@ use crate::providers::{
 };
 use crate::report::summary::SeriesStatus;
 use crate::state::watermark::Loaded;
-
-/// An RFC 3339 time, or a bare date at 00:00Z.
-fn at(s: &str) -> DateTime<Utc> {
-    crate::plan::parse_instant(s, "test").unwrap()
-}
+use crate::testing::at;
 
 /// Serves one 1h candle per bucket (close = the hour of day + 100), ten buckets a window,
 /// and counts requests; windows starting at a time in `failing` fail permanently.

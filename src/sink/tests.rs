@@ -9,10 +9,7 @@ use super::*;
 use crate::model::{Lineage, Row, SeriesKey, TimeRange};
 use crate::providers::{ProviderId, Timeframe, VolumeKind};
 use crate::stage::validate::Candle;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
+use crate::testing::at;
 
 fn lineage(pair: &str, period: PartitionPeriod) -> Lineage {
     Lineage {

@@ -124,10 +124,7 @@ fn fold(bucket: DateTime<Utc>, members: &[Row]) -> Row {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::testing::at;
 
     fn row(t: &str, o: &str, h: &str, l: &str, c: &str, v: &str) -> Row {
         let d = |s: &str| s.parse::<Decimal>().unwrap();

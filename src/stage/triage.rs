@@ -116,10 +116,7 @@ mod tests {
     use super::*;
     use crate::providers::VolumeKind;
     use crate::providers::coinbase::parse_body;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::testing::at;
 
     fn candle(t: &str, close: &str) -> String {
         let secs = at(t).timestamp();

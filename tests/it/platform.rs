@@ -115,30 +115,29 @@ async fn progress_is_logged_not_drawn_when_piped() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn json_logs_on_a_terminal_draw_no_bar() {
+/// What a backfill of BTC-USD 1d shows on a terminal (a pty from `script`), with `global`
+/// flags.
+async fn on_a_terminal(global: &[&str]) -> String {
     let server = synth_server().await;
     let ws = Workspace::synth(&server);
     let line = backfill("coinbase", "BTC-USD", "1d")
         .range("2024-01-01", "2024-03-01")
-        .global(&["--log-format", "json"])
+        .global(global)
         .shell_line();
     let tty = output(ws.program("script", ["-qec", &line, "/dev/null"])).await;
-    let shown = String::from_utf8_lossy(&tty.stdout);
+    String::from_utf8_lossy(&tty.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_on_a_terminal_draw_no_bar() {
+    let shown = on_a_terminal(&["--log-format", "json"]).await;
     assert!(!shown.contains(BAR), "a bar in JSON logs: {shown}");
     assert!(shown.contains(r#""message":"Series finished.""#), "{shown}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn progress_bars_per_series_on_a_terminal() {
-    // A pty from `script`.
-    let server = synth_server().await;
-    let ws = Workspace::synth(&server);
-    let line = backfill("coinbase", "BTC-USD", "1d")
-        .range("2024-01-01", "2024-03-01")
-        .shell_line();
-    let tty = output(ws.program("script", ["-qec", &line, "/dev/null"])).await;
-    let shown = String::from_utf8_lossy(&tty.stdout);
+    let shown = on_a_terminal(&[]).await;
     assert!(
         shown.contains("coinbase BTC-USD 1d") && shown.contains(BAR),
         "no bar on a terminal: {shown}"
