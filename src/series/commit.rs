@@ -128,19 +128,31 @@ impl Runner {
     ) -> Result<()> {
         let series = &request.series;
         let now = (self.clock)();
-        for (request_url, rejects) in std::mem::take(&mut pending.rejects) {
+        let batches = std::mem::take(&mut pending.rejects);
+        for (i, (request_url, rejects)) in batches.iter().enumerate() {
             let context = DlqContext {
                 series,
                 source_timeframe: request.source.as_str(),
                 ingestion_id: &self.ingestion_id,
-                request: &request_url,
+                request: request_url,
             };
-            let written = self
+            match self
                 .dlq
-                .write(&context, run.dlq_seq + 1, &rejects, now, &mut run.dlq_known)
-                .map_err(|e| Error::write(self.dlq.dir(), e))?;
-            if written.is_some() {
-                run.dlq_seq += 1;
+                .write(&context, run.dlq_seq + 1, rejects, now, &mut run.dlq_known)
+            {
+                Ok(Some(_)) => run.dlq_seq += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    // Neither these rejects nor the pending rows are recorded anywhere: the
+                    // next run fetches them again, so this one counts them as skipped.
+                    let unrecorded = batches[i..].iter().map(|(_, r)| r.len() as u64).sum();
+                    run.counters.unrecord(unrecorded);
+                    let rows = std::mem::take(&mut pending.rows);
+                    run.counters
+                        .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
+                    pending.sizes.clear();
+                    return Err(Error::write(self.dlq.dir(), e));
+                }
             }
         }
         // Rejects are written even when coverage does not move: they were fetched.

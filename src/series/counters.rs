@@ -41,6 +41,12 @@ impl Counters {
         self.skipped += candles;
     }
 
+    /// Rejects counted as dead-lettered whose DLQ file could not be written: skipped instead.
+    pub fn unrecord(&mut self, rejects: u64) {
+        self.dead_lettered -= rejects;
+        self.skipped += rejects;
+    }
+
     pub fn balanced(&self) -> bool {
         self.fetched == self.written + self.dead_lettered + self.duplicates + self.skipped
     }

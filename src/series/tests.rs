@@ -21,10 +21,12 @@ use crate::state::watermark::Loaded;
 use crate::testing::at;
 
 /// Serves one 1h candle per bucket (close = the hour of day + 100), ten buckets a window,
-/// and counts requests; windows starting at a time in `failing` fail permanently.
+/// and counts requests; windows starting at a time in `failing` fail permanently, candles at
+/// a time in `invalid` have high below low.
 struct Hourly {
     requests: Mutex<Vec<DateTime<Utc>>>,
     failing: Mutex<HashSet<DateTime<Utc>>>,
+    invalid: Mutex<HashSet<DateTime<Utc>>>,
     now: DateTime<Utc>,
 }
 
@@ -33,6 +35,7 @@ impl Hourly {
         Arc::new(Hourly {
             requests: Mutex::new(Vec::new()),
             failing: Mutex::new(HashSet::new()),
+            invalid: Mutex::new(HashSet::new()),
             now: at(now),
         })
     }
@@ -41,7 +44,7 @@ impl Hourly {
         std::mem::take(&mut *self.requests.lock().unwrap())
     }
 
-    fn candle(t: DateTime<Utc>) -> WireCandle {
+    fn candle(t: DateTime<Utc>, invalid: bool) -> WireCandle {
         let close = format!(
             "{}.5",
             100 + t.format("%H").to_string().parse::<u32>().unwrap()
@@ -51,7 +54,7 @@ impl Hourly {
             open_time: Ok(t),
             open: parse_exact("100"),
             high: parse_exact("200"),
-            low: parse_exact("50"),
+            low: parse_exact(if invalid { "500" } else { "50" }),
             close: parse_exact(&close),
             volume: parse_exact("1.25"),
             complete: true,
@@ -81,7 +84,7 @@ impl CandleSource for Hourly {
         let mut candles = Vec::new();
         let mut t = r.start;
         while t < r.end {
-            candles.push(Hourly::candle(t));
+            candles.push(Hourly::candle(t, self.invalid.lock().unwrap().contains(&t)));
             t += Timeframe::H1.duration();
         }
         Ok(Page {
@@ -292,4 +295,34 @@ async fn an_aggregated_series_counts_source_candles_and_stores_only_whole_bucket
     let rows = table(&runner, Timeframe::H4).await;
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[0], (at("2024-01-01T04:00:00Z"), "107.5".into()));
+}
+
+#[tokio::test]
+async fn a_dlq_that_cannot_be_written_counts_nothing_as_written_or_dead_lettered() {
+    let lake = lake();
+    let source = Hourly::new("2024-02-01T00:00:00Z");
+    source
+        .invalid
+        .lock()
+        .unwrap()
+        .insert(at("2024-01-01T03:00:00Z"));
+    let runner = runner(&lake, &source);
+    std::fs::create_dir_all(&lake.settings.state_dir).unwrap();
+    std::fs::write(lake.settings.state_dir.join("dlq"), "in the way").unwrap();
+    let r = request(&runner, Timeframe::H1, "2024-01-01", "2024-01-02");
+    let result = runner.run_series(r).await;
+    assert_eq!(result.status, SeriesStatus::Error);
+    assert!(
+        result.error.as_deref().unwrap().contains("dlq"),
+        "{:?}",
+        result.error
+    );
+    let c = result.counters;
+    assert_eq!(
+        (c.fetched, c.rows, c.written, c.dead_lettered),
+        (24, 0, 0, 0),
+        "{c:?}"
+    );
+    assert!(c.balanced());
+    assert!(table(&runner, Timeframe::H1).await.is_empty());
 }
