@@ -10,7 +10,7 @@ use crate::ops::gaps::SeriesGaps;
 use crate::ops::maintain::MaintainReport;
 use crate::ops::refetch::{RefetchOutcome, RefetchRun};
 use crate::ops::replay::ReplayReport;
-use crate::ops::status::StatusReport;
+use crate::ops::status::{StatusReport, WatermarkState};
 use crate::report::summary::RunSummary;
 use crate::state::dlq::Listing;
 
@@ -97,13 +97,23 @@ pub fn print_status(report: &StatusReport, format: OutputFormat) {
             s.timeframe,
             s.coverage.from.as_deref().unwrap_or("-"),
             s.coverage.to.as_deref().unwrap_or("-"),
-            human_duration(s.lag_seconds),
+            s.lag_seconds.map_or("-".to_string(), human_duration),
             if s.stale == Some(true) { " STALE" } else { "" },
             s.rows,
             s.dlq_records,
             s.last_run.as_deref().unwrap_or("-"),
             s.last_status.as_deref().unwrap_or("-"),
         );
+        if s.watermark != WatermarkState::Ok {
+            let said = serde_json::to_value(s.watermark).expect("a state serialises");
+            println!(
+                "      watermark file {}: the next run rewrites it from the table",
+                said.as_str().unwrap_or_default()
+            );
+        }
+        if let Some(e) = &s.error {
+            println!("      error: {e}");
+        }
     }
 }
 

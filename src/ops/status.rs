@@ -1,30 +1,55 @@
-//! `status`: each series' coverage from its watermark, its rows from the table's file
-//! statistics, and its dead-lettered records. Reads only; takes no lock.
+//! `status`: every series a table or a watermark file knows, described by its table: coverage
+//! from the coverage marks, rows and first and last candle from the file statistics, lag from
+//! the coverage end; the watermark file only adds the last run, unreachable history and
+//! whether the file agrees. Damage (an unreadable table, lost data files, an unreadable DLQ
+//! file) is named. Reads only; takes no lock.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use super::lake::Lake;
 use crate::error::{Error, Result};
-use crate::model::{SeriesKey, rfc3339};
+use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::Settings;
+use crate::providers::Timeframe;
 use crate::report::summary::CoverageLine;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
-use crate::state::watermark::WatermarkStore;
+use crate::state::watermark::{Loaded, WatermarkStore};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub series: Vec<SeriesStatusLine>,
-    /// Damage found on the way (an unreadable DLQ file), each with what to do.
+    /// Damage found, each with what to do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
 }
 
 impl StatusReport {
-    /// True when a health check should fail: a stale series or damage found.
+    /// True when a health check should fail: a stale or unreadable series, or damage found.
     pub fn unhealthy(&self) -> bool {
-        !self.problems.is_empty() || self.series.iter().any(|s| s.stale == Some(true))
+        !self.problems.is_empty()
+            || self
+                .series
+                .iter()
+                .any(|s| s.stale == Some(true) || s.error.is_some())
     }
+}
+
+/// How the series' watermark file compares with its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatermarkState {
+    /// It agrees with the table.
+    Ok,
+    /// There is none (a new machine, a wiped state dir); the next run writes it.
+    Missing,
+    /// It cannot be read; the next run rewrites it from the table.
+    Unreadable,
+    /// It claims less than the table holds; the next run repairs it.
+    Behind,
+    /// It claims coverage the table does not hold; the next run repairs it.
+    Ahead,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,14 +65,26 @@ pub struct SeriesStatusLine {
     pub dlq_records: u64,
     pub last_run: Option<String>,
     pub last_status: Option<String>,
-    /// How far coverage lags behind the end of the last final candle, in seconds.
-    pub lag_seconds: i64,
-    /// Set when `--fail-if-stale` was given: the lag exceeds it.
+    /// How far the table's coverage lags behind the end of the last final candle, in seconds;
+    /// `null` when the table holds no coverage for the series.
+    pub lag_seconds: Option<i64>,
+    /// Set when `--fail-if-stale` was given: the lag exceeds it, or there is no coverage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale: Option<bool>,
+    pub watermark: WatermarkState,
+    /// Why the series could not be described (its table cannot be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// Every series with a watermark that `selected` accepts; `stale_after` marks the lagging ones.
+fn line(r: TimeRange) -> CoverageLine {
+    CoverageLine {
+        from: Some(rfc3339(r.start)),
+        to: Some(rfc3339(r.end)),
+    }
+}
+
+/// Every series `selected` accepts; `stale_after` marks the lagging ones.
 pub async fn collect(
     settings: &Settings,
     now: DateTime<Utc>,
@@ -56,6 +93,7 @@ pub async fn collect(
 ) -> Result<StatusReport> {
     let settle = settings.settle_delta();
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let watermarks = WatermarkStore::new(&settings.state_dir);
     let queue = DeadLetterQueue::new(&settings.state_dir);
     let dlq = queue.list().map_err(|e| {
         Error::Failed(format!(
@@ -63,32 +101,53 @@ pub async fn collect(
             queue.dir().display()
         ))
     })?;
-    let problems = dlq.unreadable.iter().map(ToString::to_string).collect();
+    let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
+    let mut problems = lake.problems(&sink);
+    problems.extend(dlq.unreadable.iter().map(ToString::to_string));
     let mut series = Vec::new();
-    for w in WatermarkStore::new(&settings.state_dir).all() {
-        let Some(key) = w.series().filter(|k| selected(k)) else {
-            continue;
+    for key in lake.series().into_iter().filter(|k| selected(k)) {
+        let coverage = lake.coverage(&key);
+        let held = lake.holding(&key);
+        let file = watermarks.load(&key);
+        let mark = match &file {
+            Ok(Loaded::Valid(w)) => Some(w.as_ref()),
+            _ => None,
         };
-        let lag = (key.timeframe.floor(now - settle) - w.coverage.end).max(TimeDelta::zero());
-        let rows = sink.series_rows(&key).await?;
-        let line = |from, to| CoverageLine {
-            from: Some(rfc3339(from)),
-            to: Some(rfc3339(to)),
+        let state = match (&file, mark, coverage) {
+            (Ok(Loaded::Absent), _, _) => WatermarkState::Missing,
+            (_, Some(w), Some(c)) if w.coverage == c => WatermarkState::Ok,
+            (_, Some(w), Some(c)) if w.coverage.end <= c.end && w.coverage.start >= c.start => {
+                WatermarkState::Behind
+            }
+            (_, Some(_), _) => WatermarkState::Ahead,
+            _ => WatermarkState::Unreadable,
         };
+        let lag =
+            coverage.map(|c| (key.timeframe.floor(now - settle) - c.end).max(TimeDelta::zero()));
         series.push(SeriesStatusLine {
-            provider: w.provider.clone(),
-            asset_pair: w.asset_pair.clone(),
-            timeframe: w.timeframe.clone(),
-            coverage: line(w.coverage.start, w.coverage.end),
-            first_candle: w.first_candle.map(rfc3339),
-            last_candle: w.last_candle.map(rfc3339),
-            unreachable: w.unreachable.iter().map(|r| line(r.start, r.end)).collect(),
-            rows,
+            provider: key.provider.as_str().to_string(),
+            asset_pair: key.pair.clone(),
+            timeframe: key.timeframe.as_str().to_string(),
+            coverage: coverage.map_or(
+                CoverageLine {
+                    from: None,
+                    to: None,
+                },
+                line,
+            ),
+            first_candle: held.first.map(rfc3339),
+            last_candle: held.last.map(rfc3339),
+            unreachable: mark
+                .map(|w| w.unreachable.iter().copied().map(line).collect())
+                .unwrap_or_default(),
+            rows: held.rows,
             dlq_records: dlq.records_of(&key).len() as u64,
-            last_run: w.last_run.map(rfc3339),
-            last_status: w.last_status.clone(),
-            lag_seconds: lag.num_seconds(),
-            stale: stale_after.map(|limit| lag > limit),
+            last_run: mark.and_then(|w| w.last_run).map(rfc3339),
+            last_status: mark.and_then(|w| w.last_status.clone()),
+            lag_seconds: lag.map(|l| l.num_seconds()),
+            stale: stale_after.map(|limit| lag.is_none_or(|l| l > limit)),
+            watermark: state,
+            error: lake.broken(key.timeframe).map(str::to_string),
         });
     }
     Ok(StatusReport { series, problems })

@@ -6,17 +6,20 @@
 
 mod batch;
 mod log;
+pub mod marks;
 mod partition;
 pub mod read;
 mod rewrite;
 mod schema;
 mod table;
+mod view;
 
 pub use partition::PartitionPeriod;
 pub use read::TableRow;
 pub use rewrite::Compacted;
 pub use schema::{PARTITION_PERIOD_PROPERTY, table_name};
 pub use table::{Committed, DeltaSink, SinkError};
+pub use view::{Holding, TableView};
 
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,14 @@ pub enum SinkError {
         "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
     )]
     BadLocation(String),
+    #[error(
+        "the table {table} cannot be read: its log file {file} is damaged ({reason}); restore that file from a backup, or if it is the newest commit and half-written, move it out of _delta_log so the table ends at the version before it"
+    )]
+    UnreadableLog {
+        table: String,
+        file: String,
+        reason: String,
+    },
 }
 
 type TableSlot = Arc<Mutex<Option<AppendLog>>>;
@@ -84,7 +92,8 @@ impl DeltaSink {
         tables.entry(tf).or_default().clone()
     }
 
-    fn location(&self, tf: Timeframe) -> String {
+    /// Where the table of `tf` is, as messages name it.
+    pub fn location(&self, tf: Timeframe) -> String {
         format!("{}/{}", self.root, table_name(tf))
     }
 
@@ -109,7 +118,7 @@ impl DeltaSink {
     }
 
     /// The table, not yet loaded; `None` when a local table has no log yet.
-    fn unloaded(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
+    pub(super) fn unloaded(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let url = self.url(tf)?;
         if url.scheme() == "file"
             && !url
@@ -484,16 +493,29 @@ async fn marks(
 ) -> Result<Option<TimeRange>, DeltaTableError> {
     let to = log.mark(&app_id(series, "to")).await?;
     let from = log.mark(&app_id(series, "from")).await?;
+    Ok(from.zip(to).and_then(|(f, t)| coverage_of(f, t)))
+}
+
+/// The coverage two marks record.
+pub(super) fn coverage_of(from: i64, to: i64) -> Option<TimeRange> {
     let at = DateTime::from_timestamp_micros;
-    Ok(match (from, to) {
-        (Some(f), Some(t)) => at(FROM_COMPLEMENT - f)
-            .zip(at(t))
-            .map(|(from, to)| TimeRange {
-                start: from,
-                end: to,
-            }),
-        _ => None,
-    })
+    at(FROM_COMPLEMENT - from)
+        .zip(at(to))
+        .map(|(start, end)| TimeRange { start, end })
+}
+
+/// The series and the end (`from` or `to`) a coverage mark's app id names.
+pub(super) fn mark_of(app_id: &str) -> Option<(SeriesKey, &str)> {
+    let rest = app_id.strip_prefix("candlelake/")?;
+    let (rest, end) = rest.rsplit_once('/')?;
+    let (rest, tf) = rest.rsplit_once('/')?;
+    let (provider, pair) = rest.split_once('/')?;
+    let series = SeriesKey {
+        provider: crate::providers::ProviderId::parse(provider)?,
+        pair: pair.to_string(),
+        timeframe: tf.parse().ok()?,
+    };
+    matches!(end, "from" | "to").then_some((series, end))
 }
 
 fn app_id(series: &SeriesKey, mark: &str) -> String {

@@ -7,6 +7,7 @@ mod cli;
 mod coinbase;
 mod config;
 mod crash;
+mod damage;
 mod demo;
 mod dlq;
 mod exactly_once;

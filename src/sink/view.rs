@@ -1,0 +1,113 @@
+//! What a table holds, read once for a command that looks at many series (`status`, `gaps`,
+//! `topup`): every series' coverage from its marks, its rows and first and last candle from
+//! the file statistics, and the data files the log references that the store has lost.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use deltalake::DeltaTableError;
+use futures::TryStreamExt;
+
+use super::marks::all_marks;
+use super::rewrite::file_stats;
+use super::table::{DeltaSink, SinkError, coverage_of, mark_of};
+use crate::model::{SeriesKey, TimeRange};
+use crate::providers::{ProviderId, Timeframe};
+
+/// The candles a table holds for one series, from its file statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Holding {
+    pub rows: u64,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// One table at its latest version.
+#[derive(Debug, Default)]
+pub struct TableView {
+    /// Every series' coverage, as its marks record it.
+    pub coverage: HashMap<SeriesKey, TimeRange>,
+    pub holdings: HashMap<SeriesKey, Holding>,
+    /// Data files the log references that the store does not have.
+    pub missing: Vec<String>,
+}
+
+impl DeltaSink {
+    /// The table of `tf` read once; `None` when it does not exist.
+    pub async fn view(&self, tf: Timeframe) -> Result<Option<TableView>, SinkError> {
+        let Some(mut table) = self.unloaded(tf)? else {
+            return Ok(None);
+        };
+        let err = self.delta_err(tf);
+        // The marks first: a damaged commit is named here, file and line.
+        let marks = all_marks(&table.log_store())
+            .await
+            .map_err(|e| SinkError::UnreadableLog {
+                table: self.location(tf),
+                file: e.file,
+                reason: e.reason,
+            })?;
+        match table.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        }
+        let mut view = TableView::default();
+        let mut ends: HashMap<SeriesKey, (Option<i64>, Option<i64>)> = HashMap::new();
+        for (app_id, version) in &marks {
+            if let Some((series, end)) = mark_of(app_id).filter(|(s, _)| s.timeframe == tf) {
+                let slot = ends.entry(series).or_default();
+                match end {
+                    "from" => slot.0 = Some(*version),
+                    _ => slot.1 = Some(*version),
+                }
+            }
+        }
+        view.coverage = ends
+            .into_iter()
+            .filter_map(|(s, (f, t))| Some((s, coverage_of(f?, t?)?)))
+            .collect();
+
+        let stored: HashSet<String> = table
+            .object_store()
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await
+            .map_err(|e| err(e.into()))?;
+        let snapshot = table.snapshot().map_err(&err)?;
+        for file in snapshot.log_data().iter() {
+            let path = file.object_store_path().to_string();
+            if !stored.contains(&path) {
+                view.missing.push(path);
+                continue;
+            }
+            let stats = file_stats(&file);
+            let parts = file.partition_values_map();
+            let pair = parts.get("partition_asset_pair").cloned().flatten();
+            let provider = stats["minValues"]["source_provider"]
+                .as_str()
+                .and_then(ProviderId::parse);
+            let (Some(pair), Some(provider)) = (pair, provider) else {
+                continue;
+            };
+            let time = |bound: &str| {
+                stats[bound]["timestamp"]
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.to_utc())
+            };
+            let key = SeriesKey {
+                provider,
+                pair,
+                timeframe: tf,
+            };
+            let held = view.holdings.entry(key).or_default();
+            held.rows += stats["numRecords"].as_u64().unwrap_or(0);
+            held.first = held.first.into_iter().chain(time("minValues")).min();
+            held.last = held.last.into_iter().chain(time("maxValues")).max();
+        }
+        view.missing.sort();
+        Ok(Some(view))
+    }
+}

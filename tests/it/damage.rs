@@ -1,0 +1,187 @@
+//! Health checks that cannot lie: `status` describes the tables, whatever happened to the
+//! watermark files, and names damage to a table (lost data files, a torn commit) with the fix.
+
+use std::path::{Path, PathBuf};
+
+use candlelake::providers::Timeframe;
+
+use crate::support::args::{Args, backfill};
+use crate::support::synth::synth_server;
+use crate::support::{Workspace, walk};
+
+/// BTC-USD and ETH-USD 1h over a week of 2024, and BTC-USD 1d over January.
+async fn lake() -> (wiremock::MockServer, Workspace) {
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server);
+    ws.run_expect(
+        backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+        0,
+    )
+    .await;
+    ws.run_expect(
+        backfill("coinbase", "BTC-USD", "1d").range("2024-01-01", "2024-02-01"),
+        0,
+    )
+    .await;
+    (server, ws)
+}
+
+async fn status(ws: &Workspace, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let args = extra
+        .iter()
+        .fold(Args::of(&["status", "--json"]), |a, w| a.arg(w));
+    let out = ws.run(args).await;
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+/// The 1h rows of `pair`, read back from the table.
+async fn held(ws: &Workspace, pair: &str) -> usize {
+    ws.rows(Timeframe::H1)
+        .await
+        .iter()
+        .filter(|r| r.asset_pair == pair)
+        .count()
+}
+
+fn watermark(ws: &Workspace, pair: &str, tf: &str) -> PathBuf {
+    ws.state()
+        .join("watermarks/coinbase")
+        .join(pair)
+        .join(format!("{tf}.json"))
+}
+
+fn series<'a>(report: &'a serde_json::Value, pair: &str, tf: &str) -> &'a serde_json::Value {
+    report["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["asset_pair"] == pair && s["timeframe"] == tf)
+        .unwrap_or_else(|| panic!("{pair} {tf} is not listed: {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_watermarks_leave_every_series_listed_from_the_tables() {
+    let (_server, ws) = lake().await;
+    let (_, before) = status(&ws, &[]).await;
+    std::fs::remove_dir_all(ws.state().join("watermarks")).unwrap();
+
+    let (code, report) = status(&ws, &["--fail-if-stale", "26h"]).await;
+    assert_eq!(code, Some(2), "a week of 2024 is stale: {report}");
+    assert_eq!(report["series"].as_array().unwrap().len(), 3, "{report}");
+    for (pair, tf) in [("BTC-USD", "1h"), ("ETH-USD", "1h"), ("BTC-USD", "1d")] {
+        let now = series(&report, pair, tf);
+        let was = series(&before, pair, tf);
+        assert_eq!(now["watermark"], "missing");
+        assert_eq!(now["stale"], true);
+        for field in ["coverage", "rows", "first_candle", "last_candle"] {
+            assert_eq!(now[field], was[field], "{pair} {tf} {field}");
+        }
+    }
+    assert_eq!(
+        series(&report, "BTC-USD", "1h")["rows"],
+        held(&ws, "BTC-USD").await,
+        "rows as the table holds them"
+    );
+    assert_eq!(
+        series(&report, "BTC-USD", "1h")["coverage"]["to"],
+        "2024-01-08T00:00:00Z"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watermark_ahead_of_the_table_does_not_hide_staleness() {
+    let (_server, ws) = lake().await;
+    let path = watermark(&ws, "ETH-USD", "1h");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let future = text
+        .replace(
+            "\"to\": \"2024-01-08T00:00:00Z\"",
+            "\"to\": \"2099-01-01T00:00:00Z\"",
+        )
+        .replace(
+            "\"last_candle\": \"2024-01-07T23:00:00Z\"",
+            "\"last_candle\": \"2098-12-31T23:00:00Z\"",
+        );
+    assert_ne!(text, future, "the fixture watermark changed shape: {text}");
+    std::fs::write(&path, future).unwrap();
+
+    let (code, report) = status(&ws, &["--fail-if-stale", "26h"]).await;
+    assert_eq!(code, Some(2), "{report}");
+    let eth = series(&report, "ETH-USD", "1h");
+    assert_eq!(eth["watermark"], "ahead");
+    assert_eq!(eth["coverage"]["to"], "2024-01-08T00:00:00Z");
+    assert_eq!(eth["last_candle"], "2024-01-07T23:00:00Z");
+    assert!(eth["lag_seconds"].as_i64().unwrap() > 300 * 86_400, "{eth}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_garbage_or_empty_watermark_is_listed_and_flagged() {
+    let (_server, ws) = lake().await;
+    std::fs::write(watermark(&ws, "ETH-USD", "1h"), "{\"version\": 1, \"prov").unwrap();
+    std::fs::write(watermark(&ws, "BTC-USD", "1d"), "").unwrap();
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(
+        code,
+        Some(0),
+        "a cache problem alone is no failure: {report}"
+    );
+    assert_eq!(series(&report, "ETH-USD", "1h")["watermark"], "unreadable");
+    assert_eq!(
+        series(&report, "ETH-USD", "1h")["rows"],
+        held(&ws, "ETH-USD").await
+    );
+    assert_eq!(series(&report, "BTC-USD", "1d")["watermark"], "unreadable");
+    assert_eq!(series(&report, "BTC-USD", "1h")["watermark"], "ok");
+}
+
+fn data_files(table: &Path) -> Vec<PathBuf> {
+    walk(table)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .filter(|p| !p.to_string_lossy().contains("_delta_log"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_file_lost_under_the_log_is_named_by_status() {
+    let (_server, ws) = lake().await;
+    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
+    let lost = data_files(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("ETH-USD"))
+        .unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(2), "{report}");
+    let problem = report["problems"][0].as_str().unwrap();
+    let name = lost.file_name().unwrap().to_string_lossy();
+    assert!(problem.contains(name.as_ref()), "{problem}");
+    assert!(problem.contains("maintain --repair"), "{problem}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_commit_fails_its_table_alone_and_is_named() {
+    let (_server, ws) = lake().await;
+    let log = Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log");
+    let torn = log.join("00000000000000000001.json");
+    let text = std::fs::read_to_string(&torn).unwrap();
+    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(2), "{report}");
+    let problem = report["problems"][0].as_str().unwrap();
+    assert!(
+        problem.contains("raw_market_data_1h") && problem.contains("00000000000000000001.json"),
+        "{problem}"
+    );
+    let daily = series(&report, "BTC-USD", "1d");
+    assert_eq!(daily["rows"], 31, "the 1d table still reads: {report}");
+    assert!(daily["error"].is_null());
+    assert!(series(&report, "ETH-USD", "1h")["error"].is_string());
+}
