@@ -256,22 +256,18 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let selection = selection(&args.selection)?;
     let start = optional(&args.start, "--start", parse_instant)?;
     let end = optional(&args.end, "--end", parse_instant)?;
-    let facts = Facts::new(&settings.alphavantage_classes);
-    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-    let dlq = DeadLetterQueue::new(&settings.state_dir);
-    let mut report = Vec::new();
-    for mark in WatermarkStore::new(&settings.state_dir).all() {
-        let Some(series) = mark.series().filter(|k| selection.accepts(k)) else {
-            continue;
-        };
-        let calendar = ops::gaps::calendar_of(&series, &facts);
-        let found =
-            ops::gaps::series_gaps(&sink, &dlq, &mark, &series, calendar, (start, end)).await?;
-        report.push(found);
+    let report = ops::gaps::gaps(&settings, &selection, (start, end)).await;
+    for p in &report.problems {
+        eprintln!("error: {p}");
     }
+    let failed = !report.problems.is_empty();
+    let report = report.series;
     let any = report.iter().any(|s| !s.gaps.is_empty());
     output::print_gaps(&report, out.json(args.json));
-    Ok(error::finished(!(args.fail_on_gaps && any), None))
+    Ok(error::finished(
+        !failed && !(args.fail_on_gaps && any),
+        None,
+    ))
 }
 
 async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<i32> {

@@ -11,11 +11,14 @@ use serde::Serialize;
 use crate::calendar::{self, Calendar};
 use crate::error::Result;
 use crate::model::SeriesKey;
-use crate::model::rfc3339;
+use crate::model::{TimeRange, rfc3339};
+use crate::ops::lake::Lake;
+use crate::plan::{Selection, Settings};
 use crate::providers::Facts;
+use crate::providers::Timeframe;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
-use crate::state::watermark::Watermark;
+use crate::state::watermark::{Loaded, WatermarkStore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,18 +55,36 @@ pub fn calendar_of(series: &SeriesKey, facts: &Facts<'_>) -> Calendar {
     Calendar::of(facts.hours(series.provider, &series.pair, series.timeframe))
 }
 
-/// The gaps of one series over `[start, end)` (default: its coverage).
+/// What a series' gaps are judged against: the coverage its table records, the range its
+/// watermark file claims (more than the table holds when the file is ahead), and the history
+/// the provider cannot serve.
+pub struct Known<'a> {
+    pub coverage: Option<TimeRange>,
+    pub claimed: Option<TimeRange>,
+    pub unreachable: &'a [TimeRange],
+}
+
+/// The gaps of one series over `[start, end)` (default: the coverage its table records and
+/// its watermark file claims).
 pub async fn series_gaps(
     sink: &DeltaSink,
     dlq: &DeadLetterQueue,
-    mark: &Watermark,
+    known: &Known<'_>,
     series: &SeriesKey,
     calendar: Calendar,
     range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 ) -> Result<SeriesGaps> {
     let tf = series.timeframe;
-    let start = range.0.unwrap_or(mark.coverage.start);
-    let end = range.1.unwrap_or(mark.coverage.end);
+    let ranges = || known.coverage.iter().chain(&known.claimed);
+    let (Some(start), Some(end)) = (
+        range.0.or_else(|| ranges().map(|r| r.start).min()),
+        range.1.or_else(|| ranges().map(|r| r.end).max()),
+    ) else {
+        return Err(crate::error::Error::Failed(format!(
+            "{series} has no coverage in its table or watermark; give --start and --end"
+        )));
+    };
+    let covered = |t: DateTime<Utc>| known.coverage.is_some_and(|c| c.contains(t));
     let held: HashSet<DateTime<Utc>> = sink
         .rows_of(series)
         .await?
@@ -79,9 +100,9 @@ pub async fn series_gaps(
         })
         .collect();
     let kind_of = |t: DateTime<Utc>| {
-        if mark.unreachable.iter().any(|u| u.contains(t)) {
+        if known.unreachable.iter().any(|u| u.contains(t)) {
             GapKind::Unreachable
-        } else if !(mark.coverage.start <= t && t < mark.coverage.end) {
+        } else if !covered(t) {
             GapKind::NotFetched
         } else if rejected.contains(&t) {
             GapKind::DeadLettered
@@ -135,4 +156,49 @@ pub async fn series_gaps(
         held: present,
         gaps,
     })
+}
+
+/// The gaps of every selected series, and the series that could not be judged.
+pub struct GapsReport {
+    pub series: Vec<SeriesGaps>,
+    pub problems: Vec<String>,
+}
+
+/// The gaps of every series a table or a watermark file knows that `selection` accepts, over
+/// `range` (default: each series' coverage). Reads each table once.
+pub async fn gaps(
+    settings: &Settings,
+    selection: &Selection,
+    (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+) -> GapsReport {
+    let facts = Facts::new(&settings.alphavantage_classes);
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let dlq = DeadLetterQueue::new(&settings.state_dir);
+    let watermarks = WatermarkStore::new(&settings.state_dir);
+    let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
+    let mut report = GapsReport {
+        series: Vec::new(),
+        problems: Vec::new(),
+    };
+    for series in lake.series().into_iter().filter(|k| selection.accepts(k)) {
+        if let Some(e) = lake.broken(series.timeframe) {
+            report.problems.push(format!("{series}: {e}"));
+            continue;
+        }
+        let mark = match watermarks.load(&series) {
+            Ok(Loaded::Valid(w)) => Some(w),
+            _ => None,
+        };
+        let known = Known {
+            coverage: lake.coverage(&series),
+            claimed: mark.as_ref().map(|w| w.coverage),
+            unreachable: mark.as_ref().map_or(&[], |w| &w.unreachable),
+        };
+        let calendar = calendar_of(&series, &facts);
+        match series_gaps(&sink, &dlq, &known, &series, calendar, (start, end)).await {
+            Ok(found) => report.series.push(found),
+            Err(e) => report.problems.push(format!("{series}: {e}")),
+        }
+    }
+    report
 }

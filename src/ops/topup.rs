@@ -1,16 +1,18 @@
 //! `topup`: brings every selected series from its coverage end to the last final candle. With
-//! no selection it tops up every series that has a watermark.
+//! no selection it tops up every series a table or a watermark file knows.
 
 use std::sync::Arc;
 
 use super::RunContext;
 use super::backfill::partition_periods;
+use super::lake::Lake;
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Selection, Settings};
-use crate::providers::ProviderId;
+use crate::providers::{ProviderId, Timeframe};
 use crate::report::summary::SeriesResult;
 use crate::series::{Runner, SeriesRequest};
+use crate::sink::DeltaSink;
 use crate::state::watermark::WatermarkStore;
 
 /// The runners and requests of a top-up, and the series that cannot start.
@@ -22,8 +24,16 @@ pub struct Topup {
 /// Plans a top-up: one runner per provider, every client and table checked before the first
 /// request.
 pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) -> Result<Topup> {
-    let marks: Vec<SeriesKey> = WatermarkStore::new(&settings.state_dir)
-        .keys()
+    // The tables first: a series whose watermark file was lost is topped up all the same.
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let watermarks = WatermarkStore::new(&settings.state_dir);
+    let timeframes = match selection.timeframes.as_slice() {
+        [] => Timeframe::ALL.to_vec(),
+        some => some.to_vec(),
+    };
+    let lake = Lake::read(&sink, &watermarks, &timeframes).await;
+    let marks: Vec<SeriesKey> = lake
+        .series()
         .into_iter()
         .filter(|k| selection.accepts(k))
         .collect();

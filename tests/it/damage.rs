@@ -185,3 +185,97 @@ async fn a_torn_commit_fails_its_table_alone_and_is_named() {
     assert!(daily["error"].is_null());
     assert!(series(&report, "ETH-USD", "1h")["error"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_watermarks_do_not_stop_topup() {
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server);
+    let day = |d: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (start, end) = (day(3), day(1));
+    ws.run_expect(
+        backfill("coinbase", "BTC-USD,ETH-USD", "1h").range(&start, &end),
+        0,
+    )
+    .await;
+    std::fs::remove_dir_all(ws.state().join("watermarks")).unwrap();
+
+    let summary = ws.run_ok(["topup"]).await;
+    assert_eq!(summary["results"].as_array().unwrap().len(), 2, "{summary}");
+    let (_, report) = status(&ws, &[]).await;
+    let to = series(&report, "BTC-USD", "1h")["coverage"]["to"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(to > format!("{}T", day(1)), "topped up past {end}: {to}");
+    // Exactly what one backfill of the whole range writes, cell for cell.
+    let reference = Workspace::synth(&server);
+    reference
+        .run_expect(
+            backfill("coinbase", "BTC-USD,ETH-USD", "1h").range(&start, &to),
+            0,
+        )
+        .await;
+    let cells = |rows: Vec<candlelake::sink::TableRow>| -> Vec<_> {
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.asset_pair,
+                    r.timestamp,
+                    r.open,
+                    r.high,
+                    r.low,
+                    r.close,
+                    r.volume,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        cells(ws.rows(Timeframe::H1).await),
+        cells(reference.rows(Timeframe::H1).await)
+    );
+    for pair in ["BTC-USD", "ETH-USD"] {
+        assert_eq!(
+            series(&report, pair, "1h")["watermark"],
+            "ok",
+            "topup rewrote it"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gaps_call_what_a_watermark_claims_beyond_the_table_not_fetched() {
+    let (_server, ws) = lake().await;
+    let path = watermark(&ws, "ETH-USD", "1h");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace(
+            "\"to\": \"2024-01-08T00:00:00Z\"",
+            "\"to\": \"2024-01-10T00:00:00Z\"",
+        ),
+    )
+    .unwrap();
+    let out = ws
+        .run_expect(
+            ["gaps", "--json", "--pairs", "ETH-USD", "--timeframes", "1h"],
+            0,
+        )
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gaps = report["series"][0]["gaps"].as_array().unwrap();
+    let last = gaps.last().unwrap();
+    assert_eq!(
+        (&last["kind"], &last["from"], &last["to"]),
+        (
+            &serde_json::json!("not_fetched"),
+            &serde_json::json!("2024-01-08T00:00:00Z"),
+            &serde_json::json!("2024-01-10T00:00:00Z")
+        ),
+        "{report}"
+    );
+}
