@@ -160,12 +160,10 @@ impl AlphaVantageClient {
             400..=499 => (ErrorKind::Permanent, "refused the request"),
             _ => (ErrorKind::Transient, "sent an unexpected status"),
         };
-        FetchError::new(
+        sent.error(
             kind,
             format!("alphavantage {what} for {pair} (HTTP {code}: {detail})"),
         )
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
     }
 
     /// Classifies a 200 body, in the order of providers.md 1.7: a series first, then

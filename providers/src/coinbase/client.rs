@@ -90,16 +90,7 @@ fn classify(sent: &Sent, pair: &str) -> FetchError {
         .ok()
         .and_then(|b| b.message.or(b.error))
         .unwrap_or_else(|| body.chars().take(200).collect());
-    let code = sent.status.as_u16();
-    let (kind, message) = match code {
-        429 => (
-            ErrorKind::RateLimited,
-            format!("coinbase rate limit hit (429: {detail}); waiting before retrying"),
-        ),
-        500..=599 => (
-            ErrorKind::Transient,
-            format!("coinbase server error {code} ({detail}); retrying"),
-        ),
+    sent.refusal(ProviderId::Coinbase, &detail, |code| match code {
         404 => (
             ErrorKind::Permanent,
             format!(
@@ -110,8 +101,5 @@ fn classify(sent: &Sent, pair: &str) -> FetchError {
             ErrorKind::Permanent,
             format!("coinbase refused the request ({code}: {detail})"),
         ),
-    };
-    FetchError::new(kind, message)
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
+    })
 }

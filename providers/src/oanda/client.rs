@@ -216,7 +216,6 @@ fn is_instrument(name: &str) -> bool {
 /// base URL, named when the token is refused.
 pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError {
     let (status, body) = (sent.status, &sent.body);
-    let code = status.as_u16();
     let detail = match serde_json::from_str::<ErrorBody>(body) {
         Ok(ErrorBody {
             error_message: Some(m),
@@ -236,20 +235,12 @@ pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError 
     } else {
         detail
     };
-    let (kind, message) = match code {
+    sent.refusal(ProviderId::Oanda, &detail, |code| match code {
         401 | 403 => (
             ErrorKind::Halt,
             format!(
                 "oanda rejected the token at {host} ({code}: {detail}); a practice token works only with CANDLELAKE_OANDA_ENV=practice, a live token only with live"
             ),
-        ),
-        429 => (
-            ErrorKind::RateLimited,
-            format!("oanda rate limit hit (429: {detail}); waiting before retrying"),
-        ),
-        500..=599 => (
-            ErrorKind::Transient,
-            format!("oanda server error {code} ({detail}); retrying"),
         ),
         400 | 404 | 405 => {
             let hint = if detail.contains("'count'") {
@@ -268,8 +259,5 @@ pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError 
             ErrorKind::Permanent,
             format!("oanda refused the request for {instrument} ({code}: {detail})"),
         ),
-    };
-    FetchError::new(kind, message)
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
+    })
 }
