@@ -52,7 +52,7 @@ fn ok(body: String) -> ResponseTemplate {
 }
 
 /// Answers `/query` with `response` when every one of `params` (and the key) is sent.
-async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseTemplate) {
+async fn answer(server: &MockServer, params: &[(&str, &str)], response: ResponseTemplate) {
     let mut mock = Mock::given(method("GET"))
         .and(path("/query"))
         .and(query_param("apikey", KEY));
@@ -60,6 +60,13 @@ async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseT
         mock = mock.and(query_param(*name, *value));
     }
     mock.respond_with(response).mount(server).await;
+}
+
+/// A server that gives one [`answer`].
+async fn serve(params: &[(&str, &str)], response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    answer(&server, params, response).await;
+    server
 }
 
 /// A server answering every `/query` with `response`.
@@ -322,13 +329,12 @@ fn check_every_candle(case: &FixtureCase, page: &Page) {
 #[tokio::test]
 async fn fixtures_parse_exactly() {
     for case in fixture_cases() {
-        let server = MockServer::start().await;
         let params: Vec<(&str, &str)> = case
             .query
             .split('&')
             .map(|kv| kv.split_once('=').unwrap())
             .collect();
-        serve(&server, &params, body(case.fixture)).await;
+        let server = serve(&params, body(case.fixture)).await;
         let gate = CountingGate::default();
         let page = client(&server)
             .fetch_window(&window(case.pair, case.tf, case.start, case.end), &gate)
@@ -727,14 +733,12 @@ async fn every_body_class_is_classified() {
 #[tokio::test]
 async fn daily_full_falls_back_to_compact_through_the_gate() {
     // TC0 premium-parameter note, then the compact answer
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[("function", "TIME_SERIES_DAILY"), ("outputsize", "full")],
         body("errors/premium-parameter.json"),
     )
     .await;
-    serve(
+    answer(
         &server,
         &[("function", "TIME_SERIES_DAILY"), ("outputsize", "compact")],
         body("TIME_SERIES_DAILY-IBM-compact.json"),
@@ -1011,9 +1015,7 @@ fn windows_follow_new_york_months() {
 
 #[tokio::test]
 async fn a_window_asks_for_its_new_york_month() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[("month", "2024-02"), ("interval", "1min")],
         raw_body(r#"{"Meta Data": {"6. Time Zone": "US/Eastern"}, "Time Series (1min)": {}}"#),
     )
@@ -1067,9 +1069,7 @@ fn pairs_are_classified() {
 
 #[tokio::test]
 async fn the_client_uses_its_overrides() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[
             ("function", "DIGITAL_CURRENCY_DAILY"),
             ("symbol", "EUR"),
