@@ -1,8 +1,8 @@
 //! The one HTTP exchange every provider client makes: a client with the run's timeout,
 //! candlelake's user agent and `Accept: application/json`; `send`, which passes the gate, sends
-//! one GET and reads the clock, status, headers and body; and the `Page` built from the answer.
-//! Transport errors never carry the URL, and a secret sent in the query is shown only as
-//! `[redacted]`.
+//! one GET and reads the clock, status, headers and body; the `Page` built from the answer, or
+//! the error of a refused one (429 and 5xx worded alike for every provider). Transport errors
+//! never carry the URL, and a secret sent in the query is shown only as `[redacted]`.
 
 use std::fmt;
 use std::time::Duration;

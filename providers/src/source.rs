@@ -1,6 +1,6 @@
-//! The async candle-fetch trait every provider implements, the request it answers, the
-//! capabilities and paging it declares, each provider's default request rate, and the
-//! injectable clock.
+//! The async candle-fetch trait every provider implements (through `candle_source!`), the
+//! request it answers, the capabilities and paging it declares, each provider's default request
+//! rate, and the injectable clock.
 
 use std::sync::Arc;
 
