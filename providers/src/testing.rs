@@ -141,7 +141,7 @@ impl ErrorCase {
 }
 
 /// Asks `request` once per case of the client `client` makes for a server serving the case's
-/// answer at `endpoint`, and checks each error (named `TC{i}`); returns them.
+/// answer at `endpoint`, and checks each error (named `case {i}`, by index); returns them.
 pub(crate) async fn check_errors<S: CandleSource>(
     cases: &[ErrorCase],
     endpoint: &str,
@@ -152,7 +152,7 @@ pub(crate) async fn check_errors<S: CandleSource>(
     for (i, case) in cases.iter().enumerate() {
         let server = serve(endpoint, case.response()).await;
         let err = fetch(&client(&server.uri()), request).await.unwrap_err();
-        case.check(&format!("TC{i}"), &err);
+        case.check(&format!("case {i}"), &err);
         errors.push(err);
     }
     errors

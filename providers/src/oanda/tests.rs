@@ -404,7 +404,7 @@ async fn classifies_every_error() {
         client(uri, at("2024-04-01"))
     });
     for (i, err) in errors.await.iter().enumerate() {
-        assert!(!err.message.contains(TOKEN), "TC{i}");
+        assert!(!err.message.contains(TOKEN), "case {i}");
     }
 }
 
