@@ -1,8 +1,8 @@
 //! The one HTTP exchange every provider client makes: a client with the run's timeout,
 //! candlelake's user agent and `Accept: application/json`; `send`, which passes the gate, sends
-//! one GET and reads the clock, status, headers and body; and the `Page` built from the answer.
-//! Transport errors never carry the URL, and a secret sent in the query is shown only as
-//! `[redacted]`.
+//! one GET and reads the clock, status, headers and body; the `Page` built from the answer, or
+//! the error of a refused one (429 and 5xx worded alike for every provider). Transport errors
+//! never carry the URL, and a secret sent in the query is shown only as `[redacted]`.
 
 use std::fmt;
 use std::time::Duration;
@@ -133,6 +133,37 @@ impl Sent {
     pub fn retry_after(&self) -> Option<Duration> {
         let value = self.headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
         value.parse::<u64>().ok().map(Duration::from_secs)
+    }
+
+    /// An error for this answer, with its status and `Retry-After`.
+    pub fn error(&self, kind: ErrorKind, message: String) -> FetchError {
+        FetchError::new(kind, message)
+            .with_status(self.status.as_u16())
+            .with_retry_after(self.retry_after())
+    }
+
+    /// The error for this non-2xx answer, whose body said `detail`: a 429 is rate limited and a
+    /// 5xx transient, worded alike for every provider; any other status is what `refused` makes
+    /// of it.
+    pub fn refusal(
+        &self,
+        provider: ProviderId,
+        detail: &str,
+        refused: impl FnOnce(u16) -> (ErrorKind, String),
+    ) -> FetchError {
+        let (name, code) = (provider.as_str(), self.status.as_u16());
+        let (kind, message) = match code {
+            429 => (
+                ErrorKind::RateLimited,
+                format!("{name} rate limit hit (429: {detail}); waiting before retrying"),
+            ),
+            500..=599 => (
+                ErrorKind::Transient,
+                format!("{name} server error {code} ({detail}); retrying"),
+            ),
+            _ => refused(code),
+        };
+        self.error(kind, message)
     }
 
     /// The page of this answer. Its response time is the `Date` header (RFC 2822), else the

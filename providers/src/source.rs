@@ -1,6 +1,6 @@
-//! The async candle-fetch trait every provider implements, the request it answers, the
-//! capabilities and paging it declares, each provider's default request rate, and the
-//! injectable clock.
+//! The async candle-fetch trait every provider implements (through `candle_source!`), the
+//! request it answers, the capabilities and paging it declares, each provider's default request
+//! rate, and the injectable clock.
 
 use std::sync::Arc;
 
@@ -137,6 +137,16 @@ pub struct Capabilities {
     pub max_buckets_per_request: u32,
 }
 
+impl Capabilities {
+    /// Every timeframe native, at most `max_buckets_per_request` buckets a request.
+    pub(crate) const fn every_timeframe(max_buckets_per_request: u32) -> Self {
+        Capabilities {
+            native_timeframes: &Timeframe::ALL,
+            max_buckets_per_request,
+        }
+    }
+}
+
 /// How a provider cuts a range into requests.
 #[derive(Debug, Clone, Copy)]
 pub enum Paging {
@@ -187,6 +197,43 @@ pub trait CandleSource: Send + Sync {
         gate: &dyn Gate,
     ) -> Result<Page, FetchError>;
 }
+
+/// Implements [`CandleSource`] for a provider's client from its id and capabilities: the trait's
+/// `fetch_window` is the client's own `fetch`, and with `paging = name` its `paging` is the
+/// client's own method `name`.
+macro_rules! candle_source {
+    ($client:ty, $id:expr, $capabilities:expr $(, paging = $paging:ident)?) => {
+        #[::async_trait::async_trait]
+        impl $crate::source::CandleSource for $client {
+            fn id(&self) -> $crate::source::ProviderId {
+                $id
+            }
+
+            fn capabilities(&self) -> $crate::source::Capabilities {
+                $capabilities
+            }
+
+            $(
+                fn paging(
+                    &self,
+                    pair: &str,
+                    tf: $crate::timeframe::Timeframe,
+                ) -> $crate::source::Paging {
+                    self.$paging(pair, tf)
+                }
+            )?
+
+            async fn fetch_window(
+                &self,
+                request: &$crate::source::WindowRequest,
+                gate: &dyn $crate::source::Gate,
+            ) -> Result<$crate::candle::Page, $crate::error::FetchError> {
+                self.fetch(request, gate).await
+            }
+        }
+    };
+}
+pub(crate) use candle_source;
 
 #[cfg(test)]
 mod tests {

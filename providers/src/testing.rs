@@ -1,6 +1,7 @@
 //! Helpers every provider's tests share: instants written as text, the recorded payloads in
 //! `fixtures/`, raw JSON records, a fixed clock, a local server, a gate that counts what it
-//! admits, and `fetch`, which asks a client for one window.
+//! admits, `fetch`, which asks a client for one window, and error answers with what a client
+//! must make of them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,6 +138,24 @@ impl ErrorCase {
             assert!(err.message.contains(part), "{name}: {err} lacks {part:?}");
         }
     }
+}
+
+/// Asks `request` once per case of the client `client` makes for a server serving the case's
+/// answer at `endpoint`, and checks each error (named `case {i}`, by index); returns them.
+pub(crate) async fn check_errors<S: CandleSource>(
+    cases: &[ErrorCase],
+    endpoint: &str,
+    request: &WindowRequest,
+    client: impl Fn(&str) -> S,
+) -> Vec<FetchError> {
+    let mut errors = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let server = serve(endpoint, case.response()).await;
+        let err = fetch(&client(&server.uri()), request).await.unwrap_err();
+        case.check(&format!("case {i}"), &err);
+        errors.push(err);
+    }
+    errors
 }
 
 /// Admits requests and counts them; refuses every request after the first `limit`, as a spent

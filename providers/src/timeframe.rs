@@ -95,24 +95,14 @@ impl FromStr for Timeframe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::at;
 
     #[test]
     fn floor_and_ceil_align_to_utc_buckets() {
-        let t = DateTime::parse_from_rfc3339("2024-03-10T07:59:59Z")
-            .unwrap()
-            .to_utc();
-        assert_eq!(
-            Timeframe::H4.floor(t).to_rfc3339(),
-            "2024-03-10T04:00:00+00:00"
-        );
-        assert_eq!(
-            Timeframe::H4.ceil(t).to_rfc3339(),
-            "2024-03-10T08:00:00+00:00"
-        );
-        assert_eq!(
-            Timeframe::D1.floor(t).to_rfc3339(),
-            "2024-03-10T00:00:00+00:00"
-        );
+        let t = at("2024-03-10T07:59:59Z");
+        assert_eq!(Timeframe::H4.floor(t), at("2024-03-10T04:00:00Z"));
+        assert_eq!(Timeframe::H4.ceil(t), at("2024-03-10T08:00:00Z"));
+        assert_eq!(Timeframe::D1.floor(t), at("2024-03-10"));
         assert!(Timeframe::H1.is_aligned(Timeframe::H1.floor(t)));
         assert!(!Timeframe::H1.is_aligned(t));
     }

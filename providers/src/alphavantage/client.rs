@@ -7,8 +7,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-
 use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
@@ -20,7 +18,7 @@ use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, SecretParam, Sent};
 use crate::secret::{Secret, redact};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, WindowRequest};
+use crate::source::{Capabilities, Clock, Gate, Paging, ProviderId, WindowRequest, candle_source};
 use crate::timeframe::Timeframe;
 
 /// How long to wait after the per-second burst note ("... more sparingly (1 request per
@@ -108,6 +106,17 @@ impl AlphaVantageClient {
         classify(pair, &self.overrides)
     }
 
+    /// How a range is cut into requests. Equity intraday: one window per America/New_York
+    /// calendar month (`month=YYYY-MM`). Everything else: the whole range in one window (one
+    /// call returns all the history Alpha Vantage serves).
+    fn paging_of(&self, pair: &str, tf: Timeframe) -> Paging {
+        if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
+            Paging::Cut(month_windows)
+        } else {
+            Paging::Buckets(u32::MAX)
+        }
+    }
+
     /// The URL of a call, without the key.
     fn url(&self, call: &Call) -> String {
         let mut url = self.query_url.clone();
@@ -151,12 +160,10 @@ impl AlphaVantageClient {
             400..=499 => (ErrorKind::Permanent, "refused the request"),
             _ => (ErrorKind::Transient, "sent an unexpected status"),
         };
-        FetchError::new(
+        sent.error(
             kind,
             format!("alphavantage {what} for {pair} (HTTP {code}: {detail})"),
         )
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
     }
 
     /// Classifies a 200 body, in the order of providers.md 1.7: a series first, then
@@ -264,34 +271,9 @@ impl AlphaVantageClient {
             ),
         }
     }
-}
 
-#[async_trait]
-impl CandleSource for AlphaVantageClient {
-    fn id(&self) -> ProviderId {
-        ProviderId::AlphaVantage
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    /// Equity intraday: one window per America/New_York calendar month (`month=YYYY-MM`).
-    /// Everything else: the whole range in one window (one call returns all the history
-    /// Alpha Vantage serves).
-    fn paging(&self, pair: &str, tf: Timeframe) -> Paging {
-        if self.class_of(pair) == AssetClass::Equity && tf != Timeframe::D1 {
-            Paging::Cut(month_windows)
-        } else {
-            Paging::Buckets(u32::MAX)
-        }
-    }
-
-    async fn fetch_window(
-        &self,
-        request: &WindowRequest,
-        gate: &dyn Gate,
-    ) -> Result<Page, FetchError> {
+    /// The window's call, and once more with `compact` should `full` be premium for this key.
+    async fn fetch(&self, request: &WindowRequest, gate: &dyn Gate) -> Result<Page, FetchError> {
         let pair = request.pair.as_str();
         let tf = request.timeframe;
         let class = self.class_of(pair);
@@ -336,3 +318,10 @@ impl CandleSource for AlphaVantageClient {
         }
     }
 }
+
+candle_source!(
+    AlphaVantageClient,
+    ProviderId::AlphaVantage,
+    CAPABILITIES,
+    paging = paging_of
+);

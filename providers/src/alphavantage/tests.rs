@@ -52,7 +52,7 @@ fn ok(body: String) -> ResponseTemplate {
 }
 
 /// Answers `/query` with `response` when every one of `params` (and the key) is sent.
-async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseTemplate) {
+async fn answer(server: &MockServer, params: &[(&str, &str)], response: ResponseTemplate) {
     let mut mock = Mock::given(method("GET"))
         .and(path("/query"))
         .and(query_param("apikey", KEY));
@@ -60,6 +60,13 @@ async fn serve(server: &MockServer, params: &[(&str, &str)], response: ResponseT
         mock = mock.and(query_param(*name, *value));
     }
     mock.respond_with(response).mount(server).await;
+}
+
+/// A server that gives one [`answer`].
+async fn serve(params: &[(&str, &str)], response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    answer(&server, params, response).await;
+    server
 }
 
 /// A server answering every `/query` with `response`.
@@ -95,13 +102,6 @@ fn ny_2024_to_utc(key: &str) -> DateTime<Utc> {
     local.and_utc() + chrono::TimeDelta::hours(if edt { 4 } else { 5 })
 }
 
-struct Spot {
-    key: &'static str,
-    utc: &'static str,
-    /// open, high, low, close, volume as on the wire.
-    values: [&'static str; 5],
-}
-
 struct FixtureCase {
     name: &'static str,
     pair: &'static str,
@@ -113,7 +113,9 @@ struct FixtureCase {
     count: usize,
     kind: VolumeKind,
     available_from: Option<&'static str>,
-    spots: Vec<Spot>,
+    /// Candles checked by hand, `key at open time: open high low close volume`: the key and the
+    /// values as on the wire, the open time in UTC.
+    spots: &'static [&'static str],
 }
 
 fn fixture_cases() -> Vec<FixtureCase> {
@@ -130,27 +132,11 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 620,
             kind: VolumeKind::Shares,
             available_from: None,
-            spots: vec![
-                Spot {
-                    key: "2024-03-08 09:30:00",
-                    utc: "2024-03-08T14:30:00Z",
-                    values: ["189.4500", "189.8000", "188.5400", "188.8800", "831898"],
-                },
-                Spot {
-                    key: "2024-03-08 19:30:00",
-                    utc: "2024-03-09T00:30:00Z",
-                    values: ["189.8000", "189.8350", "189.7900", "189.8250", "246"],
-                },
-                Spot {
-                    key: "2024-03-11 04:00:00",
-                    utc: "2024-03-11T08:00:00Z",
-                    values: ["189.8500", "189.9000", "189.8500", "189.8700", "1896"],
-                },
-                Spot {
-                    key: "2024-03-11 09:30:00",
-                    utc: "2024-03-11T13:30:00Z",
-                    values: ["189.9700", "190.1700", "189.5700", "189.7600", "684021"],
-                },
+            spots: &[
+                "2024-03-08 09:30:00 at 2024-03-08T14:30:00Z: 189.4500 189.8000 188.5400 188.8800 831898",
+                "2024-03-08 19:30:00 at 2024-03-09T00:30:00Z: 189.8000 189.8350 189.7900 189.8250 246",
+                "2024-03-11 04:00:00 at 2024-03-11T08:00:00Z: 189.8500 189.9000 189.8500 189.8700 1896",
+                "2024-03-11 09:30:00 at 2024-03-11T13:30:00Z: 189.9700 190.1700 189.5700 189.7600 684021",
             ],
         },
         // TC1 equity intraday, November 2024: EDT before 2024-11-03, EST after
@@ -165,27 +151,11 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 608,
             kind: VolumeKind::Shares,
             available_from: None,
-            spots: vec![
-                Spot {
-                    key: "2024-11-01 09:30:00",
-                    utc: "2024-11-01T13:30:00Z",
-                    values: ["208.2800", "208.6350", "208.1800", "208.4350", "247814"],
-                },
-                Spot {
-                    key: "2024-11-01 19:30:00",
-                    utc: "2024-11-01T23:30:00Z",
-                    values: ["209.0100", "209.0750", "208.9850", "209.0500", "1329"],
-                },
-                Spot {
-                    key: "2024-11-04 04:00:00",
-                    utc: "2024-11-04T09:00:00Z",
-                    values: ["209.0650", "209.0900", "209.0350", "209.0400", "1298"],
-                },
-                Spot {
-                    key: "2024-11-04 09:30:00",
-                    utc: "2024-11-04T14:30:00Z",
-                    values: ["209.3250", "209.6450", "209.0450", "209.1450", "525169"],
-                },
+            spots: &[
+                "2024-11-01 09:30:00 at 2024-11-01T13:30:00Z: 208.2800 208.6350 208.1800 208.4350 247814",
+                "2024-11-01 19:30:00 at 2024-11-01T23:30:00Z: 209.0100 209.0750 208.9850 209.0500 1329",
+                "2024-11-04 04:00:00 at 2024-11-04T09:00:00Z: 209.0650 209.0900 209.0350 209.0400 1298",
+                "2024-11-04 09:30:00 at 2024-11-04T14:30:00Z: 209.3250 209.6450 209.0450 209.1450 525169",
             ],
         },
         // TC2 equity daily: dates stamped 00:00Z, no conversion
@@ -200,17 +170,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 100,
             kind: VolumeKind::Shares,
             available_from: Some("2024-07-11"),
-            spots: vec![
-                Spot {
-                    key: "2024-11-29",
-                    utc: "2024-11-29",
-                    values: ["226.0800", "228.6400", "223.8100", "227.1300", "4284256"],
-                },
-                Spot {
-                    key: "2024-07-11",
-                    utc: "2024-07-11",
-                    values: ["178.7900", "181.9000", "176.7800", "179.9100", "7034320"],
-                },
+            spots: &[
+                "2024-11-29 at 2024-11-29: 226.0800 228.6400 223.8100 227.1300 4284256",
+                "2024-07-11 at 2024-07-11: 178.7900 181.9000 176.7800 179.9100 7034320",
             ],
         },
         // TC3 FX daily: UTC dates, no volume (0, kind none)
@@ -225,17 +187,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 239,
             kind: VolumeKind::None,
             available_from: Some("2024-01-02"),
-            spots: vec![
-                Spot {
-                    key: "2024-11-29",
-                    utc: "2024-11-29",
-                    values: ["1.05791", "1.06226", "1.05658", "1.05838", "0"],
-                },
-                Spot {
-                    key: "2024-01-02",
-                    utc: "2024-01-02",
-                    values: ["1.09390", "1.09655", "1.09021", "1.09110", "0"],
-                },
+            spots: &[
+                "2024-11-29 at 2024-11-29: 1.05791 1.06226 1.05658 1.05838 0",
+                "2024-01-02 at 2024-01-02: 1.09390 1.09655 1.09021 1.09110 0",
             ],
         },
         // TC4 FX intraday: UTC keys
@@ -250,11 +204,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 288,
             kind: VolumeKind::None,
             available_from: Some("2024-03-07T22:00:00Z"),
-            spots: vec![Spot {
-                key: "2024-03-08 21:55:00",
-                utc: "2024-03-08T21:55:00Z",
-                values: ["1.10004", "1.10014", "1.09997", "1.10000", "0"],
-            }],
+            spots: &[
+                "2024-03-08 21:55:00 at 2024-03-08T21:55:00Z: 1.10004 1.10014 1.09997 1.10000 0",
+            ],
         },
         // TC5 crypto intraday: volume is a bare JSON integer
         FixtureCase {
@@ -268,23 +220,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 288,
             kind: VolumeKind::Base,
             available_from: Some("2023-10-13T01:15:00Z"),
-            spots: vec![
-                Spot {
-                    key: "2023-10-14 01:10:00",
-                    utc: "2023-10-14T01:10:00Z",
-                    values: ["1554.52000", "1555.11000", "1553.06000", "1553.31000", "11"],
-                },
-                Spot {
-                    key: "2023-10-13 01:15:00",
-                    utc: "2023-10-13T01:15:00Z",
-                    values: [
-                        "1550.00000",
-                        "1552.50000",
-                        "1549.90000",
-                        "1551.80000",
-                        "849",
-                    ],
-                },
+            spots: &[
+                "2023-10-14 01:10:00 at 2023-10-14T01:10:00Z: 1554.52000 1555.11000 1553.06000 1553.31000 11",
+                "2023-10-13 01:15:00 at 2023-10-13T01:15:00Z: 1550.00000 1552.50000 1549.90000 1551.80000 849",
             ],
         },
         // TC6 DIGITAL_CURRENCY_DAILY, current format
@@ -299,29 +237,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 60,
             kind: VolumeKind::Base,
             available_from: Some("2024-04-04"),
-            spots: vec![
-                Spot {
-                    key: "2024-06-02",
-                    utc: "2024-06-02",
-                    values: [
-                        "61147.71000000",
-                        "61274.43000000",
-                        "61112.42000000",
-                        "61259.55000000",
-                        "1.26747903",
-                    ],
-                },
-                Spot {
-                    key: "2024-04-04",
-                    utc: "2024-04-04",
-                    values: [
-                        "61036.95000000",
-                        "61545.37000000",
-                        "60384.62000000",
-                        "60605.52000000",
-                        "2488.81774965",
-                    ],
-                },
+            spots: &[
+                "2024-06-02 at 2024-06-02: 61147.71000000 61274.43000000 61112.42000000 61259.55000000 1.26747903",
+                "2024-04-04 at 2024-04-04: 61036.95000000 61545.37000000 60384.62000000 60605.52000000 2488.81774965",
             ],
         },
         // TC7 DIGITAL_CURRENCY_DAILY, legacy format: the market's `a` fields
@@ -336,29 +254,9 @@ fn fixture_cases() -> Vec<FixtureCase> {
             count: 60,
             kind: VolumeKind::Base,
             available_from: Some("2023-08-16"),
-            spots: vec![
-                Spot {
-                    key: "2023-10-14",
-                    utc: "2023-10-14",
-                    values: [
-                        "24739.51937135",
-                        "25036.72331871",
-                        "24284.73135965",
-                        "24535.81871345",
-                        "44247.01127904",
-                    ],
-                },
-                Spot {
-                    key: "2023-08-16",
-                    utc: "2023-08-16",
-                    values: [
-                        "26704.06623735",
-                        "27079.51241950",
-                        "26367.25850966",
-                        "26877.70009200",
-                        "9819.24644381",
-                    ],
-                },
+            spots: &[
+                "2023-10-14 at 2023-10-14: 24739.51937135 25036.72331871 24284.73135965 24535.81871345 44247.01127904",
+                "2023-08-16 at 2023-08-16: 26704.06623735 27079.51241950 26367.25850966 26877.70009200 9819.24644381",
             ],
         },
     ]
@@ -431,13 +329,12 @@ fn check_every_candle(case: &FixtureCase, page: &Page) {
 #[tokio::test]
 async fn fixtures_parse_exactly() {
     for case in fixture_cases() {
-        let server = MockServer::start().await;
         let params: Vec<(&str, &str)> = case
             .query
             .split('&')
             .map(|kv| kv.split_once('=').unwrap())
             .collect();
-        serve(&server, &params, body(case.fixture)).await;
+        let server = serve(&params, body(case.fixture)).await;
         let gate = CountingGate::default();
         let page = client(&server)
             .fetch_window(&window(case.pair, case.tf, case.start, case.end), &gate)
@@ -466,22 +363,23 @@ async fn fixtures_parse_exactly() {
             case.name
         );
         check_every_candle(&case, &page);
-        for spot in &case.spots {
+        for spot in case.spots {
+            let (key, rest) = spot.split_once(" at ").unwrap();
+            let (utc, values) = rest.split_once(": ").unwrap();
             let c = page
                 .candles
                 .iter()
-                .find(|c| key_and_bar(c).0 == spot.key)
-                .unwrap_or_else(|| panic!("{}: no {}", case.name, spot.key));
+                .find(|c| key_and_bar(c).0 == key)
+                .unwrap_or_else(|| panic!("{}: no {key}", case.name));
             assert_eq!(
                 c.open_time.as_ref().unwrap(),
-                &at(spot.utc),
-                "{} {}",
-                case.name,
-                spot.key
+                &at(utc),
+                "{} {key}",
+                case.name
             );
             let got = [&c.open, &c.high, &c.low, &c.close, &c.volume].map(text);
-            let want = spot.values.map(normalized);
-            assert_eq!(got, want, "{} {}", case.name, spot.key);
+            let want: Vec<_> = values.split_whitespace().map(normalized).collect();
+            assert_eq!(got.to_vec(), want, "{} {key}", case.name);
         }
         // The server saw the key; nothing the engine gets holds it.
         let sent = server.received_requests().await.unwrap();
@@ -835,14 +733,12 @@ async fn every_body_class_is_classified() {
 #[tokio::test]
 async fn daily_full_falls_back_to_compact_through_the_gate() {
     // TC0 premium-parameter note, then the compact answer
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[("function", "TIME_SERIES_DAILY"), ("outputsize", "full")],
         body("errors/premium-parameter.json"),
     )
     .await;
-    serve(
+    answer(
         &server,
         &[("function", "TIME_SERIES_DAILY"), ("outputsize", "compact")],
         body("TIME_SERIES_DAILY-IBM-compact.json"),
@@ -1119,9 +1015,7 @@ fn windows_follow_new_york_months() {
 
 #[tokio::test]
 async fn a_window_asks_for_its_new_york_month() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[("month", "2024-02"), ("interval", "1min")],
         raw_body(r#"{"Meta Data": {"6. Time Zone": "US/Eastern"}, "Time Series (1min)": {}}"#),
     )
@@ -1175,9 +1069,7 @@ fn pairs_are_classified() {
 
 #[tokio::test]
 async fn the_client_uses_its_overrides() {
-    let server = MockServer::start().await;
-    serve(
-        &server,
+    let server = serve(
         &[
             ("function", "DIGITAL_CURRENCY_DAILY"),
             ("symbol", "EUR"),

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 
@@ -11,8 +10,7 @@ use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, Sent};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
-use crate::timeframe::Timeframe;
+use crate::source::{Capabilities, Clock, Gate, ProviderId, WindowRequest, candle_source};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
 pub const MAX_BUCKETS: u32 = 300;
@@ -22,12 +20,6 @@ pub const DEFAULT_RPS: Decimal = Decimal::from_parts(8, 0, 0, false, 0);
 
 /// Coinbase's volume is in the base currency.
 pub const VOLUME_KIND: VolumeKind = VolumeKind::Base;
-
-/// Every timeframe is native.
-const CAPABILITIES: Capabilities = Capabilities {
-    native_timeframes: &Timeframe::ALL,
-    max_buckets_per_request: MAX_BUCKETS,
-};
 
 #[derive(Debug, Clone)]
 pub struct CoinbaseConfig {
@@ -73,23 +65,9 @@ impl CoinbaseClient {
             granularity(request.timeframe),
         )
     }
-}
 
-#[async_trait]
-impl CandleSource for CoinbaseClient {
-    fn id(&self) -> ProviderId {
-        ProviderId::Coinbase
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    async fn fetch_window(
-        &self,
-        request: &WindowRequest,
-        gate: &dyn Gate,
-    ) -> Result<Page, FetchError> {
+    /// The window's one request, and every row of its answer.
+    async fn fetch(&self, request: &WindowRequest, gate: &dyn Gate) -> Result<Page, FetchError> {
         let sent = self.http.send(gate, &self.url(request), None).await?;
         if !sent.status.is_success() {
             return Err(classify(&sent, &request.pair));
@@ -99,6 +77,12 @@ impl CandleSource for CoinbaseClient {
     }
 }
 
+candle_source!(
+    CoinbaseClient,
+    ProviderId::Coinbase,
+    Capabilities::every_timeframe(MAX_BUCKETS)
+);
+
 /// Turns a non-2xx answer into an error the engine can act on.
 fn classify(sent: &Sent, pair: &str) -> FetchError {
     let body = &sent.body;
@@ -106,16 +90,7 @@ fn classify(sent: &Sent, pair: &str) -> FetchError {
         .ok()
         .and_then(|b| b.message.or(b.error))
         .unwrap_or_else(|| body.chars().take(200).collect());
-    let code = sent.status.as_u16();
-    let (kind, message) = match code {
-        429 => (
-            ErrorKind::RateLimited,
-            format!("coinbase rate limit hit (429: {detail}); waiting before retrying"),
-        ),
-        500..=599 => (
-            ErrorKind::Transient,
-            format!("coinbase server error {code} ({detail}); retrying"),
-        ),
+    sent.refusal(ProviderId::Coinbase, &detail, |code| match code {
         404 => (
             ErrorKind::Permanent,
             format!(
@@ -126,8 +101,5 @@ fn classify(sent: &Sent, pair: &str) -> FetchError {
             ErrorKind::Permanent,
             format!("coinbase refused the request ({code}: {detail})"),
         ),
-    };
-    FetchError::new(kind, message)
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
+    })
 }

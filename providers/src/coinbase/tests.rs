@@ -12,7 +12,8 @@ use crate::candle::VolumeKind;
 use crate::error::ErrorKind;
 use crate::source::{CandleSource, ProviderId};
 use crate::testing::{
-    CountingGate, at, error_case, fetch, fixed_clock, fixture, nothing_listens, window,
+    CountingGate, at, check_errors, error_case, fetch, fixed_clock, fixture, nothing_listens,
+    window,
 };
 use crate::timeframe::Timeframe;
 
@@ -186,13 +187,10 @@ async fn classifies_every_error() {
         ),
     ];
     let request = window("BTC-USD", Timeframe::H1, JANUARY.0, JANUARY.1);
-    for (i, case) in cases.iter().enumerate() {
-        let server = serve(case.response()).await;
-        let err = fetch(&client(&server.uri(), at("2024-01-29")), &request)
-            .await
-            .unwrap_err();
-        case.check(&format!("TC{i}"), &err);
-    }
+    check_errors(&cases, CANDLES, &request, |uri| {
+        client(uri, at("2024-01-29"))
+    })
+    .await;
 }
 
 #[tokio::test]

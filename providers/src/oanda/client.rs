@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
@@ -13,8 +12,7 @@ use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, Sent};
 use crate::secret::{Secret, redact};
-use crate::source::{CandleSource, Capabilities, Clock, Gate, ProviderId, WindowRequest};
-use crate::timeframe::Timeframe;
+use crate::source::{Capabilities, Clock, Gate, ProviderId, WindowRequest, candle_source};
 
 /// Buckets per window. A continuing window is asked from one bucket before its start (see
 /// [`candles_url`]), so no request ever spans more than 5000 buckets, v20's largest `count`.
@@ -26,12 +24,6 @@ pub const DEFAULT_RPS: Decimal = Decimal::from_parts(50, 0, 0, false, 0);
 
 /// Oanda's volume is the number of price ticks in the candle.
 pub const VOLUME_KIND: VolumeKind = VolumeKind::Ticks;
-
-/// Every timeframe is native.
-const CAPABILITIES: Capabilities = Capabilities {
-    native_timeframes: &Timeframe::ALL,
-    max_buckets_per_request: MAX_BUCKETS,
-};
 
 /// The REST host of the live (fxTrade) environment.
 pub const LIVE_HOST: &str = "https://api-fxtrade.oanda.com";
@@ -123,66 +115,10 @@ impl OandaClient {
             ..err
         }
     }
-}
 
-/// The v20 instrument of a canonical pair: `EUR-USD` → `EUR_USD`.
-pub fn instrument(pair: &str) -> String {
-    pair.replace('-', "_")
-}
-
-/// The `to` of a request: the window's end, never later than `now` (v20 refuses a `to` in the
-/// future), in whole seconds.
-fn clamped_to(request: &WindowRequest, now: DateTime<Utc>) -> DateTime<Utc> {
-    request.end.min(now).trunc_subsecs(0)
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
-/// The candles URL of a window, `to` clamped to `now`.
-///
-/// A first window asks `from=start&includeFirst=true`. A continuing window asks from one bucket
-/// before its start with `includeFirst=false`: v20's forward paging, which never repeats the
-/// previous window's boundary candle. `count` is never sent (v20 refuses it with both `from`
-/// and `to`).
-pub fn candles_url(base_url: &str, request: &WindowRequest, now: DateTime<Utc>) -> String {
-    let (from, include_first) = if request.continues {
-        (request.start - request.timeframe.duration(), false)
-    } else {
-        (request.start, true)
-    };
-    format!(
-        "{}/v3/instruments/{}/candles?price=M&smooth=false&dailyAlignment=0&alignmentTimezone=UTC&granularity={}&from={}&to={}&includeFirst={}",
-        base_url.trim_end_matches('/'),
-        instrument(&request.pair),
-        granularity(request.timeframe),
-        rfc3339(from),
-        rfc3339(clamped_to(request, now)),
-        include_first,
-    )
-}
-
-/// Whether the pair can be put in a URL path as a v20 instrument.
-fn is_instrument(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-#[async_trait]
-impl CandleSource for OandaClient {
-    fn id(&self) -> ProviderId {
-        ProviderId::Oanda
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
-    async fn fetch_window(
-        &self,
-        request: &WindowRequest,
-        gate: &dyn Gate,
-    ) -> Result<Page, FetchError> {
+    /// The window's one request, and every candle of its answer; nothing is asked of a window
+    /// that starts at or after now.
+    async fn fetch(&self, request: &WindowRequest, gate: &dyn Gate) -> Result<Page, FetchError> {
         let instrument = instrument(&request.pair);
         if !is_instrument(&instrument) {
             return Err(FetchError::new(
@@ -227,11 +163,59 @@ impl CandleSource for OandaClient {
     }
 }
 
+candle_source!(
+    OandaClient,
+    ProviderId::Oanda,
+    Capabilities::every_timeframe(MAX_BUCKETS)
+);
+
+/// The v20 instrument of a canonical pair: `EUR-USD` → `EUR_USD`.
+pub fn instrument(pair: &str) -> String {
+    pair.replace('-', "_")
+}
+
+/// The `to` of a request: the window's end, never later than `now` (v20 refuses a `to` in the
+/// future), in whole seconds.
+fn clamped_to(request: &WindowRequest, now: DateTime<Utc>) -> DateTime<Utc> {
+    request.end.min(now).trunc_subsecs(0)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// The candles URL of a window, `to` clamped to `now`.
+///
+/// A first window asks `from=start&includeFirst=true`. A continuing window asks from one bucket
+/// before its start with `includeFirst=false`: v20's forward paging, which never repeats the
+/// previous window's boundary candle. `count` is never sent (v20 refuses it with both `from`
+/// and `to`).
+pub fn candles_url(base_url: &str, request: &WindowRequest, now: DateTime<Utc>) -> String {
+    let (from, include_first) = if request.continues {
+        (request.start - request.timeframe.duration(), false)
+    } else {
+        (request.start, true)
+    };
+    format!(
+        "{}/v3/instruments/{}/candles?price=M&smooth=false&dailyAlignment=0&alignmentTimezone=UTC&granularity={}&from={}&to={}&includeFirst={}",
+        base_url.trim_end_matches('/'),
+        instrument(&request.pair),
+        granularity(request.timeframe),
+        rfc3339(from),
+        rfc3339(clamped_to(request, now)),
+        include_first,
+    )
+}
+
+/// Whether the pair can be put in a URL path as a v20 instrument.
+fn is_instrument(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Turns a non-2xx answer into an error the engine can act on. `host` is `host[:port]` of the
 /// base URL, named when the token is refused.
 pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError {
     let (status, body) = (sent.status, &sent.body);
-    let code = status.as_u16();
     let detail = match serde_json::from_str::<ErrorBody>(body) {
         Ok(ErrorBody {
             error_message: Some(m),
@@ -251,20 +235,12 @@ pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError 
     } else {
         detail
     };
-    let (kind, message) = match code {
+    sent.refusal(ProviderId::Oanda, &detail, |code| match code {
         401 | 403 => (
             ErrorKind::Halt,
             format!(
                 "oanda rejected the token at {host} ({code}: {detail}); a practice token works only with CANDLELAKE_OANDA_ENV=practice, a live token only with live"
             ),
-        ),
-        429 => (
-            ErrorKind::RateLimited,
-            format!("oanda rate limit hit (429: {detail}); waiting before retrying"),
-        ),
-        500..=599 => (
-            ErrorKind::Transient,
-            format!("oanda server error {code} ({detail}); retrying"),
         ),
         400 | 404 | 405 => {
             let hint = if detail.contains("'count'") {
@@ -283,8 +259,5 @@ pub(super) fn classify(sent: &Sent, instrument: &str, host: &str) -> FetchError 
             ErrorKind::Permanent,
             format!("oanda refused the request for {instrument} ({code}: {detail})"),
         ),
-    };
-    FetchError::new(kind, message)
-        .with_status(code)
-        .with_retry_after(sent.retry_after())
+    })
 }

@@ -16,7 +16,8 @@ use crate::http::Sent;
 use crate::secret::Secret;
 use crate::source::{CandleSource, ProviderId, WindowRequest};
 use crate::testing::{
-    CountingGate, at, error_case, fetch, fixed_clock, fixture, nothing_listens, window,
+    CountingGate, at, check_errors, error_case, fetch, fixed_clock, fixture, nothing_listens,
+    window,
 };
 use crate::timeframe::Timeframe;
 
@@ -399,12 +400,10 @@ async fn classifies_every_error() {
         ),
     ];
     let request = window("EUR-USD", Timeframe::M5, "2024-03-04", "2024-03-05");
-    for (i, case) in cases.iter().enumerate() {
-        let server = serve(case.response()).await;
-        let err = fetch(&client(&server.uri(), at("2024-04-01")), &request)
-            .await
-            .unwrap_err();
-        case.check(&format!("case {i}"), &err);
+    let errors = check_errors(&cases, CANDLES, &request, |uri| {
+        client(uri, at("2024-04-01"))
+    });
+    for (i, err) in errors.await.iter().enumerate() {
         assert!(!err.message.contains(TOKEN), "case {i}");
     }
 }
