@@ -5,7 +5,6 @@ mod candles;
 mod run;
 mod serve;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -21,18 +20,18 @@ struct Cli {
     command: Cmd,
 }
 
-#[derive(Debug, Args)]
-struct Blackout {
+#[derive(Debug, Clone, Args)]
+pub struct Blackout {
     /// Start a 429 blackout (Retry-After: 2) this many ms after the first request.
     #[arg(long, requires = "blackout_ms")]
-    blackout_after_ms: Option<u64>,
+    pub blackout_after_ms: Option<u64>,
     /// Length of the blackout in ms.
     #[arg(long, requires = "blackout_after_ms")]
-    blackout_ms: Option<u64>,
+    pub blackout_ms: Option<u64>,
 }
 
 impl Blackout {
-    fn get(&self) -> Option<(u64, u64)> {
+    pub fn get(&self) -> Option<(u64, u64)> {
         self.blackout_after_ms.zip(self.blackout_ms)
     }
 }
@@ -51,34 +50,7 @@ enum Cmd {
         blackout: Blackout,
     },
     /// Run candlelake against a fresh server and report throughput, requests, 429s and RSS.
-    Run {
-        /// Total candles to backfill (pairs x buckets).
-        #[arg(long, required_unless_present = "duration_s")]
-        candles: Option<u64>,
-        /// Number of synthetic pairs (B00-USD, B01-USD, ...).
-        #[arg(long, default_value_t = 20)]
-        pairs: u32,
-        /// Timeframe: 1m 5m 15m 30m 1h 4h 1d.
-        #[arg(long, default_value = "1m")]
-        timeframe: String,
-        /// candlelake's Coinbase requests per second (CANDLELAKE_COINBASE_RPS); 0 = unlimited.
-        #[arg(long, default_value = "0")]
-        rps: String,
-        /// Make the server enforce 10 requests/s, burst 15.
-        #[arg(long)]
-        rate_limit: bool,
-        /// Stop candlelake with SIGTERM after this many seconds (the range is sized to outlast it).
-        #[arg(long)]
-        duration_s: Option<u64>,
-        #[command(flatten)]
-        blackout: Blackout,
-        /// The candlelake binary [default: next to this binary, else target/release/candlelake].
-        #[arg(long)]
-        binary: Option<PathBuf>,
-        /// Keep the temp dir (lake, state, candlelake's stderr) instead of removing it.
-        #[arg(long)]
-        keep: bool,
-    },
+    Run(run::RunOptions),
 }
 
 fn main() -> ExitCode {
@@ -96,27 +68,7 @@ fn main() -> ExitCode {
                 .map(|(a, l)| (Duration::from_millis(a), Duration::from_millis(l))),
         })
         .map(|()| 0),
-        Cmd::Run {
-            candles,
-            pairs,
-            timeframe,
-            rps,
-            rate_limit,
-            duration_s,
-            blackout,
-            binary,
-            keep,
-        } => run::run(run::RunOptions {
-            candles,
-            pairs,
-            timeframe,
-            rps,
-            rate_limit,
-            duration_s,
-            blackout: blackout.get(),
-            binary,
-            keep,
-        }),
+        Cmd::Run(options) => run::run(options),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

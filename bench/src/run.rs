@@ -17,16 +17,34 @@ const PAGE: i64 = 300;
 /// Requests per second assumed when sizing a `--duration-s` run with no client limit.
 const UNLIMITED_RPS_GUESS: i64 = 3_000;
 
-#[derive(Debug, Clone)]
+/// What to run: the `run` subcommand's arguments.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunOptions {
+    /// Total candles to backfill (pairs x buckets).
+    #[arg(long, required_unless_present = "duration_s")]
     pub candles: Option<u64>,
+    /// Number of synthetic pairs (B00-USD, B01-USD, ...).
+    #[arg(long, default_value_t = 20)]
     pub pairs: u32,
+    /// Timeframe: 1m 5m 15m 30m 1h 4h 1d.
+    #[arg(long, default_value = "1m")]
     pub timeframe: String,
+    /// candlelake's Coinbase requests per second (CANDLELAKE_COINBASE_RPS); 0 = unlimited.
+    #[arg(long, default_value = "0")]
     pub rps: String,
+    /// Make the server enforce 10 requests/s, burst 15.
+    #[arg(long)]
     pub rate_limit: bool,
+    /// Stop candlelake with SIGTERM after this many seconds (the range is sized to outlast it).
+    #[arg(long)]
     pub duration_s: Option<u64>,
-    pub blackout: Option<(u64, u64)>,
+    #[command(flatten)]
+    pub blackout: crate::Blackout,
+    /// The candlelake binary [default: next to this binary, else target/release/candlelake].
+    #[arg(long)]
     pub binary: Option<PathBuf>,
+    /// Keep the temp dir (lake, state, candlelake's stderr) instead of removing it.
+    #[arg(long)]
     pub keep: bool,
 }
 
@@ -144,7 +162,7 @@ fn start_server(options: &RunOptions) -> Result<(ServerGuard, u16), String> {
     if options.rate_limit {
         cmd.arg("--rate-limit");
     }
-    if let Some((after, length)) = options.blackout {
+    if let Some((after, length)) = options.blackout.get() {
         cmd.args([
             "--blackout-after-ms",
             &after.to_string(),
@@ -373,6 +391,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         },
         options
             .blackout
+            .get()
             .map(|(a, l)| format!(", blackout {l} ms after {a} ms"))
             .unwrap_or_default(),
         options
@@ -502,7 +521,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
             s = options.duration_s.unwrap_or(0)
         );
     }
-    if options.blackout.is_some() {
+    if options.blackout.get().is_some() {
         println!(
             "requests during cool-down: {}",
             stat("requests_during_blackout")
@@ -518,8 +537,8 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         "rps": options.rps,
         "server_rate_limit": options.rate_limit,
         "duration_s": options.duration_s,
-        "blackout_after_ms": options.blackout.map(|b| b.0),
-        "blackout_ms": options.blackout.map(|b| b.1),
+        "blackout_after_ms": options.blackout.get().map(|b| b.0),
+        "blackout_ms": options.blackout.get().map(|b| b.1),
         "wall_s": (secs * 1000.0).round() / 1000.0,
         "stop_s": stop_s.map(|s| (s * 1000.0).round() / 1000.0),
         "candles_per_s": candles_per_s.round(),
@@ -529,7 +548,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         "rate_limited": stat("rate_limited"),
         "server_errors": stat("errors"),
         "candles_served": stat("candles"),
-        "requests_during_blackout": options.blackout.map(|_| stat("requests_during_blackout")),
+        "requests_during_blackout": options.blackout.get().map(|_| stat("requests_during_blackout")),
         "commits": counts.commits,
         "data_files": counts.data_files,
         "data_bytes": counts.data_bytes,
@@ -597,7 +616,10 @@ mod tests {
             rps: "0".into(),
             rate_limit: false,
             duration_s: None,
-            blackout: None,
+            blackout: crate::Blackout {
+                blackout_after_ms: None,
+                blackout_ms: None,
+            },
             binary: None,
             keep: false,
         };

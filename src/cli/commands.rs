@@ -264,10 +264,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let report = report.series;
     let any = report.iter().any(|s| !s.gaps.is_empty());
     output::print_gaps(&report, out.json(args.json));
-    Ok(error::finished(
-        !(failed || args.fail_on_gaps && any),
-        None,
-    ))
+    Ok(error::finished(!(failed || args.fail_on_gaps && any), None))
 }
 
 async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<i32> {

@@ -7,7 +7,7 @@ use candlelake::providers::Timeframe;
 
 use crate::support::args::{Args, backfill};
 use crate::support::synth::synth_server;
-use crate::support::{Workspace, walk};
+use crate::support::{Workspace, series_in, walk};
 
 /// BTC-USD and ETH-USD 1h over a week of 2024, and BTC-USD 1d over January.
 async fn lake() -> (wiremock::MockServer, Workspace) {
@@ -57,12 +57,16 @@ fn watermark(ws: &Workspace, pair: &str, tf: &str) -> PathBuf {
 }
 
 fn series<'a>(report: &'a serde_json::Value, pair: &str, tf: &str) -> &'a serde_json::Value {
-    report["series"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["asset_pair"] == pair && s["timeframe"] == tf)
-        .unwrap_or_else(|| panic!("{pair} {tf} is not listed: {report}"))
+    series_in(&report["series"], pair, tf)
+}
+
+/// Rewrites the ETH-USD 1h watermark file, each (old, new) text replaced.
+fn edit_eth_watermark(ws: &Workspace, edits: &[(&str, &str)]) {
+    let path = watermark(ws, "ETH-USD", "1h");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = edits.iter().fold(text.clone(), |t, (a, b)| t.replace(a, b));
+    assert_ne!(text, edited, "the watermark changed shape: {text}");
+    std::fs::write(&path, edited).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -97,19 +101,19 @@ async fn lost_watermarks_leave_every_series_listed_from_the_tables() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_watermark_ahead_of_the_table_does_not_hide_staleness() {
     let (_server, ws) = lake().await;
-    let path = watermark(&ws, "ETH-USD", "1h");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let future = text
-        .replace(
-            "\"to\": \"2024-01-08T00:00:00Z\"",
-            "\"to\": \"2099-01-01T00:00:00Z\"",
-        )
-        .replace(
-            "\"last_candle\": \"2024-01-07T23:00:00Z\"",
-            "\"last_candle\": \"2098-12-31T23:00:00Z\"",
-        );
-    assert_ne!(text, future, "the fixture watermark changed shape: {text}");
-    std::fs::write(&path, future).unwrap();
+    edit_eth_watermark(
+        &ws,
+        &[
+            (
+                "\"to\": \"2024-01-08T00:00:00Z\"",
+                "\"to\": \"2099-01-01T00:00:00Z\"",
+            ),
+            (
+                "\"last_candle\": \"2024-01-07T23:00:00Z\"",
+                "\"last_candle\": \"2098-12-31T23:00:00Z\"",
+            ),
+        ],
+    );
 
     let (code, report) = status(&ws, &["--fail-if-stale", "26h"]).await;
     assert_eq!(code, Some(2), "{report}");
@@ -250,16 +254,13 @@ async fn lost_watermarks_do_not_stop_topup() {
 #[tokio::test(flavor = "multi_thread")]
 async fn gaps_call_what_a_watermark_claims_beyond_the_table_not_fetched() {
     let (_server, ws) = lake().await;
-    let path = watermark(&ws, "ETH-USD", "1h");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replace(
+    edit_eth_watermark(
+        &ws,
+        &[(
             "\"to\": \"2024-01-08T00:00:00Z\"",
             "\"to\": \"2024-01-10T00:00:00Z\"",
-        ),
-    )
-    .unwrap();
+        )],
+    );
     let out = ws
         .run_expect(
             ["gaps", "--json", "--pairs", "ETH-USD", "--timeframes", "1h"],

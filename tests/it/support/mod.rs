@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 pub use args::{Args, backfill, refetch};
 pub use workspace::{
-    Cells, Workspace, assert_conservation, by_time, cells, fields, find, ohlcv, series,
+    Cells, Workspace, assert_conservation, by_time, cells, fields, find, ohlcv, series, series_in,
     stdout_json, unique_keys,
 };
 

@@ -245,12 +245,16 @@ pub fn find<'a>(list: &'a serde_json::Value, key: &str, value: &str) -> &'a serd
 
 /// The summary line of one series.
 pub fn series<'a>(summary: &'a serde_json::Value, pair: &str, tf: &str) -> &'a serde_json::Value {
-    summary["results"]
-        .as_array()
+    series_in(&summary["results"], pair, tf)
+}
+
+/// The entry of one series in a list of them (a summary's results, a status's series).
+pub fn series_in<'a>(list: &'a serde_json::Value, pair: &str, tf: &str) -> &'a serde_json::Value {
+    list.as_array()
         .unwrap()
         .iter()
         .find(|r| r["asset_pair"] == pair && r["timeframe"] == tf)
-        .unwrap_or_else(|| panic!("no result for {pair} {tf} in {summary}"))
+        .unwrap_or_else(|| panic!("no {pair} {tf} in {list}"))
 }
 
 /// Checks fetched = written + dead-lettered + duplicates + skipped for every series.
