@@ -195,15 +195,16 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
     } else {
         Some(RunLock::acquire(&settings.state_dir)?)
     };
-    let requests =
+    let planned =
         ops::backfill::requests(&runner, &settings, &plan, args.retry_unreachable).await?;
     if plan.dry_run {
         let report =
-            ops::backfill::dry_run(&runner, &requests, settings.alphavantage_daily_limit).await;
+            ops::backfill::dry_run(&runner, &planned, settings.alphavantage_daily_limit).await;
         output::print_dry_run(&report, out.format);
         return Ok(exit::OK);
     }
-    let results = Arc::new(runner).run_all(requests).await;
+    let mut results = planned.failed;
+    results.extend(Arc::new(runner).run_all(planned.requests).await);
     Ok(finish(&settings, &run, &results, out.format, started).await)
 }
 
@@ -242,8 +243,8 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
-    let requests = ops::backfill::requests(&runner, &settings, &plan, false).await?;
-    let report = ops::refetch::refetch_all(&runner, &requests).await;
+    let planned = ops::backfill::requests(&runner, &settings, &plan, false).await?;
+    let report = ops::refetch::refetch_all(&runner, &planned).await;
     output::print_refetch(&report, out.format);
     Ok(error::finished(
         report.succeeded(),

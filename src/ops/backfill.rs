@@ -9,27 +9,40 @@ use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::{BackfillPlan, PlanError, Settings};
 use crate::providers::Timeframe;
+use crate::report::summary::SeriesResult;
 use crate::series::{Runner, SeriesRequest};
-use crate::sink::PartitionPeriod;
+use crate::sink::{PartitionPeriod, SinkError};
 
-/// The partition period of each table a run touches; a conflict with an existing table is a
-/// usage error, found before any request.
+/// The partition period of each table a run touches. A conflict with an existing table, or a
+/// table candlelake cannot append to, is a usage error found before any request; a table that
+/// cannot be read fails only the series that use it (the error says which file and what to do).
 pub async fn partition_periods(
     runner: &Runner,
     settings: &Settings,
     timeframes: impl IntoIterator<Item = Timeframe>,
-) -> Result<HashMap<Timeframe, PartitionPeriod>, PlanError> {
+) -> Result<HashMap<Timeframe, Result<PartitionPeriod, String>>, PlanError> {
     let mut periods = HashMap::new();
     for tf in timeframes {
         let explicit = settings.partition_periods.contains_key(&tf);
-        let period = runner
-            .sink()
-            .partition_period(tf, explicit)
-            .await
-            .map_err(|e| PlanError(e.to_string()))?;
+        let period = match runner.sink().partition_period(tf, explicit).await {
+            Ok(period) => Ok(period),
+            Err(
+                e @ (SinkError::PeriodConflict { .. }
+                | SinkError::Unsupported { .. }
+                | SinkError::BadLocation(_)),
+            ) => return Err(PlanError(e.to_string())),
+            Err(e) => Err(e.to_string()),
+        };
         periods.insert(tf, period);
     }
     Ok(periods)
+}
+
+/// The requests of a run, and the series that cannot start (their table cannot be read).
+#[derive(Default)]
+pub struct Planned {
+    pub requests: Vec<SeriesRequest>,
+    pub failed: Vec<SeriesResult>,
 }
 
 /// One request per (pair, timeframe) of the plan.
@@ -38,17 +51,21 @@ pub async fn requests(
     settings: &Settings,
     plan: &BackfillPlan,
     retry_unreachable: bool,
-) -> Result<Vec<SeriesRequest>, PlanError> {
+) -> Result<Planned, PlanError> {
     let periods = partition_periods(runner, settings, plan.timeframes.iter().copied()).await?;
     let range = TimeRange::new(plan.start, plan.end);
-    let mut requests = Vec::new();
+    let mut planned = Planned::default();
     for series in plan.series() {
-        let period = periods[&series.timeframe];
-        let mut request = runner.request(series, range, period)?;
-        request.retry_unreachable = retry_unreachable;
-        requests.push(request);
+        match &periods[&series.timeframe] {
+            Ok(period) => {
+                let mut request = runner.request(series, range, *period)?;
+                request.retry_unreachable = retry_unreachable;
+                planned.requests.push(request);
+            }
+            Err(e) => planned.failed.push(SeriesResult::failed(series, e.clone())),
+        }
     }
-    Ok(requests)
+    Ok(planned)
 }
 
 /// The `--dry-run` report: ranges and requests per series and, for a provider with a daily
@@ -82,9 +99,20 @@ pub struct PlannedRange {
 }
 
 /// What a backfill of `requests` would fetch; makes no request.
-pub async fn dry_run(runner: &Runner, requests: &[SeriesRequest], daily_limit: u64) -> DryRun {
-    let mut series = Vec::new();
-    for r in requests {
+pub async fn dry_run(runner: &Runner, planned: &Planned, daily_limit: u64) -> DryRun {
+    let mut series: Vec<PlannedSeries> = planned
+        .failed
+        .iter()
+        .map(|f| PlannedSeries {
+            provider: f.series.provider.as_str(),
+            asset_pair: f.series.pair.clone(),
+            timeframe: f.series.timeframe.as_str(),
+            source_timeframe: f.series.timeframe.as_str(),
+            ranges: Vec::new(),
+            error: f.error.clone(),
+        })
+        .collect();
+    for r in &planned.requests {
         let SeriesKey {
             provider,
             pair,

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::RunContext;
 use super::backfill::partition_periods;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::RateGate;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Settings, SettingsInput, Source};
@@ -179,7 +179,8 @@ pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
             };
             let (start, end) = range(tf);
             let range = TimeRange::new(at(start), at(end));
-            requests.push(runner.request(series, range, periods[&tf])?);
+            let period = periods[&tf].clone().map_err(Error::Failed)?;
+            requests.push(runner.request(series, range, period)?);
         }
     }
     let summary = RunSummary::new(&run.ingestion_id, &runner.run_all(requests).await);

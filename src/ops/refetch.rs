@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::backfill::Planned;
 use crate::error::{Error, Result};
 use crate::model::{Lineage, Row, TimeRange, rfc3339};
 use crate::providers::VolumeKind;
@@ -62,9 +63,16 @@ impl RefetchRun {
 
 /// Refetches every request in turn, stopping between series at SIGINT/SIGTERM; one failing
 /// series does not stop the others.
-pub async fn refetch_all(runner: &Runner, requests: &[SeriesRequest]) -> RefetchRun {
-    let mut results = Vec::new();
-    for request in requests {
+pub async fn refetch_all(runner: &Runner, planned: &Planned) -> RefetchRun {
+    let mut results: Vec<RefetchOutcome> = planned
+        .failed
+        .iter()
+        .map(|f| RefetchOutcome::Failed {
+            series: f.series.to_string(),
+            error: f.error.clone().unwrap_or_default(),
+        })
+        .collect();
+    for request in &planned.requests {
         if runner.shutdown().requested().is_some() {
             break;
         }

@@ -56,12 +56,19 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
         let mut requests = Vec::new();
         for series in mine {
             // The table's coverage, with the watermark file repaired from it.
+            let period = match &periods[&series.timeframe] {
+                Ok(period) => *period,
+                Err(e) => {
+                    failed.push(SeriesResult::failed(series.clone(), e.clone()));
+                    continue;
+                }
+            };
             match runner.held(series).await {
                 Ok(held) => match held.coverage {
                     Some(c) => requests.push(runner.request(
                         series.clone(),
                         TimeRange::new(c.end, now),
-                        periods[&series.timeframe],
+                        period,
                     )?),
                     None => failed.push(SeriesResult::failed(
                         series.clone(),

@@ -117,6 +117,21 @@ impl DeltaSink {
         }
     }
 
+    /// A table that could not be opened: when a file of its log is damaged, the error names
+    /// it and the fix; otherwise it is the Delta error.
+    pub(super) async fn explain(&self, tf: Timeframe, source: DeltaTableError) -> SinkError {
+        if let Ok(Some(table)) = self.unloaded(tf)
+            && let Err(e) = super::marks::all_marks(&table.log_store()).await
+        {
+            return SinkError::UnreadableLog {
+                table: self.location(tf),
+                file: e.file,
+                reason: e.reason,
+            };
+        }
+        self.delta_err(tf)(source)
+    }
+
     /// The table, not yet loaded; `None` when a local table has no log yet.
     pub(super) fn unloaded(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let url = self.url(tf)?;
@@ -141,7 +156,7 @@ impl DeltaSink {
         match table.load().await {
             Ok(()) => Ok(Some(table)),
             Err(DeltaTableError::NotATable(_)) => Ok(None),
-            Err(e) => Err(self.delta_err(tf)(e)),
+            Err(e) => Err(self.explain(tf, e).await),
         }
     }
 
@@ -417,12 +432,11 @@ impl DeltaSink {
         create_with: Option<PartitionPeriod>,
     ) -> Result<Option<&'a mut AppendLog>, SinkError> {
         if slot.is_none() {
-            let err = self.delta_err(tf);
             let existing = match self.unloaded(tf)? {
                 Some(table) => match AppendLog::open(table.log_store()).await {
                     Ok(log) => Some(log),
                     Err(DeltaTableError::NotATable(_)) => None,
-                    Err(e) => return Err(err(e)),
+                    Err(e) => return Err(self.explain(tf, e).await),
                 },
                 None => None,
             };

@@ -280,3 +280,26 @@ async fn gaps_call_what_a_watermark_claims_beyond_the_table_not_fetched() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_torn_commit_fails_a_backfill_of_its_table_only() {
+    let (_server, ws) = lake().await;
+    let torn =
+        Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log/00000000000000000001.json");
+    let text = std::fs::read_to_string(&torn).unwrap();
+    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+
+    let wider = backfill("coinbase", "BTC-USD", "1h,1d").range("2024-01-01", "2024-03-01");
+    let (code, summary) = ws.run_json(wider).await;
+    assert_eq!(code, 2, "{summary}");
+    let daily = crate::support::series(&summary, "BTC-USD", "1d");
+    assert_eq!(daily["status"], "success", "{summary}");
+    assert_eq!(daily["coverage"]["to"], "2024-03-01T00:00:00Z");
+    let hourly = crate::support::series(&summary, "BTC-USD", "1h");
+    assert_eq!(hourly["status"], "error");
+    let error = hourly["error"].as_str().unwrap();
+    assert!(
+        error.contains("00000000000000000001.json") && error.contains("restore"),
+        "{error}"
+    );
+}
