@@ -251,6 +251,10 @@ pub struct MaintainArgs {
     /// Keep unreferenced files younger than this, for readers of older versions (e.g. 168h).
     #[arg(long, default_value = "168h")]
     pub vacuum_retention: String,
+    /// Remove from each table the data files its log references but the store has lost, so
+    /// the table reads again (their candles can then be refetched).
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

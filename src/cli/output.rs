@@ -232,8 +232,13 @@ pub fn print_maintain(report: &MaintainReport, format: OutputFormat) {
             .iter()
             .map(|t| {
                 format!(
-                    "{}: {} files -> {}, {} rows rewritten, {} files vacuumed\n",
-                    t.table, t.files_before, t.files_after, t.rows_rewritten, t.files_vacuumed
+                    "{}: {} files -> {}, {} rows rewritten, {} files vacuumed, {} lost files removed\n",
+                    t.table,
+                    t.files_before,
+                    t.files_after,
+                    t.rows_rewritten,
+                    t.files_vacuumed,
+                    t.files_repaired.len()
                 )
             })
             .collect()

@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::providers::Timeframe;
 use crate::sink::{DeltaSink, table_name};
 
@@ -22,24 +22,38 @@ pub struct TableReport {
     pub files_after: usize,
     pub rows_rewritten: usize,
     pub files_vacuumed: usize,
+    /// Data files the store had lost, removed from the table by `--repair`.
+    pub files_repaired: Vec<String>,
 }
 
+/// Maintains each table of `timeframes`; with `repair`, first removes from it the data files
+/// the store has lost (without it, such a table is refused with what to do).
 pub async fn maintain(
     sink: &DeltaSink,
     timeframes: &[Timeframe],
     retention: TimeDelta,
+    repair: bool,
 ) -> Result<MaintainReport> {
     let mut report = MaintainReport::default();
     for tf in timeframes.iter().copied() {
+        let repaired = sink.lost_files(tf, repair).await?;
+        if let (false, Some(first)) = (repair, repaired.first()) {
+            return Err(Error::Failed(format!(
+                "the table {} references {} data file(s) the store no longer has (first: {first}); rerun with --repair to remove them from the table, then `candlelake refetch` the range `candlelake gaps` reports",
+                sink.location(tf),
+                repaired.len()
+            )));
+        }
         let compacted = sink.compact(tf).await?;
         let vacuumed = sink.vacuum_and_checkpoint(tf, retention).await?;
-        if compacted.files_before > 0 || !vacuumed.is_empty() {
+        if compacted.files_before > 0 || !vacuumed.is_empty() || !repaired.is_empty() {
             report.tables.push(TableReport {
                 table: table_name(tf),
                 files_before: compacted.files_before,
                 files_after: compacted.files_after,
                 rows_rewritten: compacted.rows,
                 files_vacuumed: vacuumed.len(),
+                files_repaired: repaired,
             });
         }
     }

@@ -9,6 +9,7 @@ mod log;
 pub mod marks;
 mod partition;
 pub mod read;
+mod repair;
 mod rewrite;
 mod schema;
 mod table;

@@ -303,3 +303,52 @@ async fn a_torn_commit_fails_a_backfill_of_its_table_only() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
+    let (_server, ws) = lake().await;
+    let before = ws.rows(Timeframe::H1).await;
+    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
+    let lost = data_files(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("ETH-USD"))
+        .unwrap();
+    std::fs::remove_file(&lost).unwrap();
+
+    let refused = ws.run(["maintain", "--timeframes", "1h"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--repair"));
+    let report = ws
+        .report(["maintain", "--timeframes", "1h", "--repair"])
+        .await;
+    let repaired = report["tables"][0]["files_repaired"].as_array().unwrap();
+    assert_eq!(repaired.len(), 1, "{report}");
+    let (code, status_report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(0), "the table reads again: {status_report}");
+    let held = ws.rows(Timeframe::H1).await;
+    assert!(held.len() < before.len(), "the lost candles are gone");
+
+    let restored = ws
+        .report(
+            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+        )
+        .await;
+    let added = restored["results"][0]["added"].as_u64().unwrap() as usize;
+    assert_eq!(added, before.len() - held.len(), "{restored}");
+    let cells = |rows: Vec<candlelake::sink::TableRow>| -> Vec<_> {
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.asset_pair,
+                    r.timestamp,
+                    r.open,
+                    r.high,
+                    r.low,
+                    r.close,
+                    r.volume,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(cells(ws.rows(Timeframe::H1).await), cells(before));
+}
