@@ -47,7 +47,7 @@ impl DeltaSink {
                 DeltaOperation::Delete { predicate: None },
             )
             .await
-            .map_err(|e| err(e.into()))?;
+            .map_err(&err)?;
         table.state = Some(finalized.snapshot());
         lost.sort();
         Ok(lost)
