@@ -7,10 +7,21 @@ use std::collections::HashSet;
 use deltalake::kernel::Action;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::protocol::DeltaOperation;
+use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
 use super::table::{DeltaSink, SinkError};
 use crate::providers::Timeframe;
+
+/// Every object under a table's root, as the log names its files: one listing.
+pub(super) async fn stored_files(table: &DeltaTable) -> Result<HashSet<String>, DeltaTableError> {
+    Ok(table
+        .object_store()
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await?)
+}
 
 impl DeltaSink {
     /// The data files of the table of `tf` that the store lacks; with `commit`, their removal
@@ -20,13 +31,7 @@ impl DeltaSink {
         let Some(mut table) = self.load(tf).await? else {
             return Ok(Vec::new());
         };
-        let stored: HashSet<String> = table
-            .object_store()
-            .list(None)
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .map_err(|e| err(e.into()))?;
+        let stored = stored_files(&table).await.map_err(&err)?;
         let snapshot = table.snapshot().map_err(&err)?;
         let (mut lost, mut removes) = (Vec::new(), Vec::new());
         for file in snapshot.log_data().iter() {

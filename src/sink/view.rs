@@ -2,13 +2,13 @@
 //! `topup`): every series' coverage from its marks, its rows and first and last candle from
 //! the file statistics, and the data files the log references that the store has lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTableError;
-use futures::TryStreamExt;
 
 use super::marks::all_marks;
+use super::repair::stored_files;
 use super::rewrite::file_stats;
 use super::table::{DeltaSink, SinkError, coverage_of, mark_of};
 use crate::model::{SeriesKey, TimeRange};
@@ -68,13 +68,7 @@ impl DeltaSink {
             .filter_map(|(s, (f, t))| Some((s, coverage_of(f?, t?)?)))
             .collect();
 
-        let stored: HashSet<String> = table
-            .object_store()
-            .list(None)
-            .map_ok(|m| m.location.to_string())
-            .try_collect()
-            .await
-            .map_err(|e| err(e.into()))?;
+        let stored = stored_files(&table).await.map_err(&err)?;
         let snapshot = table.snapshot().map_err(&err)?;
         for file in snapshot.log_data().iter() {
             let path = file.object_store_path().to_string();

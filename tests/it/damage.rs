@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use candlelake::providers::Timeframe;
+use chrono::{DateTime, Utc};
 
 use crate::support::args::{Args, backfill};
 use crate::support::synth::synth_server;
@@ -47,6 +48,19 @@ async fn held(ws: &Workspace, pair: &str) -> usize {
         .iter()
         .filter(|r| r.asset_pair == pair)
         .count()
+}
+
+/// Each row's pair, time and values, in table order.
+fn candles(rows: Vec<candlelake::sink::TableRow>) -> Vec<(String, DateTime<Utc>, [String; 5])> {
+    rows.into_iter()
+        .map(|r| {
+            (
+                r.asset_pair,
+                r.timestamp,
+                [r.open, r.high, r.low, r.close, r.volume],
+            )
+        })
+        .collect()
 }
 
 fn watermark(ws: &Workspace, pair: &str, tf: &str) -> PathBuf {
@@ -223,24 +237,9 @@ async fn lost_watermarks_do_not_stop_topup() {
             0,
         )
         .await;
-    let cells = |rows: Vec<candlelake::sink::TableRow>| -> Vec<_> {
-        rows.into_iter()
-            .map(|r| {
-                (
-                    r.asset_pair,
-                    r.timestamp,
-                    r.open,
-                    r.high,
-                    r.low,
-                    r.close,
-                    r.volume,
-                )
-            })
-            .collect()
-    };
     assert_eq!(
-        cells(ws.rows(Timeframe::H1).await),
-        cells(reference.rows(Timeframe::H1).await)
+        candles(ws.rows(Timeframe::H1).await),
+        candles(reference.rows(Timeframe::H1).await)
     );
     for pair in ["BTC-USD", "ETH-USD"] {
         assert_eq!(
@@ -335,20 +334,5 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
         .await;
     let added = restored["results"][0]["added"].as_u64().unwrap() as usize;
     assert_eq!(added, before.len() - held.len(), "{restored}");
-    let cells = |rows: Vec<candlelake::sink::TableRow>| -> Vec<_> {
-        rows.into_iter()
-            .map(|r| {
-                (
-                    r.asset_pair,
-                    r.timestamp,
-                    r.open,
-                    r.high,
-                    r.low,
-                    r.close,
-                    r.volume,
-                )
-            })
-            .collect()
-    };
-    assert_eq!(cells(ws.rows(Timeframe::H1).await), cells(before));
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
 }
