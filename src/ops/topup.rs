@@ -1,11 +1,11 @@
 //! `topup`: brings every selected series from its coverage end to the last final candle. With
 //! no selection it tops up every series a table or a watermark file knows.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::RunContext;
 use super::backfill::partition_periods;
-use super::lake::Lake;
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Selection, Settings};
@@ -24,19 +24,25 @@ pub struct Topup {
 /// Plans a top-up: one runner per provider, every client and table checked before the first
 /// request.
 pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) -> Result<Topup> {
-    // The tables first: a series whose watermark file was lost is topped up all the same.
+    // The tables' coverage marks first (their file lists are not needed): a series whose
+    // watermark file was lost is topped up all the same.
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-    let watermarks = WatermarkStore::new(&settings.state_dir);
     let timeframes = match selection.timeframes.as_slice() {
         [] => Timeframe::ALL.to_vec(),
         some => some.to_vec(),
     };
-    let lake = Lake::read(&sink, &watermarks, &timeframes).await;
-    let marks: Vec<SeriesKey> = lake
-        .series()
+    let mut known: BTreeSet<SeriesKey> = WatermarkStore::new(&settings.state_dir)
+        .keys()
         .into_iter()
-        .filter(|k| selection.accepts(k))
         .collect();
+    for tf in timeframes {
+        match sink.coverages(tf).await {
+            Ok(marked) => known.extend(marked.into_iter().flatten().map(|(k, _)| k)),
+            // Its series with a watermark file fail with this error when they are planned.
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+    let marks: Vec<SeriesKey> = known.into_iter().filter(|k| selection.accepts(k)).collect();
     let mut failed: Vec<SeriesResult> = selection
         .named()
         .into_iter()

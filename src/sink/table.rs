@@ -123,13 +123,18 @@ impl DeltaSink {
         if let Ok(Some(table)) = self.unloaded(tf)
             && let Err(e) = super::marks::all_marks(&table.log_store()).await
         {
-            return SinkError::UnreadableLog {
-                table: self.location(tf),
-                file: e.file,
-                reason: e.reason,
-            };
+            return self.unreadable(tf, e);
         }
         self.delta_err(tf)(source)
+    }
+
+    /// The error of a table whose log file is damaged.
+    pub(super) fn unreadable(&self, tf: Timeframe, e: super::marks::LogError) -> SinkError {
+        SinkError::UnreadableLog {
+            table: self.location(tf),
+            file: e.file,
+            reason: e.reason,
+        }
     }
 
     /// The table, not yet loaded; `None` when a local table has no log yet.

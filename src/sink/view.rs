@@ -33,26 +33,18 @@ pub struct TableView {
 }
 
 impl DeltaSink {
-    /// The table of `tf` read once; `None` when it does not exist.
-    pub async fn view(&self, tf: Timeframe) -> Result<Option<TableView>, SinkError> {
-        let Some(mut table) = self.unloaded(tf)? else {
+    /// Every series' coverage the table of `tf` records, from one pass over its log and without
+    /// loading its file list; `None` when there is no table. A damaged log file is named.
+    pub async fn coverages(
+        &self,
+        tf: Timeframe,
+    ) -> Result<Option<HashMap<SeriesKey, TimeRange>>, SinkError> {
+        let Some(table) = self.unloaded(tf)? else {
             return Ok(None);
         };
-        let err = self.delta_err(tf);
-        // The marks first: a damaged commit is named here, file and line.
         let marks = all_marks(&table.log_store())
             .await
-            .map_err(|e| SinkError::UnreadableLog {
-                table: self.location(tf),
-                file: e.file,
-                reason: e.reason,
-            })?;
-        match table.load().await {
-            Ok(()) => {}
-            Err(DeltaTableError::NotATable(_)) => return Ok(None),
-            Err(e) => return Err(err(e)),
-        }
-        let mut view = TableView::default();
+            .map_err(|e| self.unreadable(tf, e))?;
         let mut ends: HashMap<SeriesKey, (Option<i64>, Option<i64>)> = HashMap::new();
         for (app_id, version) in &marks {
             if let Some((series, end)) = mark_of(app_id).filter(|(s, _)| s.timeframe == tf) {
@@ -63,11 +55,31 @@ impl DeltaSink {
                 }
             }
         }
-        view.coverage = ends
-            .into_iter()
-            .filter_map(|(s, (f, t))| Some((s, coverage_of(f?, t?)?)))
-            .collect();
+        Ok(Some(
+            ends.into_iter()
+                .filter_map(|(s, (f, t))| Some((s, coverage_of(f?, t?)?)))
+                .collect(),
+        ))
+    }
 
+    /// The table of `tf` read once; `None` when it does not exist.
+    pub async fn view(&self, tf: Timeframe) -> Result<Option<TableView>, SinkError> {
+        let Some(coverage) = self.coverages(tf).await? else {
+            return Ok(None);
+        };
+        let Some(mut table) = self.unloaded(tf)? else {
+            return Ok(None);
+        };
+        let err = self.delta_err(tf);
+        match table.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        }
+        let mut view = TableView {
+            coverage,
+            ..TableView::default()
+        };
         let stored = stored_files(&table).await.map_err(&err)?;
         let snapshot = table.snapshot().map_err(&err)?;
         for file in snapshot.log_data().iter() {

@@ -158,6 +158,25 @@ async fn a_garbage_or_empty_watermark_is_listed_and_flagged() {
     assert_eq!(series(&report, "BTC-USD", "1h")["watermark"], "ok");
 }
 
+/// Deletes one ETH-USD data file of the 1h table behind the log's back; returns its path.
+fn lose_an_eth_file(ws: &Workspace) -> PathBuf {
+    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
+    let lost = data_files(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("ETH-USD"))
+        .unwrap();
+    std::fs::remove_file(&lost).unwrap();
+    lost
+}
+
+/// Cuts the 1h table's commit 1 in half, as a bad copy would.
+fn tear_commit_1(ws: &Workspace) {
+    let torn =
+        Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log/00000000000000000001.json");
+    let text = std::fs::read_to_string(&torn).unwrap();
+    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+}
+
 fn data_files(table: &Path) -> Vec<PathBuf> {
     walk(table)
         .into_iter()
@@ -169,12 +188,7 @@ fn data_files(table: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_data_file_lost_under_the_log_is_named_by_status() {
     let (_server, ws) = lake().await;
-    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
-    let lost = data_files(&table)
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("ETH-USD"))
-        .unwrap();
-    std::fs::remove_file(&lost).unwrap();
+    let lost = lose_an_eth_file(&ws);
     let (code, report) = status(&ws, &[]).await;
     assert_eq!(code, Some(2), "{report}");
     let problem = report["problems"][0].as_str().unwrap();
@@ -186,10 +200,7 @@ async fn a_data_file_lost_under_the_log_is_named_by_status() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_torn_commit_fails_its_table_alone_and_is_named() {
     let (_server, ws) = lake().await;
-    let log = Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log");
-    let torn = log.join("00000000000000000001.json");
-    let text = std::fs::read_to_string(&torn).unwrap();
-    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+    tear_commit_1(&ws);
 
     let (code, report) = status(&ws, &[]).await;
     assert_eq!(code, Some(2), "{report}");
@@ -283,10 +294,7 @@ async fn gaps_call_what_a_watermark_claims_beyond_the_table_not_fetched() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_torn_commit_fails_a_backfill_of_its_table_only() {
     let (_server, ws) = lake().await;
-    let torn =
-        Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log/00000000000000000001.json");
-    let text = std::fs::read_to_string(&torn).unwrap();
-    std::fs::write(&torn, &text[..text.len() / 2]).unwrap();
+    tear_commit_1(&ws);
 
     let wider = backfill("coinbase", "BTC-USD", "1h,1d").range("2024-01-01", "2024-03-01");
     let (code, summary) = ws.run_json(wider).await;
@@ -307,12 +315,7 @@ async fn a_torn_commit_fails_a_backfill_of_its_table_only() {
 async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
     let (_server, ws) = lake().await;
     let before = ws.rows(Timeframe::H1).await;
-    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
-    let lost = data_files(&table)
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("ETH-USD"))
-        .unwrap();
-    std::fs::remove_file(&lost).unwrap();
+    let lost = lose_an_eth_file(&ws);
 
     let refused = ws.run(["maintain", "--timeframes", "1h"]).await;
     assert_eq!(refused.status.code(), Some(2));
@@ -322,6 +325,8 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
         .await;
     let repaired = report["tables"][0]["files_repaired"].as_array().unwrap();
     assert_eq!(repaired.len(), 1, "{report}");
+    let name = lost.file_name().unwrap().to_string_lossy();
+    assert!(repaired[0].as_str().unwrap().ends_with(name.as_ref()), "{report}");
     let (code, status_report) = status(&ws, &[]).await;
     assert_eq!(code, Some(0), "the table reads again: {status_report}");
     let held = ws.rows(Timeframe::H1).await;

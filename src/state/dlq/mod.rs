@@ -88,15 +88,6 @@ impl Listing {
             .map(|r| (r.timestamp.clone(), r.raw.get().to_string()))
             .collect()
     }
-
-    /// The unreadable files named for a series.
-    pub fn unreadable_of(&self, series: &SeriesKey) -> Vec<&Unreadable> {
-        let infix = file_infix(series);
-        self.unreadable
-            .iter()
-            .filter(|u| u.id.contains(&infix))
-            .collect()
-    }
 }
 
 fn file_infix(series: &SeriesKey) -> String {
@@ -215,11 +206,5 @@ mod tests {
             timeframe: Timeframe::H1,
         };
         assert_eq!(listing.records_of(&series).len(), 1);
-        assert_eq!(listing.unreadable_of(&series).len(), 1);
-        let other = SeriesKey {
-            timeframe: Timeframe::D1,
-            ..series
-        };
-        assert!(listing.unreadable_of(&other).is_empty());
     }
 }
