@@ -326,7 +326,10 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
     let repaired = report["tables"][0]["files_repaired"].as_array().unwrap();
     assert_eq!(repaired.len(), 1, "{report}");
     let name = lost.file_name().unwrap().to_string_lossy();
-    assert!(repaired[0].as_str().unwrap().ends_with(name.as_ref()), "{report}");
+    assert!(
+        repaired[0].as_str().unwrap().ends_with(name.as_ref()),
+        "{report}"
+    );
     let (code, status_report) = status(&ws, &[]).await;
     assert_eq!(code, Some(0), "the table reads again: {status_report}");
     let held = ws.rows(Timeframe::H1).await;
