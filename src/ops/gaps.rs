@@ -1,9 +1,10 @@
 //! `gaps`: compares what a table holds with what the asset's calendar says should exist, and
 //! labels each missing range: `not_fetched` (outside coverage), `no_trades` (inside coverage,
-//! the provider had nothing), `dead_lettered` (fetched but rejected, in the DLQ) or
-//! `unreachable` (history the provider cannot serve).
+//! the provider had nothing), `dead_lettered` (fetched but rejected, in the DLQ), `removed`
+//! (inside coverage, in a data file another writer or `maintain --repair` removed) or
+//! `unreachable` (history the provider cannot serve). Each table and the DLQ are read once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,7 +17,7 @@ use crate::ops::lake::Lake;
 use crate::plan::{Selection, Settings};
 use crate::providers::Facts;
 use crate::providers::Timeframe;
-use crate::sink::DeltaSink;
+use crate::sink::{DeltaSink, Removed};
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::{Loaded, WatermarkStore};
 
@@ -26,6 +27,7 @@ pub enum GapKind {
     NotFetched,
     NoTrades,
     DeadLettered,
+    Removed,
     Unreachable,
 }
 
@@ -56,19 +58,20 @@ pub fn calendar_of(series: &SeriesKey, facts: &Facts<'_>) -> Calendar {
 }
 
 /// What a series' gaps are judged against: the coverage its table records, the range its
-/// watermark file claims (more than the table holds when the file is ahead), and the history
-/// the provider cannot serve.
+/// watermark file claims (more than the table holds when the file is ahead), the history
+/// the provider cannot serve, the candles held and dead-lettered, and the files removed.
 pub struct Known<'a> {
     pub coverage: Option<TimeRange>,
     pub claimed: Option<TimeRange>,
     pub unreachable: &'a [TimeRange],
+    pub held: &'a HashSet<DateTime<Utc>>,
+    pub rejected: &'a HashSet<DateTime<Utc>>,
+    pub removed: &'a [Removed],
 }
 
 /// The gaps of one series over `[start, end)` (default: the coverage its table records and
 /// its watermark file claims).
-pub async fn series_gaps(
-    sink: &DeltaSink,
-    dlq: &DeadLetterQueue,
+pub fn series_gaps(
     known: &Known<'_>,
     series: &SeriesKey,
     calendar: Calendar,
@@ -85,27 +88,19 @@ pub async fn series_gaps(
         )));
     };
     let covered = |t: DateTime<Utc>| known.coverage.is_some_and(|c| c.contains(t));
-    let held: HashSet<DateTime<Utc>> = sink
-        .rows_of(series)
-        .await?
-        .into_iter()
-        .map(|r| r.timestamp)
-        .collect();
-    let rejected: HashSet<DateTime<Utc>> = dlq
-        .known_records(series)
-        .into_iter()
-        .filter_map(|(t, _)| {
-            t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.to_utc())
-        })
-        .collect();
     let kind_of = |t: DateTime<Utc>| {
         if known.unreachable.iter().any(|u| u.contains(t)) {
             GapKind::Unreachable
         } else if !covered(t) {
             GapKind::NotFetched
-        } else if rejected.contains(&t) {
+        } else if known.rejected.contains(&t) {
             GapKind::DeadLettered
+        } else if known
+            .removed
+            .iter()
+            .any(|r| r.held(series.provider, &series.pair, t))
+        {
+            GapKind::Removed
         } else {
             GapKind::NoTrades
         }
@@ -115,7 +110,7 @@ pub async fn series_gaps(
     let (mut expected, mut present) = (0, 0);
     for t in calendar::expected_buckets(calendar, tf, start, end) {
         expected += 1;
-        if held.contains(&t) {
+        if known.held.contains(&t) {
             present += 1;
             continue;
         }
@@ -165,7 +160,7 @@ pub struct GapsReport {
 }
 
 /// The gaps of every series a table or a watermark file knows that `selection` accepts, over
-/// `range` (default: each series' coverage). Reads each table once.
+/// `range` (default: each series' coverage). Reads each table, its log and the DLQ once.
 pub async fn gaps(
     settings: &Settings,
     selection: &Selection,
@@ -173,32 +168,102 @@ pub async fn gaps(
 ) -> GapsReport {
     let facts = Facts::new(&settings.alphavantage_classes);
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-    let dlq = DeadLetterQueue::new(&settings.state_dir);
     let watermarks = WatermarkStore::new(&settings.state_dir);
     let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
+    let rejects = dead_lettered(&DeadLetterQueue::new(&settings.state_dir));
     let mut report = GapsReport {
         series: Vec::new(),
         problems: Vec::new(),
     };
-    for series in lake.series().into_iter().filter(|k| selection.accepts(k)) {
-        if let Some(e) = lake.broken(series.timeframe) {
+    let selected: Vec<SeriesKey> = lake
+        .series()
+        .into_iter()
+        .filter(|k| selection.accepts(k))
+        .collect();
+    let mut tables: BTreeMap<Timeframe, Result<TableRead, String>> = BTreeMap::new();
+    for series in &selected {
+        let tf = series.timeframe;
+        if let Some(e) = lake.broken(tf) {
             report.problems.push(format!("{series}: {e}"));
             continue;
         }
-        let mark = match watermarks.load(&series) {
+        if !tables.contains_key(&tf) {
+            let pairs: HashSet<&str> = selected
+                .iter()
+                .filter(|k| k.timeframe == tf)
+                .map(|k| k.pair.as_str())
+                .collect();
+            tables.insert(tf, TableRead::read(&sink, tf, &pairs).await);
+        }
+        let table = match &tables[&tf] {
+            Ok(t) => t,
+            Err(e) => {
+                report.problems.push(format!("{series}: {e}"));
+                continue;
+            }
+        };
+        let mark = match watermarks.load(series) {
             Ok(Loaded::Valid(w)) => Some(w),
             _ => None,
         };
+        let none = HashSet::new();
         let known = Known {
-            coverage: lake.coverage(&series),
+            coverage: lake.coverage(series),
             claimed: mark.as_ref().map(|w| w.coverage),
             unreachable: mark.as_ref().map_or(&[], |w| &w.unreachable),
+            held: table.held.get(series).unwrap_or(&none),
+            rejected: rejects.get(series).unwrap_or(&none),
+            removed: &table.removed,
         };
-        let calendar = calendar_of(&series, &facts);
-        match series_gaps(&sink, &dlq, &known, &series, calendar, (start, end)).await {
+        let calendar = calendar_of(series, &facts);
+        match series_gaps(&known, series, calendar, (start, end)) {
             Ok(found) => report.series.push(found),
             Err(e) => report.problems.push(format!("{series}: {e}")),
         }
     }
     report
+}
+
+/// What `gaps` reads of one table: the open times held and the data files removed.
+struct TableRead {
+    held: HashMap<SeriesKey, HashSet<DateTime<Utc>>>,
+    removed: Vec<Removed>,
+}
+
+impl TableRead {
+    async fn read(sink: &DeltaSink, tf: Timeframe, pairs: &HashSet<&str>) -> Result<Self, String> {
+        let held = sink
+            .held_times(tf, |p| pairs.contains(p))
+            .await
+            .map_err(|e| e.to_string())?;
+        let removed = sink.removed(tf).await.map_err(|e| e.to_string())?;
+        Ok(TableRead { held, removed })
+    }
+}
+
+/// The open times of every dead-lettered candle, per series, from one read of the DLQ. An
+/// unreadable DLQ file is logged (`dlq list` and `status` name it too).
+fn dead_lettered(dlq: &DeadLetterQueue) -> HashMap<SeriesKey, HashSet<DateTime<Utc>>> {
+    let listing = match dlq.list() {
+        Ok(listing) => listing,
+        Err(e) => {
+            tracing::warn!(dir = %dlq.dir().display(), "Could not read the DLQ directory: {e}.");
+            return HashMap::new();
+        }
+    };
+    for u in &listing.unreadable {
+        tracing::warn!("{u}.");
+    }
+    let mut out: HashMap<SeriesKey, HashSet<DateTime<Utc>>> = HashMap::new();
+    for (_, file) in &listing.files {
+        let Some(series) = file.context.series() else {
+            continue;
+        };
+        let times = file.records.iter().filter_map(|r| {
+            let t = r.timestamp.as_deref()?;
+            DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc())
+        });
+        out.entry(series).or_default().extend(times);
+    }
+    out
 }

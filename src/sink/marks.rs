@@ -25,14 +25,14 @@ pub struct LogError {
 
 /// A log file that matters for marks.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum LogFile {
+pub(super) enum LogFile {
     /// `N.json`.
     Commit(u64),
     /// Part `part` of `parts` of the checkpoint at version `N`.
     Checkpoint { version: u64, part: u32, parts: u32 },
 }
 
-fn classify(name: &str) -> Option<LogFile> {
+pub(super) fn classify(name: &str) -> Option<LogFile> {
     let (stem, ext) = name.split_once('.')?;
     let version = stem.parse::<u64>().ok().filter(|_| stem.len() == 20)?;
     match ext.split('.').collect::<Vec<_>>()[..] {
@@ -51,24 +51,43 @@ fn classify(name: &str) -> Option<LogFile> {
     }
 }
 
-/// The newest `txn` version of every app id the table's log records.
-pub async fn all_marks(log_store: &LogStoreRef) -> Result<HashMap<String, i64>, LogError> {
-    let store = log_store.object_store(None);
+/// Every commit and checkpoint file of a table's log, oldest first.
+pub(super) async fn log_files(
+    store: &dyn object_store::ObjectStore,
+) -> Result<Vec<(LogFile, Path)>, LogError> {
     let log_dir = Path::from("_delta_log");
-    let listing_error = |e: object_store::Error| LogError {
-        file: "_delta_log/".into(),
-        reason: e.to_string(),
-    };
     let entries: Vec<_> = store
         .list(Some(&log_dir))
         .try_collect()
         .await
-        .map_err(listing_error)?;
+        .map_err(|e| LogError {
+            file: "_delta_log/".into(),
+            reason: e.to_string(),
+        })?;
     let mut files: Vec<(LogFile, Path)> = entries
         .into_iter()
         .filter_map(|m| Some((classify(m.location.filename()?)?, m.location)))
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// The bytes of one log file; a failure names it.
+pub(super) async fn log_bytes(
+    store: &dyn object_store::ObjectStore,
+    path: &Path,
+) -> Result<bytes::Bytes, LogError> {
+    let failed = |e: object_store::Error| LogError {
+        file: path.to_string(),
+        reason: e.to_string(),
+    };
+    store.get(path).await.map_err(failed)?.bytes().await.map_err(failed)
+}
+
+/// The newest `txn` version of every app id the table's log records.
+pub async fn all_marks(log_store: &LogStoreRef) -> Result<HashMap<String, i64>, LogError> {
+    let store = log_store.object_store(None);
+    let files = log_files(store.as_ref()).await?;
     // The newest checkpoint with every part present.
     let mut parts_seen: HashMap<u64, (u32, u32)> = HashMap::new();
     for (file, _) in &files {
@@ -93,17 +112,11 @@ pub async fn all_marks(log_store: &LogStoreRef) -> Result<HashMap<String, i64>, 
         if !wanted {
             continue;
         }
+        let bytes = log_bytes(store.as_ref(), path).await?;
         let failed = |reason: String| LogError {
             file: path.to_string(),
             reason,
         };
-        let bytes = store
-            .get(path)
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .bytes()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
         match file {
             LogFile::Checkpoint { .. } => checkpoint_marks(bytes, &mut marks).map_err(failed)?,
             LogFile::Commit(_) => commit_marks(&bytes, &mut marks).map_err(failed)?,

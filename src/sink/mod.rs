@@ -5,6 +5,7 @@
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
 
 mod batch;
+mod history;
 mod log;
 pub mod marks;
 mod partition;
@@ -15,6 +16,7 @@ mod schema;
 mod table;
 mod view;
 
+pub use history::Removed;
 pub use partition::PartitionPeriod;
 pub use read::TableRow;
 pub use rewrite::Compacted;

@@ -1,14 +1,24 @@
-//! Reading tables back: every row as text (for tests, replays and reports), and per-series row
-//! counts from the log's file statistics (for `status`, without reading data files).
+//! Reading tables back: every row as text (for tests, replays and reports), the open times of
+//! many series in one read (for `gaps`), and per-series row counts from the log's file
+//! statistics (for `status`, without reading data files).
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use deltalake::arrow::array::{AsArray, RecordBatch};
-use deltalake::arrow::datatypes::{Decimal128Type, TimestampMicrosecondType};
+use deltalake::DeltaTableError;
+use deltalake::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Decimal128Type, TimeUnit, TimestampMicrosecondType};
+use deltalake::arrow::error::ArrowError;
+use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::errors::ParquetError;
+use object_store::ObjectStoreExt as _;
 
 use super::rewrite::{file_batch, file_stats};
 use super::table::{DeltaSink, SinkError};
 use crate::model::SeriesKey;
-use crate::providers::Timeframe;
+use crate::providers::{ProviderId, Timeframe};
 
 /// One table row, decimals as exact text without trailing zeros.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,6 +95,51 @@ impl DeltaSink {
         }
         rows.sort();
         Ok(rows)
+    }
+
+    /// The open times the table of `tf` holds for every series whose pair `pairs` accepts,
+    /// reading only the provider and time columns of those pairs' files, once.
+    pub async fn held_times(
+        &self,
+        tf: Timeframe,
+        pairs: impl Fn(&str) -> bool,
+    ) -> Result<HashMap<SeriesKey, HashSet<DateTime<Utc>>>, SinkError> {
+        let Some(table) = self.load(tf).await? else {
+            return Ok(HashMap::new());
+        };
+        let err = self.delta_err(tf);
+        let mut held: HashMap<SeriesKey, HashSet<DateTime<Utc>>> = HashMap::new();
+        let files: Vec<_> = table.snapshot().map_err(&err)?.log_data().iter().collect();
+        for file in files {
+            let parts = file.partition_values_map();
+            let Some(pair) = parts.get("partition_asset_pair").cloned().flatten() else {
+                continue;
+            };
+            if !pairs(&pair) {
+                continue;
+            }
+            let bytes = table
+                .object_store()
+                .get(&file.object_store_path())
+                .await
+                .map_err(|e| err(e.into()))?
+                .bytes()
+                .await
+                .map_err(|e| err(e.into()))?;
+            let open_times = open_times(bytes).map_err(|e| err(e.into()))?;
+            for (provider, t) in open_times {
+                let Some(provider) = ProviderId::parse(&provider) else {
+                    continue;
+                };
+                let key = SeriesKey {
+                    provider,
+                    pair: pair.clone(),
+                    timeframe: tf,
+                };
+                held.entry(key).or_default().insert(t);
+            }
+        }
+        Ok(held)
     }
 
     /// Rows a series holds, from the file statistics: every file candlelake writes holds one
@@ -173,5 +228,55 @@ fn append_rows(
             partition_date: *partition_date,
             partition_asset_pair: pair.to_string(),
         });
+    }
+}
+
+/// The provider and open time of every row of one data file, whatever string and timestamp
+/// encodings its writer chose (another tool may write `Utf8View` or nanoseconds).
+fn open_times(bytes: bytes::Bytes) -> Result<Vec<(String, DateTime<Utc>)>, ArrowOrParquet> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let mask = ProjectionMask::columns(builder.parquet_schema(), ["source_provider", "timestamp"]);
+    let mut out = Vec::new();
+    for batch in builder.with_projection(mask).build()? {
+        let batch = batch?;
+        let column = |name: &str, to: &DataType| -> Result<ArrayRef, ArrowOrParquet> {
+            let array = batch.column_by_name(name).ok_or_else(|| {
+                ArrowError::SchemaError(format!("a data file has no {name} column"))
+            })?;
+            Ok(cast(array, to)?)
+        };
+        let providers = column("source_provider", &DataType::Utf8)?;
+        let times = column(
+            "timestamp",
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+        )?;
+        let (providers, times) = (
+            providers.as_string::<i32>(),
+            times.as_primitive::<TimestampMicrosecondType>(),
+        );
+        for i in 0..batch.num_rows() {
+            if let Some(t) = DateTime::from_timestamp_micros(times.value(i)) {
+                out.push((providers.value(i).to_string(), t));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A data file that could not be decoded.
+#[derive(Debug, thiserror::Error)]
+enum ArrowOrParquet {
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error(transparent)]
+    Parquet(#[from] ParquetError),
+}
+
+impl From<ArrowOrParquet> for DeltaTableError {
+    fn from(e: ArrowOrParquet) -> Self {
+        match e {
+            ArrowOrParquet::Arrow(e) => DeltaTableError::Arrow { source: e },
+            ArrowOrParquet::Parquet(e) => DeltaTableError::Parquet { source: e },
+        }
     }
 }

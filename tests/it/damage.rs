@@ -315,6 +315,7 @@ async fn a_torn_commit_fails_a_backfill_of_its_table_only() {
 async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
     let (_server, ws) = lake().await;
     let before = ws.rows(Timeframe::H1).await;
+    let gaps_before = eth_gaps(&ws).await;
     let lost = lose_an_eth_file(&ws);
 
     let refused = ws.run(["maintain", "--timeframes", "1h"]).await;
@@ -334,6 +335,30 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
     assert_eq!(code, Some(0), "the table reads again: {status_report}");
     let held = ws.rows(Timeframe::H1).await;
     assert!(held.len() < before.len(), "the lost candles are gone");
+    // Every lost candle lies in a gap labelled `removed` (which may also span hours that had
+    // no trades: the file's range is all the log knows).
+    let gaps = eth_gaps(&ws).await;
+    let removed: Vec<(DateTime<Utc>, DateTime<Utc>)> = gaps
+        .iter()
+        .filter(|g| g["kind"] == "removed")
+        .map(|g| (time(&g["from"]), time(&g["to"])))
+        .collect();
+    let kept: std::collections::HashSet<_> = held
+        .iter()
+        .map(|r| (&r.asset_pair, r.timestamp))
+        .collect();
+    let lost_times: Vec<_> = before
+        .iter()
+        .filter(|r| !kept.contains(&(&r.asset_pair, r.timestamp)))
+        .map(|r| r.timestamp)
+        .collect();
+    assert_eq!(lost_times.len(), before.len() - held.len());
+    for t in &lost_times {
+        assert!(
+            removed.iter().any(|(from, to)| from <= t && t < to),
+            "{t} is labelled removed: {gaps:?}"
+        );
+    }
 
     let restored = ws
         .report(
@@ -343,4 +368,21 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
     let added = restored["results"][0]["added"].as_u64().unwrap() as usize;
     assert_eq!(added, before.len() - held.len(), "{restored}");
     assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
+    assert_eq!(eth_gaps(&ws).await, gaps_before, "nothing is left removed");
+}
+
+fn time(v: &serde_json::Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// The gaps `gaps --json` reports for ETH-USD 1h.
+async fn eth_gaps(ws: &Workspace) -> Vec<serde_json::Value> {
+    let out = ws
+        .run_expect(
+            ["gaps", "--json", "--pairs", "ETH-USD", "--timeframes", "1h"],
+            0,
+        )
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["series"][0]["gaps"].as_array().unwrap().clone()
 }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::model::{SeriesKey, rfc3339};
+use crate::providers::{ProviderId, Timeframe};
 
 /// A dead-lettered record's identity: its open time as written, and its raw text.
 pub type RecordKey = (Option<String>, String);
@@ -42,6 +43,18 @@ pub struct StoredContext {
     pub asset_pair: String,
     pub timeframe: String,
     pub source_timeframe: String,
+}
+
+impl StoredContext {
+    /// The series the file's rejects belong to; `None` for a provider or timeframe this
+    /// version does not know.
+    pub fn series(&self) -> Option<SeriesKey> {
+        Some(SeriesKey {
+            provider: ProviderId::parse(&self.provider)?,
+            pair: self.asset_pair.clone(),
+            timeframe: self.timeframe.parse::<Timeframe>().ok()?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
