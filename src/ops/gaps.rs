@@ -1,9 +1,11 @@
 //! `gaps`: compares what a table holds with what the asset's calendar says should exist, and
 //! labels each missing range: `not_fetched` (outside coverage), `no_trades` (inside coverage,
 //! the provider had nothing), `dead_lettered` (fetched but rejected, in the DLQ), `removed`
-//! (inside coverage, in a data file another writer or `maintain --repair` removed) or
+//! (inside coverage, a row of a data file another writer or `maintain --repair` removed: exact
+//! while the store still has the file, its time range once it is gone) or
 //! `unreachable` (history the provider cannot serve). Each table and the DLQ are read once.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -15,8 +17,8 @@ use crate::model::SeriesKey;
 use crate::model::{TimeRange, rfc3339};
 use crate::ops::lake::Lake;
 use crate::plan::{Selection, Settings};
-use crate::providers::Facts;
 use crate::providers::Timeframe;
+use crate::providers::{Facts, ProviderId};
 use crate::sink::{DeltaSink, Removed};
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::watermark::{Loaded, WatermarkStore};
@@ -66,7 +68,10 @@ pub struct Known<'a> {
     pub unreachable: &'a [TimeRange],
     pub held: &'a HashSet<DateTime<Utc>>,
     pub rejected: &'a HashSet<DateTime<Utc>>,
-    pub removed: &'a [Removed],
+    /// Candles of removed files the store still has.
+    pub removed: &'a HashSet<DateTime<Utc>>,
+    /// Removed files the store no longer has: only their time ranges are known.
+    pub removed_ranges: &'a [Removed],
 }
 
 /// The gaps of one series over `[start, end)` (default: the coverage its table records and
@@ -95,10 +100,11 @@ pub fn series_gaps(
             GapKind::NotFetched
         } else if known.rejected.contains(&t) {
             GapKind::DeadLettered
-        } else if known
-            .removed
-            .iter()
-            .any(|r| r.held(series.provider, &series.pair, t))
+        } else if known.removed.contains(&t)
+            || known
+                .removed_ranges
+                .iter()
+                .any(|r| r.held(series.provider, &series.pair, t))
         {
             GapKind::Removed
         } else {
@@ -187,13 +193,13 @@ pub async fn gaps(
             report.problems.push(format!("{series}: {e}"));
             continue;
         }
-        if !tables.contains_key(&tf) {
+        if let Entry::Vacant(slot) = tables.entry(tf) {
             let pairs: HashSet<&str> = selected
                 .iter()
                 .filter(|k| k.timeframe == tf)
                 .map(|k| k.pair.as_str())
                 .collect();
-            tables.insert(tf, TableRead::read(&sink, tf, &pairs).await);
+            slot.insert(TableRead::read(&sink, tf, &pairs).await);
         }
         let table = match &tables[&tf] {
             Ok(t) => t,
@@ -213,7 +219,8 @@ pub async fn gaps(
             unreachable: mark.as_ref().map_or(&[], |w| &w.unreachable),
             held: table.held.get(series).unwrap_or(&none),
             rejected: rejects.get(series).unwrap_or(&none),
-            removed: &table.removed,
+            removed: table.removed.get(series).unwrap_or(&none),
+            removed_ranges: &table.removed_ranges,
         };
         let calendar = calendar_of(series, &facts);
         match series_gaps(&known, series, calendar, (start, end)) {
@@ -224,10 +231,12 @@ pub async fn gaps(
     report
 }
 
-/// What `gaps` reads of one table: the open times held and the data files removed.
+/// What `gaps` reads of one table: the open times held and removed per series, and the time
+/// ranges of removed files the store no longer has.
 struct TableRead {
     held: HashMap<SeriesKey, HashSet<DateTime<Utc>>>,
-    removed: Vec<Removed>,
+    removed: HashMap<SeriesKey, HashSet<DateTime<Utc>>>,
+    removed_ranges: Vec<Removed>,
 }
 
 impl TableRead {
@@ -236,8 +245,37 @@ impl TableRead {
             .held_times(tf, |p| pairs.contains(p))
             .await
             .map_err(|e| e.to_string())?;
-        let removed = sink.removed(tf).await.map_err(|e| e.to_string())?;
-        Ok(TableRead { held, removed })
+        let mut read = TableRead {
+            held,
+            removed: HashMap::new(),
+            removed_ranges: Vec::new(),
+        };
+        let files = sink.removed(tf).await.map_err(|e| e.to_string())?;
+        for file in files
+            .into_iter()
+            .filter(|f| pairs.contains(f.pair.as_str()))
+        {
+            let Some(rows) = sink
+                .file_times(tf, &file.path)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                read.removed_ranges.push(file);
+                continue;
+            };
+            for (provider, t) in rows {
+                let Some(provider) = ProviderId::parse(&provider) else {
+                    continue;
+                };
+                let key = SeriesKey {
+                    provider,
+                    pair: file.pair.clone(),
+                    timeframe: tf,
+                };
+                read.removed.entry(key).or_default().insert(t);
+            }
+        }
+        Ok(read)
     }
 }
 

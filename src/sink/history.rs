@@ -20,6 +20,9 @@ use crate::providers::{ProviderId, Timeframe};
 /// The candles of a removed data file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Removed {
+    /// The file, as the log names it: while the store still has it (until a vacuum), its rows
+    /// say exactly which candles were removed.
+    pub path: String,
     pub pair: String,
     /// `None` when the file held more than one provider.
     pub provider: Option<ProviderId>,
@@ -29,9 +32,7 @@ pub struct Removed {
 impl Removed {
     /// Whether this file held the candle of `provider`/`pair` opening at `t`.
     pub fn held(&self, provider: ProviderId, pair: &str, t: DateTime<Utc>) -> bool {
-        self.pair == pair
-            && self.provider.is_none_or(|p| p == provider)
-            && self.range.contains(t)
+        self.pair == pair && self.provider.is_none_or(|p| p == provider) && self.range.contains(t)
     }
 
     /// What is left of this range once `written` wrote its candles again.
@@ -74,9 +75,7 @@ impl DeltaSink {
             if !matches!(file, LogFile::Commit(_)) {
                 continue;
             }
-            let bytes = log_bytes(store.as_ref(), &path)
-                .await
-                .map_err(unreadable)?;
+            let bytes = log_bytes(store.as_ref(), &path).await.map_err(unreadable)?;
             let commit = Commit::parse(&bytes, tf).map_err(|reason| {
                 unreadable(LogError {
                     file: path.to_string(),
@@ -116,7 +115,11 @@ impl Commit {
     fn parse(bytes: &[u8], tf: Timeframe) -> Result<Commit, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
         let mut commit = Commit::default();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             let action: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| format!("line {} is not a JSON action ({e})", i + 1))?;
             if let Some(op) = action["commitInfo"]["operation"].as_str() {
@@ -130,7 +133,7 @@ impl Commit {
             }
             let add = &action["add"];
             if let Some(path) = add["path"].as_str()
-                && let Some(file) = added_file(add, tf)
+                && let Some(file) = added_file(path, add, tf)
             {
                 commit.adds.push((path.to_string(), file));
             }
@@ -140,7 +143,7 @@ impl Commit {
 }
 
 /// The pair, provider and candles of an added file, from its partition values and statistics.
-fn added_file(add: &serde_json::Value, tf: Timeframe) -> Option<Removed> {
+fn added_file(path: &str, add: &serde_json::Value, tf: Timeframe) -> Option<Removed> {
     let pair = add["partitionValues"]["partition_asset_pair"].as_str()?;
     let stats: serde_json::Value = serde_json::from_str(add["stats"].as_str()?).ok()?;
     let bound = |side: &str, column: &str| stats[side][column].as_str().map(str::to_string);
@@ -157,6 +160,7 @@ fn added_file(add: &serde_json::Value, tf: Timeframe) -> Option<Removed> {
         _ => None,
     };
     Some(Removed {
+        path: path.to_string(),
         pair: pair.to_string(),
         provider,
         range: TimeRange {
@@ -189,6 +193,7 @@ mod tests {
     fn a_later_write_leaves_only_what_it_did_not_cover() {
         let at = |h: u32| crate::testing::at(&format!("2024-01-01T{h:02}:00:00Z"));
         let file = |from: u32, to: u32, provider| Removed {
+            path: "p/a.parquet".into(),
             pair: "ETH-USD".into(),
             provider,
             range: TimeRange {
@@ -199,7 +204,11 @@ mod tests {
         let removed = file(0, 10, Some(ProviderId::Coinbase));
         let ranges = |left: Vec<Removed>| left.iter().map(|r| r.range).collect::<Vec<_>>();
         assert_eq!(
-            ranges(removed.clone().less(&file(3, 5, Some(ProviderId::Coinbase)))),
+            ranges(
+                removed
+                    .clone()
+                    .less(&file(3, 5, Some(ProviderId::Coinbase)))
+            ),
             vec![file(0, 3, None).range, file(5, 10, None).range]
         );
         assert_eq!(

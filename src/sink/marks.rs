@@ -81,7 +81,13 @@ pub(super) async fn log_bytes(
         file: path.to_string(),
         reason: e.to_string(),
     };
-    store.get(path).await.map_err(failed)?.bytes().await.map_err(failed)
+    store
+        .get(path)
+        .await
+        .map_err(failed)?
+        .bytes()
+        .await
+        .map_err(failed)
 }
 
 /// The newest `txn` version of every app id the table's log records.

@@ -142,6 +142,27 @@ impl DeltaSink {
         Ok(held)
     }
 
+    /// The provider and open time of every row of one data file of the table of `tf` (a path
+    /// as the log names it); `None` when the store no longer has it.
+    pub async fn file_times(
+        &self,
+        tf: Timeframe,
+        path: &str,
+    ) -> Result<Option<Vec<(String, DateTime<Utc>)>>, SinkError> {
+        let Some(table) = self.unloaded(tf)? else {
+            return Ok(None);
+        };
+        let err = self.delta_err(tf);
+        let location = object_store::path::Path::from_url_path(path)
+            .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+        let bytes = match table.object_store().get(&location).await {
+            Ok(found) => found.bytes().await.map_err(|e| err(e.into()))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(err(e.into())),
+        };
+        Ok(Some(open_times(bytes).map_err(|e| err(e.into()))?))
+    }
+
     /// Rows a series holds, from the file statistics: every file candlelake writes holds one
     /// series, so a file counts when its pair partition and its provider column match.
     pub async fn series_rows(&self, series: &SeriesKey) -> Result<u64, SinkError> {

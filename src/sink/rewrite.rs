@@ -9,7 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::arrow::array::{
     ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray,
 };
-use deltalake::arrow::compute::{concat_batches, filter_record_batch};
+use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
+use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, LogicalFileView};
@@ -84,7 +85,9 @@ pub(super) async fn file_batch(
     let schema = arrow_schema();
     let data_schema =
         Arc::new(schema.project(&(0..schema.fields().len() - 2).collect::<Vec<_>>())?);
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
+    let batches: Vec<RecordBatch> = reader
+        .map(|batch| conform(batch?, &data_schema))
+        .collect::<Result<_, _>>()?;
     let data = concat_batches(&data_schema, &batches)?;
     let n = data.num_rows();
     let group = group_of(file);
@@ -99,6 +102,22 @@ pub(super) async fn file_batch(
         n
     ])));
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// A batch with the table's columns in the table's order and Arrow types: another tool may
+/// write the same Delta types as `Utf8View` strings or in another column order.
+fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DeltaTableError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = batch.column_by_name(field.name()).ok_or_else(|| {
+                DeltaTableError::Generic(format!("a data file has no {} column", field.name()))
+            })?;
+            Ok(cast(column, field.data_type())?)
+        })
+        .collect::<Result<Vec<ArrayRef>, DeltaTableError>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// What a compaction did.

@@ -343,10 +343,8 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
         .filter(|g| g["kind"] == "removed")
         .map(|g| (time(&g["from"]), time(&g["to"])))
         .collect();
-    let kept: std::collections::HashSet<_> = held
-        .iter()
-        .map(|r| (&r.asset_pair, r.timestamp))
-        .collect();
+    let kept: std::collections::HashSet<_> =
+        held.iter().map(|r| (&r.asset_pair, r.timestamp)).collect();
     let lost_times: Vec<_> = before
         .iter()
         .filter(|r| !kept.contains(&(&r.asset_pair, r.timestamp)))
@@ -372,7 +370,11 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
 }
 
 fn time(v: &serde_json::Value) -> DateTime<Utc> {
-    v.as_str().unwrap().parse().unwrap()
+    time_of(v.as_str().unwrap())
+}
+
+fn time_of(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
 }
 
 /// The gaps `gaps --json` reports for ETH-USD 1h.
@@ -385,4 +387,62 @@ async fn eth_gaps(ws: &Workspace) -> Vec<serde_json::Value> {
         .await;
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     report["series"][0]["gaps"].as_array().unwrap().clone()
+}
+
+/// Each hour `gaps` reports for ETH-USD 1h, with its label.
+fn labelled_hours(gaps: &[serde_json::Value]) -> std::collections::BTreeMap<DateTime<Utc>, String> {
+    let mut hours = std::collections::BTreeMap::new();
+    for g in gaps {
+        let (mut t, to) = (time(&g["from"]), time(&g["to"]));
+        while t < to {
+            hours.insert(t, g["kind"].as_str().unwrap().to_string());
+            t += chrono::Duration::hours(1);
+        }
+    }
+    hours
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_tools_delete_is_labelled_removed_exactly_and_refetched_back() {
+    let (_server, ws) = lake().await;
+    let before = ws.rows(Timeframe::H1).await;
+    let hours_before = labelled_hours(&eth_gaps(&ws).await);
+    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
+    let script = "import sys; from deltalake import DeltaTable; DeltaTable(sys.argv[1]).delete(\"asset_pair = 'ETH-USD' AND timestamp >= '2024-01-03T00:00:00Z' AND timestamp < '2024-01-03T12:00:00Z'\")";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&table)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deleted: Vec<DateTime<Utc>> = before
+        .iter()
+        .filter(|r| r.asset_pair == "ETH-USD")
+        .map(|r| r.timestamp)
+        .filter(|t| (time_of("2024-01-03T00:00:00Z")..time_of("2024-01-03T12:00:00Z")).contains(t))
+        .collect();
+    assert!(deleted.len() > 6, "the delete removed candles: {deleted:?}");
+
+    let mut expected = hours_before.clone();
+    for t in &deleted {
+        expected.insert(*t, "removed".to_string());
+    }
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
+
+    let restored = ws
+        .report(
+            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+        )
+        .await;
+    assert_eq!(
+        restored["results"][0]["added"].as_u64(),
+        Some(deleted.len() as u64),
+        "{restored}"
+    );
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), hours_before);
 }
