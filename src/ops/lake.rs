@@ -77,11 +77,7 @@ impl Lake {
         let mut problems: Vec<String> = self.broken.values().cloned().collect();
         for (tf, view) in &self.tables {
             if let Some(first) = view.missing.first() {
-                problems.push(format!(
-                    "the table {} references {} data file(s) the store no longer has (first: {first}); run `candlelake maintain --repair` so the table reads again, then `candlelake refetch` over the range `candlelake gaps` reports as removed",
-                    sink.location(*tf),
-                    view.missing.len()
-                ));
+                problems.push(sink.lost(*tf, &view.missing, first).to_string());
             }
         }
         problems

@@ -2,7 +2,7 @@
 //! commits written straight to the Delta log. It never loads the table's file list, so the
 //! memory and time of a commit do not grow with the number of files the table holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZero;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use deltalake::logstore::{CommitOrBytes, LogStoreRef};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{BlindDeltaTable, DeltaTableError, Path};
+use futures::TryStreamExt;
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
@@ -111,6 +112,43 @@ impl AppendLog {
         .await
         .map_err(|e| DeltaTableError::Generic(e.to_string()))?
         .map_err(DeltaTableError::from)
+    }
+
+    /// The data files the log references at `version` that the store does not have: one
+    /// streamed replay of the log (paths only) and one listing of the table's objects.
+    pub(super) async fn lost_files(&self) -> Result<Vec<String>, DeltaTableError> {
+        let snapshot = self.kernel_snapshot(self.version).await?;
+        let engine = self.engine.clone();
+        let referenced = tokio::task::spawn_blocking(move || {
+            let scan = snapshot.scan_builder().build()?;
+            let mut paths: Vec<String> = Vec::new();
+            for metadata in scan.scan_metadata(engine.as_ref())? {
+                paths = metadata?.visit_scan_files(paths, |paths, file| paths.push(file.path))?;
+            }
+            Ok::<_, delta_kernel::Error>(paths)
+        })
+        .await
+        .map_err(|e| DeltaTableError::Generic(e.to_string()))??;
+        if referenced.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stored: HashSet<String> = self
+            .table
+            .log_store()
+            .object_store(None)
+            .list(None)
+            .map_ok(|m| m.location.to_string())
+            .try_collect()
+            .await?;
+        let present = |p: &str| {
+            [Path::parse(p).ok(), Path::from_url_path(p).ok()]
+                .into_iter()
+                .flatten()
+                .any(|path| stored.contains(path.as_ref()))
+        };
+        let mut lost: Vec<String> = referenced.into_iter().filter(|p| !present(p)).collect();
+        lost.sort();
+        Ok(lost)
     }
 
     /// Writes `rows` as Parquet files under the table; returns their `add` actions.

@@ -55,6 +55,14 @@ pub enum SinkError {
         wanted: &'static str,
     },
     #[error(
+        "the table {table} references {count} data file(s) the store no longer has (first: {first}); run `candlelake maintain --repair` so the table reads again, then `candlelake refetch` over the range `candlelake gaps` reports as removed"
+    )]
+    LostFiles {
+        table: String,
+        count: usize,
+        first: String,
+    },
+    #[error(
         "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
     )]
     BadLocation(String),
@@ -428,6 +436,25 @@ impl DeltaSink {
         }
     }
 
+    /// Refuses a table whose log references data files the store has lost: appending to it
+    /// would leave a table no reader can load, with its coverage claiming the lost candles.
+    async fn check_files(&self, log: &AppendLog, tf: Timeframe) -> Result<(), SinkError> {
+        let lost = log.lost_files().await.map_err(self.delta_err(tf))?;
+        match lost.first() {
+            None => Ok(()),
+            Some(first) => Err(self.lost(tf, &lost, first)),
+        }
+    }
+
+    /// The error of a table that lost `files`.
+    pub fn lost(&self, tf: Timeframe, files: &[String], first: &str) -> SinkError {
+        SinkError::LostFiles {
+            table: self.location(tf),
+            count: files.len(),
+            first: first.to_string(),
+        }
+    }
+
     /// The append path's handle on the table of `tf`: the cached one, else opened; when the
     /// table does not exist it is created with `create_with`, or `None` is returned.
     async fn open_log<'a>(
@@ -445,6 +472,9 @@ impl DeltaSink {
                 },
                 None => None,
             };
+            if let Some(log) = &existing {
+                self.check_files(log, tf).await?;
+            }
             *slot = match (existing, create_with) {
                 (Some(log), _) => Some(log),
                 (None, Some(period)) => Some(self.create_or_join(tf, period).await?),

@@ -446,3 +446,42 @@ async fn another_tools_delete_is_labelled_removed_exactly_and_refetched_back() {
     assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
     assert_eq!(labelled_hours(&eth_gaps(&ws).await), hours_before);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_data_file_fails_the_writes_to_its_table_only() {
+    let (_server, ws) = lake().await;
+    let before = ws.rows(Timeframe::H1).await;
+    let lost = lose_an_eth_file(&ws);
+    let version =
+        |ws: &Workspace| walk(&Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log")).len();
+    let log_files = version(&ws);
+
+    let wider = backfill("coinbase", "BTC-USD", "1h,1d").range("2024-01-01", "2024-03-01");
+    let (code, summary) = ws.run_json(wider).await;
+    assert_eq!(code, 2, "{summary}");
+    let daily = crate::support::series(&summary, "BTC-USD", "1d");
+    assert_eq!(daily["status"], "success", "{summary}");
+    let hourly = crate::support::series(&summary, "BTC-USD", "1h");
+    assert_eq!(hourly["status"], "error", "{summary}");
+    let error = hourly["error"].as_str().unwrap();
+    let name = lost.file_name().unwrap().to_string_lossy();
+    assert!(
+        error.contains(name.as_ref()) && error.contains("maintain --repair"),
+        "{error}"
+    );
+    assert_eq!(
+        version(&ws),
+        log_files,
+        "nothing was committed to the 1h table"
+    );
+
+    let refetched = ws
+        .run(crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"))
+        .await;
+    assert_eq!(refetched.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refetched.stdout).contains("maintain --repair"));
+    let held = before.len();
+    ws.run_expect(["maintain", "--timeframes", "1h", "--repair"], 0)
+        .await;
+    assert!(ws.rows(Timeframe::H1).await.len() < held);
+}
