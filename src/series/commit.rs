@@ -189,12 +189,19 @@ impl Runner {
                 .unwrite(pending.candles(&rows, dropped), rows_dropped);
         }
         pending.sizes.clear();
+        // Another run moved the coverage since this one last saw it: only the table knows
+        // which candles it holds now.
+        let moved = committed.held_before != run.coverage;
         run.committed |= committed.version.is_some();
         run.coverage = Some(committed.coverage);
         pending.coverage = Some(committed.coverage);
         let first = rows.iter().map(|r| r.candle.open_time).min();
         let last = rows.iter().map(|r| r.candle.open_time).max();
         coverage::after_commit(&mut run.watermark, &committed, first.zip(last), now);
+        if moved {
+            let held = self.sink.holding_of(series).await?;
+            coverage::describe(&mut run.watermark, &held);
+        }
         self.watermarks.save(&run.watermark, series)?;
         Ok(())
     }

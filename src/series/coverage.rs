@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{SeriesKey, TimeRange};
 use crate::providers::Timeframe;
 use crate::report::summary::SeriesStatus;
-use crate::sink::{Committed, DeltaSink};
+use crate::sink::{Committed, DeltaSink, Holding};
 use crate::state::watermark::{Loaded, Watermark, WatermarkStore};
 
 /// A series' coverage as the table records it, and its watermark repaired to match.
@@ -42,6 +42,7 @@ pub async fn held(
             };
             w.coverage = c;
             w.updated_at = now;
+            describe(&mut w, &sink.holding_of(series).await?);
             watermarks.save(&w, series)?;
             Ok(Held {
                 coverage: Some(c),
@@ -153,6 +154,12 @@ pub fn after_commit(
         w.table_version = version;
     }
     w.updated_at = now;
+}
+
+/// The watermark's first and last candle as the table holds them, whoever wrote them.
+pub fn describe(w: &mut Watermark, held: &Holding) {
+    w.first_candle = held.first;
+    w.last_candle = held.last;
 }
 
 /// The watermark at the end of a run: history found unreachable, and how the run ended.

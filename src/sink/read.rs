@@ -15,8 +15,9 @@ use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::errors::ParquetError;
 use object_store::ObjectStoreExt as _;
 
-use super::rewrite::{file_batch, file_stats};
+use super::rewrite::file_batch;
 use super::table::{DeltaSink, SinkError};
+use super::view::{Holding, file_holding};
 use crate::model::SeriesKey;
 use crate::providers::{ProviderId, Timeframe};
 
@@ -163,36 +164,23 @@ impl DeltaSink {
         Ok(Some(open_times(bytes).map_err(|e| err(e.into()))?))
     }
 
-    /// Rows a series holds, from the file statistics: every file candlelake writes holds one
-    /// series, so a file counts when its pair partition and its provider column match.
-    pub async fn series_rows(&self, series: &SeriesKey) -> Result<u64, SinkError> {
+    /// What the table holds of a series (rows, first and last candle), from the file
+    /// statistics, without reading data files.
+    pub async fn holding_of(&self, series: &SeriesKey) -> Result<Holding, SinkError> {
         let tf = series.timeframe;
         let Some(table) = self.load(tf).await? else {
-            return Ok(0);
+            return Ok(Holding::default());
         };
         let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
-        let provider = series.provider.as_str();
-        let mut total = 0;
+        let mut held = Holding::default();
         for file in snapshot.log_data().iter() {
-            let parts = file.partition_values_map();
-            if parts
-                .get("partition_asset_pair")
-                .cloned()
-                .flatten()
-                .as_deref()
-                != Some(&series.pair)
+            if let Some((key, h)) = file_holding(&file, tf)
+                && key == *series
             {
-                continue;
-            }
-            let stats = file_stats(&file);
-            let bound = |k: &str| stats[k]["source_provider"].as_str().map(str::to_string);
-            if bound("minValues").as_deref() == Some(provider)
-                && bound("maxValues").as_deref() == Some(provider)
-            {
-                total += stats["numRecords"].as_u64().unwrap_or(0);
+                held.add(h);
             }
         }
-        Ok(total)
+        Ok(held)
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTableError;
+use deltalake::kernel::LogicalFileView;
 
 use super::marks::all_marks;
 use super::repair::stored_files;
@@ -88,32 +89,52 @@ impl DeltaSink {
                 view.missing.push(path);
                 continue;
             }
-            let stats = file_stats(&file);
-            let parts = file.partition_values_map();
-            let pair = parts.get("partition_asset_pair").cloned().flatten();
-            let provider = stats["minValues"]["source_provider"]
-                .as_str()
-                .and_then(ProviderId::parse);
-            let (Some(pair), Some(provider)) = (pair, provider) else {
-                continue;
-            };
-            let time = |bound: &str| {
-                stats[bound]["timestamp"]
-                    .as_str()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.to_utc())
-            };
-            let key = SeriesKey {
-                provider,
-                pair,
-                timeframe: tf,
-            };
-            let held = view.holdings.entry(key).or_default();
-            held.rows += stats["numRecords"].as_u64().unwrap_or(0);
-            held.first = held.first.into_iter().chain(time("minValues")).min();
-            held.last = held.last.into_iter().chain(time("maxValues")).max();
+            if let Some((key, held)) = file_holding(&file, tf) {
+                view.holdings.entry(key).or_default().add(held);
+            }
         }
         view.missing.sort();
         Ok(Some(view))
     }
+}
+
+impl Holding {
+    pub(super) fn add(&mut self, other: Holding) {
+        self.rows += other.rows;
+        self.first = self.first.into_iter().chain(other.first).min();
+        self.last = self.last.into_iter().chain(other.last).max();
+    }
+}
+
+/// The series a data file of the table of `tf` holds and its candles, from its partition
+/// values and statistics: every file candlelake writes holds one series. `None` for a file
+/// without those statistics or with several providers.
+pub(super) fn file_holding(file: &LogicalFileView, tf: Timeframe) -> Option<(SeriesKey, Holding)> {
+    let stats = file_stats(file);
+    let pair = file
+        .partition_values_map()
+        .get("partition_asset_pair")
+        .cloned()
+        .flatten()?;
+    let provider = stats["minValues"]["source_provider"].as_str()?;
+    if stats["maxValues"]["source_provider"].as_str() != Some(provider) {
+        return None;
+    }
+    let time = |side: &str| {
+        stats[side]["timestamp"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+    };
+    let key = SeriesKey {
+        provider: ProviderId::parse(provider)?,
+        pair,
+        timeframe: tf,
+    };
+    let held = Holding {
+        rows: stats["numRecords"].as_u64().unwrap_or(0),
+        first: time("minValues"),
+        last: time("maxValues"),
+    };
+    Some((key, held))
 }

@@ -485,3 +485,44 @@ async fn a_lost_data_file_fails_the_writes_to_its_table_only() {
         .await;
     assert!(ws.rows(Timeframe::H1).await.len() < held);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_state_dirs_on_one_table_keep_watermarks_that_describe_the_table() {
+    let server = synth_server().await;
+    let first = Workspace::synth(&server);
+    let second = Workspace::synth(&server).with("CANDLELAKE_LAKE", &first.lake());
+    first
+        .run_expect(
+            backfill("coinbase", "BTC-USD", "1h").range("2024-03-01", "2024-03-15"),
+            0,
+        )
+        .await;
+    second
+        .run_expect(
+            backfill("coinbase", "BTC-USD", "1h").range("2024-03-10", "2024-03-31"),
+            0,
+        )
+        .await;
+    first
+        .run_expect(
+            backfill("coinbase", "BTC-USD", "1h").range("2024-03-01", "2024-04-10"),
+            0,
+        )
+        .await;
+
+    let (_, report) = status(&first, &[]).await;
+    let table = series(&report, "BTC-USD", "1h");
+    assert_eq!(table["first_candle"], "2024-03-01T00:00:00Z", "{report}");
+    for ws in [&first, &second] {
+        let text = std::fs::read_to_string(watermark(ws, "BTC-USD", "1h")).unwrap();
+        let mark: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let held = ["first_candle", "last_candle"].map(|k| mark[k].clone());
+        let expected = if std::ptr::eq(ws, &first) {
+            [table["first_candle"].clone(), table["last_candle"].clone()]
+        } else {
+            // The second state dir last wrote when the table ended on 30 March.
+            [table["first_candle"].clone(), "2024-03-30T23:00:00Z".into()]
+        };
+        assert_eq!(held, expected, "{text}");
+    }
+}
