@@ -248,9 +248,14 @@ pub struct MaintainArgs {
     /// Only these timeframes' tables (default: all).
     #[arg(long)]
     pub timeframes: Option<String>,
-    /// Keep unreferenced files younger than this, for readers of older versions (e.g. 168h).
+    /// Keep unreferenced files younger than this, for readers of older versions (e.g. 168h);
+    /// never less than a table's delta.deletedFileRetentionDuration (7 days) without --force.
     #[arg(long, default_value = "168h")]
     pub vacuum_retention: String,
+    /// Allow a --vacuum-retention shorter than a table's own: files that readers of older
+    /// versions or a concurrent run's commit still need may be deleted.
+    #[arg(long)]
+    pub force: bool,
     /// Remove from each table the data files its log references but the store has lost, so
     /// the table reads again (their candles can then be refetched).
     #[arg(long)]

@@ -280,7 +280,12 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
     let retention = parse_duration(&args.vacuum_retention, "--vacuum-retention")?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
-    let report = ops::maintain::maintain(&sink, &timeframes, retention, args.repair).await?;
+    let options = ops::maintain::Options {
+        retention,
+        force: args.force,
+        repair: args.repair,
+    };
+    let report = ops::maintain::maintain(&sink, &timeframes, options).await?;
     output::print_maintain(&report, out.format);
     Ok(exit::OK)
 }

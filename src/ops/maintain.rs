@@ -1,11 +1,13 @@
 //! `maintain`: per table, compacts small files per partition, vacuums files no commit
-//! references, writes a checkpoint and removes expired log files. Never changes a row.
+//! references (never younger than the table's own file retention unless forced), writes a
+//! checkpoint and removes expired log files. Never changes a row.
 
 use chrono::TimeDelta;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::plan::PlanError;
 use crate::providers::Timeframe;
 use crate::sink::{DeltaSink, table_name};
 
@@ -26,14 +28,45 @@ pub struct TableReport {
     pub files_repaired: Vec<String>,
 }
 
+/// How `maintain` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Files no commit references are kept this long (never less than a table's own
+    /// `delta.deletedFileRetentionDuration` unless `force`).
+    pub retention: TimeDelta,
+    pub force: bool,
+    /// First remove from each table the data files the store has lost.
+    pub repair: bool,
+}
+
 /// Maintains each table of `timeframes`; with `repair`, first removes from it the data files
-/// the store has lost (without it, such a table is refused with what to do).
+/// the store has lost (without it, such a table is refused with what to do). A retention
+/// shorter than a table's own is refused before any table is changed, unless forced.
 pub async fn maintain(
     sink: &DeltaSink,
     timeframes: &[Timeframe],
-    retention: TimeDelta,
-    repair: bool,
+    options: Options,
 ) -> Result<MaintainReport> {
+    let Options {
+        retention,
+        force,
+        repair,
+    } = options;
+    if !force {
+        for tf in timeframes.iter().copied() {
+            if let Some(kept) = sink.file_retention(tf).await?
+                && retention < kept
+            {
+                return Err(Error::Usage(PlanError(format!(
+                    "--vacuum-retention {}h is shorter than the {}h the table {} keeps removed files for (delta.deletedFileRetentionDuration); give at least {}h, or add --force to delete files that readers of older versions or a concurrent run may still need",
+                    retention.num_hours(),
+                    kept.num_hours(),
+                    sink.location(tf),
+                    kept.num_hours()
+                ))));
+            }
+        }
+    }
     let mut report = MaintainReport::default();
     for tf in timeframes.iter().copied() {
         let repaired = sink.lost_files(tf, repair).await?;
@@ -45,7 +78,7 @@ pub async fn maintain(
             )));
         }
         let compacted = sink.compact(tf).await?;
-        let vacuumed = sink.vacuum_and_checkpoint(tf, retention).await?;
+        let vacuumed = sink.vacuum_and_checkpoint(tf, retention, force).await?;
         if compacted.files_before > 0 || !vacuumed.is_empty() || !repaired.is_empty() {
             report.tables.push(TableReport {
                 table: table_name(tf),

@@ -16,6 +16,7 @@ use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TablePropertiesExt as _;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
@@ -253,13 +254,35 @@ impl DeltaSink {
         Ok(Some(version))
     }
 
+    /// How long the table of `tf` keeps the files its commits removed
+    /// (`delta.deletedFileRetentionDuration`, 7 days unless the table says otherwise); `None`
+    /// when there is no table.
+    pub async fn file_retention(
+        &self,
+        tf: Timeframe,
+    ) -> Result<Option<chrono::TimeDelta>, SinkError> {
+        let err = self.delta_err(tf);
+        let Some(table) = self.load(tf).await? else {
+            return Ok(None);
+        };
+        let kept = table
+            .snapshot()
+            .map_err(&err)?
+            .table_config()
+            .deleted_file_retention_duration();
+        chrono::TimeDelta::from_std(kept)
+            .map(Some)
+            .map_err(|e| err(DeltaTableError::Generic(e.to_string())))
+    }
+
     /// Removes files no commit references any more (vacuum in full mode, which also finds the
     /// orphans a crash leaves) older than `retention`, then writes a checkpoint and removes
-    /// expired log files.
+    /// expired log files. Unless `force`, `retention` is at least the table's own.
     pub async fn vacuum_and_checkpoint(
         &self,
         tf: Timeframe,
         retention: chrono::TimeDelta,
+        force: bool,
     ) -> Result<Vec<String>, SinkError> {
         let err = self.delta_err(tf);
         let Some(table) = self.load(tf).await? else {
@@ -269,7 +292,7 @@ impl DeltaSink {
             .vacuum()
             .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
             .with_retention_period(retention)
-            .with_enforce_retention_duration(false)
+            .with_enforce_retention_duration(!force)
             .await
             .map_err(&err)?;
         deltalake::checkpoints::create_checkpoint(&table, None)

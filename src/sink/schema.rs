@@ -12,8 +12,10 @@ pub const PARTITION_PERIOD_PROPERTY: &str = "candlelake.partitionPeriod";
 
 /// Columns with file statistics. The price columns are left out: delta-rs 1.1 writes decimal
 /// statistics as binary floats (58898.600000000006 for 58898.6), which would let a reader's
-/// data skipping drop a file holding an exact match.
-pub const STATS_COLUMNS: &str = "timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id,is_mock";
+/// data skipping drop a file holding an exact match. Only numeric, string and time columns:
+/// Spark refuses every later ALTER TABLE on a table whose list holds a boolean (`is_mock`).
+pub const STATS_COLUMNS: &str =
+    "timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id";
 
 pub const PARTITION_COLUMNS: [&str; 2] = ["partition_date", "partition_asset_pair"];
 
@@ -76,4 +78,25 @@ pub fn arrow_schema() -> Arc<Schema> {
         Field::new("partition_asset_pair", ArrowType::Utf8, false),
     ]);
     Arc::new(Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_are_kept_for_string_and_time_columns_only() {
+        let columns = delta_columns();
+        for name in STATS_COLUMNS.split(',') {
+            let column = columns
+                .iter()
+                .find(|c| c.name() == name)
+                .unwrap_or_else(|| panic!("{name} is a column"));
+            assert!(
+                [DataType::STRING, DataType::TIMESTAMP].contains(column.data_type()),
+                "{name} is {:?}",
+                column.data_type()
+            );
+        }
+    }
 }

@@ -36,23 +36,27 @@ fn dlq_records(ws: &Workspace) -> BTreeSet<(String, String)> {
     set
 }
 
-async fn finish_both_runs(ws: &Workspace) {
-    for run in 0..2 {
+/// Runs both backfills to completion; returns how long each took.
+async fn finish_both_runs(ws: &Workspace) -> [Duration; 2] {
+    let mut took = [Duration::ZERO; 2];
+    for (run, took) in took.iter_mut().enumerate() {
+        let started = Instant::now();
         ws.run_expect(args(run), 0).await;
+        *took = started.elapsed();
     }
+    took
 }
 
 struct Clean {
     rows: Vec<Cells>,
     dlq: BTreeSet<(String, String)>,
-    duration: Duration,
+    /// How long each run took, so that kills can land inside it.
+    durations: [Duration; 2],
 }
 
 async fn clean_run(server: &MockServer) -> Clean {
     let ws = Workspace::synth(server);
-    let started = Instant::now();
-    finish_both_runs(&ws).await;
-    let duration = started.elapsed();
+    let durations = finish_both_runs(&ws).await;
     let rows = cells(ws.rows(Timeframe::M1).await);
     let start = at("2024-01-10T00:00:00Z").timestamp();
     let valid = (0..4 * 1440)
@@ -67,7 +71,7 @@ async fn clean_run(server: &MockServer) -> Clean {
     Clean {
         rows,
         dlq: dlq_records(&ws),
-        duration,
+        durations,
     }
 }
 
@@ -104,7 +108,8 @@ async fn sigkill_at_20_random_moments_then_rerun_is_exact() {
         if run == 1 {
             ws.run_expect(args(0), 0).await;
         }
-        let delay = clean.duration / 2 * fraction / 1000;
+        // Within the first 90% of that run as the clean one took it.
+        let delay = clean.durations[run] * 9 / 10 * fraction / 1000;
         let killed = kill_after(&ws, args(run), delay).await;
         killed_mid_run += usize::from(killed);
         finish_both_runs(&ws).await;

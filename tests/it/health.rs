@@ -137,7 +137,9 @@ async fn maintain_compacts_a_thousand_tiny_files_with_the_same_rows() {
     assert_eq!(parquet(&table_dir), 1000);
 
     let ws = Workspace::offline().with("CANDLELAKE_LAKE", &lake);
-    let report = ws.report(["maintain", "--vacuum-retention", "0h"]).await;
+    let report = ws
+        .report(["maintain", "--vacuum-retention", "0h", "--force"])
+        .await;
     let t = &report["tables"][0];
     assert_eq!(
         fields(t, &["files_before", "files_after"]),
@@ -177,8 +179,27 @@ async fn maintain_vacuums_the_orphans_a_crash_leaves() {
     let files_after_crash = data_files(&table_dir).len();
     assert!(files_after_crash > files_before, "the crash left files");
 
+    let short = ["maintain", "--timeframes", "1h", "--vacuum-retention", "0s"];
+    let refused = ws.run_expect(short, 1).await;
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        message.contains("168h") && message.contains("--force"),
+        "{message}"
+    );
+    assert_eq!(
+        data_files(&table_dir).len(),
+        files_after_crash,
+        "nothing was deleted"
+    );
     let report = ws
-        .report(["maintain", "--timeframes", "1h", "--vacuum-retention", "0h"])
+        .report([
+            "maintain",
+            "--timeframes",
+            "1h",
+            "--vacuum-retention",
+            "0h",
+            "--force",
+        ])
         .await;
     assert!(
         report["tables"][0]["files_vacuumed"].as_u64().unwrap()
