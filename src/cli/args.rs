@@ -202,12 +202,22 @@ pub struct BackfillArgs {
     /// Ask again for history recorded as unreachable (Alpha Vantage trailing windows).
     #[arg(long)]
     pub retry_unreachable: bool,
+    /// Run only shard I of N (e.g. 0/4): the series whose FNV-1a hash of
+    /// provider/pair/timeframe is I modulo N. Also CANDLELAKE_SHARD, or JOB_COMPLETION_INDEX
+    /// with CANDLELAKE_SHARDS=N under a Kubernetes Indexed Job.
+    #[arg(long)]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct TopupArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    /// Run only shard I of N (e.g. 0/4): the series whose FNV-1a hash of
+    /// provider/pair/timeframe is I modulo N. Also CANDLELAKE_SHARD, or JOB_COMPLETION_INDEX
+    /// with CANDLELAKE_SHARDS=N under a Kubernetes Indexed Job.
+    #[arg(long)]
+    pub shard: Option<String>,
 }
 
 /// Which series a command is limited to; each part left out selects everything.

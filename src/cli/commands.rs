@@ -18,8 +18,8 @@ use crate::fetch::Shutdown;
 use crate::model::new_ingestion_id;
 use crate::ops::{self, RunContext};
 use crate::plan::{
-    BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, parse_duration,
-    parse_instant,
+    BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, Shard,
+    parse_duration, parse_instant,
 };
 use crate::providers::{Clock, Facts, Timeframe, system_clock};
 use crate::report::metrics;
@@ -27,7 +27,7 @@ use crate::report::progress::Progress;
 use crate::report::summary::{RunSummary, SeriesResult};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
-use crate::state::lock::RunLock;
+use crate::state::lock::{LockError, RunLock};
 use crate::state::watermark::{Loaded, WatermarkStore};
 
 pub async fn execute(cli: Cli) -> i32 {
@@ -186,20 +186,23 @@ fn optional<T>(
 
 async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
+    let shard = Shard::resolve(args.shard.as_deref(), &input.env)?;
     let settings = settings(input, Access::Writes).await?;
-    let plan = backfill_plan(&args.range, args.dry_run, &clock)?;
+    let mut plan = backfill_plan(&args.range, args.dry_run, &clock)?;
+    plan.shard = shard;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = if plan.dry_run {
         None
     } else {
-        Some(RunLock::acquire(&settings.state_dir)?)
+        Some(run_lock(&settings, shard)?)
     };
     let planned =
         ops::backfill::requests(&runner, &settings, &plan, args.retry_unreachable).await?;
     if plan.dry_run {
-        let report =
+        let mut report =
             ops::backfill::dry_run(&runner, &planned, settings.alphavantage_daily_limit).await;
+        report.shard = shard.map(|s| s.to_string());
         output::print_dry_run(&report, out.format);
         return Ok(exit::OK);
     }
@@ -210,13 +213,23 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
 
 async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) -> Result<i32> {
     let started = Instant::now();
+    let shard = Shard::resolve(args.shard.as_deref(), &input.env)?;
     let settings = settings(input, Access::Writes).await?;
-    let selection = selection(&args.selection)?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let mut selection = selection(&args.selection)?;
+    selection.shard = shard;
+    let _lock = run_lock(&settings, shard)?;
     let run = run_context(clock, out.json_logs)?;
     let topup = ops::topup::plan(&settings, &selection, &run).await?;
     let results = ops::topup::run(topup).await;
     Ok(finish(&settings, &run, &results, out.format, started).await)
+}
+
+/// The lock of the state dir, or of one shard's run in it.
+fn run_lock(settings: &Settings, shard: Option<Shard>) -> Result<RunLock, LockError> {
+    match shard {
+        Some(shard) => RunLock::acquire_shard(&settings.state_dir, &shard),
+        None => RunLock::acquire(&settings.state_dir),
+    }
 }
 
 fn selection(args: &SelectionArgs) -> Result<Selection, PlanError> {

@@ -30,6 +30,9 @@ pub fn print_dry_run(plan: &DryRun, format: OutputFormat) {
         return;
     }
     println!("dry run: no request made");
+    if let Some(shard) = &plan.shard {
+        println!("  shard {shard}: {} series", plan.series.len());
+    }
     for s in &plan.series {
         println!("  {} {} {}", s.provider, s.asset_pair, s.timeframe);
         if let Some(e) = &s.error {

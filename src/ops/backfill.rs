@@ -73,6 +73,9 @@ pub async fn requests(
 #[derive(Debug, Serialize)]
 pub struct DryRun {
     pub dry_run: bool,
+    /// The shard (`I/N`) whose part of the plan this is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub requests: usize,
     pub series: Vec<PlannedSeries>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +152,7 @@ pub async fn dry_run(runner: &Runner, planned: &Planned, daily_limit: u64) -> Dr
     let quota = runner.source().id().has_daily_quota() && daily_limit > 0;
     DryRun {
         dry_run: true,
+        shard: None,
         requests: total,
         series,
         quota_days: quota.then(|| (total as u64).div_ceil(daily_limit)),

@@ -9,6 +9,7 @@ mod credentials;
 mod locations;
 mod pair;
 mod selection;
+mod shard;
 mod sources;
 mod time;
 
@@ -17,6 +18,7 @@ pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::Credentials;
 pub use pair::canonical_pair;
 pub use selection::Selection;
+pub use shard::Shard;
 pub use sources::{Source, connect, daily_quota};
 pub use time::{parse_duration, parse_instant};
 
@@ -57,6 +59,8 @@ pub struct BackfillPlan {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub dry_run: bool,
+    /// Only this shard's series.
+    pub shard: Option<Shard>,
 }
 
 /// Backfill arguments as typed by the user.
@@ -71,7 +75,7 @@ pub struct BackfillInput {
 }
 
 impl BackfillPlan {
-    /// Every (pair, timeframe) of the plan, pairs first, in the order given.
+    /// Every (pair, timeframe) of the plan (of its shard), pairs first, in the order given.
     pub fn series(&self) -> Vec<SeriesKey> {
         self.pairs
             .iter()
@@ -82,6 +86,7 @@ impl BackfillPlan {
                     timeframe: *tf,
                 })
             })
+            .filter(|k| self.shard.is_none_or(|s| s.owns(k)))
             .collect()
     }
 
@@ -120,6 +125,7 @@ impl BackfillPlan {
             start,
             end,
             dry_run: input.dry_run,
+            shard: None,
         })
     }
 }

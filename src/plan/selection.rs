@@ -1,7 +1,7 @@
 //! Which series a command (`topup`, `status`, `gaps`) is limited to: `--provider`, `--pairs`,
-//! `--timeframes`, each left out selecting everything.
+//! `--timeframes`, each left out selecting everything, and for `topup` `--shard`.
 
-use super::{PlanError, canonical_pair};
+use super::{PlanError, Shard, canonical_pair};
 use crate::model::SeriesKey;
 use crate::providers::{ProviderId, Timeframe};
 
@@ -11,6 +11,8 @@ pub struct Selection {
     pub provider: Option<ProviderId>,
     pub pairs: Vec<String>,
     pub timeframes: Vec<Timeframe>,
+    /// Only this shard's series.
+    pub shard: Option<Shard>,
 }
 
 impl Selection {
@@ -48,6 +50,7 @@ impl Selection {
             provider,
             pairs,
             timeframes,
+            shard: None,
         })
     }
 
@@ -55,6 +58,7 @@ impl Selection {
         self.provider.is_none_or(|p| p == k.provider)
             && (self.pairs.is_empty() || self.pairs.contains(&k.pair))
             && (self.timeframes.is_empty() || self.timeframes.contains(&k.timeframe))
+            && self.shard.is_none_or(|s| s.owns(k))
     }
 
     /// Every series the selection names outright (a provider, pairs and timeframes all given).
@@ -71,6 +75,7 @@ impl Selection {
                     timeframe: *tf,
                 })
             })
+            .filter(|k| self.shard.is_none_or(|s| s.owns(k)))
             .collect()
     }
 }

@@ -1,4 +1,5 @@
-//! One run at a time per state dir: an OS file lock on `{state}/lock`, released by the kernel
+//! One run at a time per state dir (or per shard of one): an OS file lock on `{state}/lock`
+//! (`{state}/locks/{I}-of-{N}` for a shard), released by the kernel
 //! when the process dies, so a lock left by a killed run never blocks the next one. The file
 //! names the holder (pid and start time) for the message of the run that is refused.
 
@@ -7,6 +8,8 @@ use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use chrono::{SecondsFormat, Utc};
+
+use crate::plan::Shard;
 
 /// Held for the life of a run.
 #[derive(Debug)]
@@ -27,19 +30,32 @@ pub enum LockError {
 }
 
 impl RunLock {
+    /// The lock of the whole state dir, `{state}/lock`.
     pub fn acquire(state_dir: &Path) -> Result<Self, LockError> {
+        RunLock::acquire_at(state_dir, &state_dir.join("lock"))
+    }
+
+    /// The lock of one shard's run, `{state}/locks/{I}-of-{N}`: shards share a state dir and
+    /// never a series, so they run at once.
+    pub fn acquire_shard(state_dir: &Path, shard: &Shard) -> Result<Self, LockError> {
+        RunLock::acquire_at(state_dir, &state_dir.join("locks").join(shard.name()))
+    }
+
+    fn acquire_at(state_dir: &Path, path: &Path) -> Result<Self, LockError> {
         let dir = state_dir.display().to_string();
         let io = |source| LockError::Io {
             dir: dir.clone(),
             source,
         };
-        fs::create_dir_all(state_dir).map_err(io)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(io)?;
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(state_dir.join("lock"))
+            .open(path)
             .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}

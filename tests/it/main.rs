@@ -18,4 +18,5 @@ mod platform;
 mod python_readers;
 mod s3;
 mod secrets;
+mod shards;
 mod support;
