@@ -2,7 +2,7 @@
 //! restored), compaction of small files, and the replacement of changed candles (`refetch`).
 //! Every rewrite removes the old files and adds the new ones atomically.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,7 +12,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
-use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -22,7 +22,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
 use super::schema::arrow_schema;
-use super::table::{DeltaSink, SinkError};
+use super::table::{COMMIT_TRIES, DeltaSink, SinkError};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
 
@@ -121,6 +121,28 @@ fn conform(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, DeltaT
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
+/// The actions of one rewrite: the files it removes, the rows it writes instead, and how the
+/// log describes it.
+pub(super) struct Rewrite {
+    pub(super) removes: Vec<Action>,
+    pub(super) batches: Vec<RecordBatch>,
+    pub(super) operation: DeltaOperation,
+    /// False for a compaction: the rows are the same.
+    pub(super) data_change: bool,
+}
+
+/// Whether a commit failed because another writer took its version.
+fn lost_race(e: &DeltaTableError) -> bool {
+    matches!(
+        e,
+        DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source: TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_)
+            }
+    )
+}
+
 /// What a compaction did.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Compacted {
@@ -131,29 +153,88 @@ pub struct Compacted {
 
 impl DeltaSink {
     /// Writes `batches` and commits them with `removes` in one commit.
-    async fn commit_rewrite(
+    /// Commits a rewrite read from `table`'s snapshot: `removes` and the files `batches` are
+    /// written to. When another writer committed first, the rewrite is rebased only if every
+    /// file it removes is still in the table and no new file is one `conflicts` says it should
+    /// have read; otherwise nothing is committed. delta-rs's own conflict check is not used: it
+    /// ignores a winning commit's removes marked `dataChange: false`, so two compactions of one
+    /// partition would both land and duplicate its rows.
+    pub(super) async fn commit_rewrite(
         &self,
+        tf: Timeframe,
         table: &mut DeltaTable,
-        removes: Vec<Action>,
-        batches: Vec<RecordBatch>,
-        operation: DeltaOperation,
-        data_change: bool,
-    ) -> Result<u64, DeltaTableError> {
-        let mut writer = RecordBatchWriter::for_table(table)?;
-        for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
-            writer.write(batch).await?;
+        rewrite: Rewrite,
+        conflicts: impl Fn(&LogicalFileView) -> bool,
+    ) -> Result<u64, SinkError> {
+        let err = self.delta_err(tf);
+        let read: HashSet<String> = table
+            .snapshot()
+            .map_err(&err)?
+            .log_data()
+            .iter()
+            .map(|f| f.path().to_string())
+            .collect();
+        let removed: Vec<String> = rewrite
+            .removes
+            .iter()
+            .filter_map(|a| match a {
+                Action::Remove(r) => Some(r.path.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
+        for batch in rewrite.batches.into_iter().filter(|b| b.num_rows() > 0) {
+            writer.write(batch).await.map_err(&err)?;
         }
-        let mut actions = removes;
-        actions.extend(writer.flush().await?.into_iter().map(|mut add| {
-            add.data_change = data_change;
-            Action::Add(add)
-        }));
-        let finalized = CommitBuilder::default()
-            .with_actions(actions)
-            .build(Some(table.snapshot()?), table.log_store(), operation)
-            .await?;
-        table.state = Some(finalized.snapshot());
-        Ok(finalized.version())
+        let mut actions = rewrite.removes;
+        actions.extend(
+            writer
+                .flush()
+                .await
+                .map_err(&err)?
+                .into_iter()
+                .map(|mut add| {
+                    add.data_change = rewrite.data_change;
+                    Action::Add(add)
+                }),
+        );
+        for _ in 0..COMMIT_TRIES {
+            let committed = CommitBuilder::default()
+                .with_actions(actions.clone())
+                .with_max_retries(0)
+                .build(
+                    Some(table.snapshot().map_err(&err)?),
+                    table.log_store(),
+                    rewrite.operation.clone(),
+                )
+                .await;
+            match committed {
+                Ok(finalized) => {
+                    table.state = Some(finalized.snapshot());
+                    return Ok(finalized.version());
+                }
+                Err(e) if lost_race(&e) => {
+                    table.update_state().await.map_err(&err)?;
+                    let files: Vec<LogicalFileView> =
+                        table.snapshot().map_err(&err)?.log_data().iter().collect();
+                    let active: HashSet<String> =
+                        files.iter().map(|f| f.path().to_string()).collect();
+                    let stale = removed.iter().any(|p| !active.contains(p));
+                    let unread = files
+                        .iter()
+                        .any(|f| !read.contains(f.path().as_ref()) && conflicts(f));
+                    if stale || unread {
+                        return Err(SinkError::Rewritten {
+                            table: self.location(tf),
+                        });
+                    }
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(SinkError::Busy {
+            table: self.location(tf),
+        })
     }
 
     /// Rewrites every partition group holding more than one file as a single file. Rows are
@@ -194,9 +275,14 @@ impl DeltaSink {
                 predicate: None,
                 target_size: 0,
             };
-            self.commit_rewrite(&mut table, removes, batches, operation, false)
-                .await
-                .map_err(&err)?;
+            let rewrite = Rewrite {
+                removes,
+                batches,
+                operation,
+                data_change: false,
+            };
+            self.commit_rewrite(tf, &mut table, rewrite, |_| false)
+                .await?;
         }
         Ok(report)
     }
@@ -247,10 +333,21 @@ impl DeltaSink {
             partition_by: None,
             predicate: Some(format!("refetch of {series}")),
         };
-        let version = self
-            .commit_rewrite(&mut table, removes, batches, operation, true)
-            .await
-            .map_err(&err)?;
+        let rewrite = Rewrite {
+            removes,
+            batches,
+            operation,
+            data_change: true,
+        };
+        // A file another writer added for this series in the range holds candles this
+        // rewrite did not read: writing on would duplicate them.
+        let theirs = |f: &LogicalFileView| {
+            let g = group_of(f);
+            g.asset_pair == series.pair
+                && g.provider == series.provider.as_str()
+                && overlaps(f, range.0, range.1)
+        };
+        let version = self.commit_rewrite(tf, &mut table, rewrite, theirs).await?;
         Ok(Some(version))
     }
 

@@ -42,6 +42,10 @@ pub enum SinkError {
     )]
     Busy { table: String },
     #[error(
+        "another writer rewrote or added files of the table {table} that this rewrite read while it ran, so nothing was committed; rerun it"
+    )]
+    Rewritten { table: String },
+    #[error(
         "candlelake cannot append to the table {table}: it uses {reason}; point CANDLELAKE_LAKE at tables candlelake created"
     )]
     Unsupported { table: String, reason: String },
@@ -519,7 +523,7 @@ pub struct Committed {
     pub held_before: Option<TimeRange>,
 }
 
-const COMMIT_TRIES: usize = 10;
+pub(super) const COMMIT_TRIES: usize = 10;
 
 /// A short pause after losing a version to another writer, growing with each loss and jittered
 /// so that two writers do not collide again in step.

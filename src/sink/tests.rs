@@ -115,3 +115,50 @@ async fn a_run_that_loses_the_creation_to_another_period_refuses_to_write() {
     );
     assert_eq!(metadata_commits(dir.path()), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compaction_that_loses_to_another_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().display().to_string();
+    let sink = DeltaSink::new(&lake, HashMap::new());
+    let lineage = lineage("BTC-USD", PartitionPeriod::Month);
+    for day in ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"] {
+        let start = at(day);
+        let wanted = TimeRange::new(at("2024-01-01T00:00:00Z"), start + TimeDelta::days(1));
+        sink.commit(&lineage, &day_of_rows(start), wanted)
+            .await
+            .unwrap();
+    }
+    // A second maintainer read the table before the first compacted it.
+    let mut stale = sink.load(Timeframe::H1).await.unwrap().unwrap();
+    let files: Vec<_> = stale.snapshot().unwrap().log_data().iter().collect();
+    assert_eq!(files.len(), 2, "two files in one partition");
+    let mut batches = Vec::new();
+    for f in &files {
+        batches.push(rewrite::file_batch(&stale, f).await.unwrap());
+    }
+    let removes = files
+        .iter()
+        .map(|f| deltalake::kernel::Action::Remove(f.remove_action(false)))
+        .collect();
+
+    sink.compact(Timeframe::H1).await.unwrap();
+    let rewrite = rewrite::Rewrite {
+        removes,
+        batches,
+        operation: deltalake::protocol::DeltaOperation::Optimize {
+            predicate: None,
+            target_size: 0,
+        },
+        data_change: false,
+    };
+    let second = sink
+        .commit_rewrite(Timeframe::H1, &mut stale, rewrite, |_| false)
+        .await;
+    assert!(
+        matches!(second, Err(SinkError::Rewritten { .. })),
+        "{second:?}"
+    );
+    let rows = sink.read_rows(Timeframe::H1).await.unwrap();
+    assert_eq!(rows.len(), 48, "no candle twice");
+}
