@@ -148,6 +148,19 @@ impl Sources {
         }
     }
 
+    /// A local (or mounted) directory; an object-store URI is refused rather than taken for a
+    /// directory named after its scheme.
+    fn directory(&self, name: &str, default: &str) -> Result<PathBuf, PlanError> {
+        let dir = self.location(name, default, "a directory")?;
+        if let Some((scheme, _)) = dir.split_once("://") {
+            let label = self.get(name, Kind::Text)?.map_or(name.to_string(), |f| f.label);
+            return Err(PlanError(format!(
+                "{label} is '{dir}', a {scheme}:// URI: this version keeps watermarks, the DLQ and locks in a local or mounted directory; set it to a directory path"
+            )));
+        }
+        Ok(PathBuf::from(dir))
+    }
+
     fn millis(&self, name: &str, default: u64) -> Result<Duration, PlanError> {
         match self.get(name, Kind::Number)? {
             None => Ok(Duration::from_millis(default)),
@@ -209,11 +222,7 @@ impl Settings {
                 "data/lake",
                 "a directory or an s3:// URI",
             )?,
-            state_dir: PathBuf::from(sources.location(
-                "CANDLELAKE_STATE_DIR",
-                "data",
-                "a directory",
-            )?),
+            state_dir: sources.directory("CANDLELAKE_STATE_DIR", "data")?,
             coinbase: Endpoint {
                 url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com")?,
                 rps: sources.rate(
@@ -406,6 +415,22 @@ mod tests {
             );
             assert!(!err.contains('\n') && !err.contains("CANDLELAKE_"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_state_dir_uri_is_refused_not_taken_for_a_directory() {
+        let input = SettingsInput {
+            env: HashMap::from([(
+                "CANDLELAKE_STATE_DIR".to_string(),
+                "s3://bucket/state".to_string(),
+            )]),
+            ..Default::default()
+        };
+        let err = Settings::resolve(input).unwrap_err().0;
+        assert!(
+            err.starts_with("CANDLELAKE_STATE_DIR is 's3://bucket/state'"),
+            "{err}"
+        );
     }
 
     #[test]
