@@ -153,7 +153,9 @@ impl Sources {
     fn directory(&self, name: &str, default: &str) -> Result<PathBuf, PlanError> {
         let dir = self.location(name, default, "a directory")?;
         if let Some((scheme, _)) = dir.split_once("://") {
-            let label = self.get(name, Kind::Text)?.map_or(name.to_string(), |f| f.label);
+            let label = self
+                .get(name, Kind::Text)?
+                .map_or(name.to_string(), |f| f.label);
             return Err(PlanError(format!(
                 "{label} is '{dir}', a {scheme}:// URI: this version keeps watermarks, the DLQ and locks in a local or mounted directory; set it to a directory path"
             )));

@@ -10,6 +10,7 @@ use deltalake::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Decimal128Type, TimeUnit, TimestampMicrosecondType};
 use deltalake::arrow::error::ArrowError;
+use deltalake::kernel::LogicalFileView;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::errors::ParquetError;
@@ -55,6 +56,25 @@ pub fn decimal_text(unscaled: i128) -> String {
 }
 
 impl DeltaSink {
+    /// The error of a data file that could not be read: a file the store has lost is named
+    /// with the fix.
+    fn unreadable_file(
+        &self,
+        tf: Timeframe,
+        file: &LogicalFileView,
+        e: DeltaTableError,
+    ) -> SinkError {
+        match e {
+            DeltaTableError::ObjectStore {
+                source: object_store::Error::NotFound { .. },
+            } => {
+                let path = file.object_store_path().to_string();
+                self.lost(tf, std::slice::from_ref(&path), &path)
+            }
+            e => self.delta_err(tf)(e),
+        }
+    }
+
     /// Every row of the table of `tf`, sorted by provider, pair and time; empty when absent.
     pub async fn read_rows(&self, tf: Timeframe) -> Result<Vec<TableRow>, SinkError> {
         self.read_rows_of_pair(tf, None).await
@@ -91,7 +111,9 @@ impl DeltaSink {
             if pair.is_some_and(|p| p != partition_asset_pair) {
                 continue;
             }
-            let batch = file_batch(&table, &file).await.map_err(&err)?;
+            let batch = file_batch(&table, &file)
+                .await
+                .map_err(|e| self.unreadable_file(tf, &file, e))?;
             append_rows(&batch, &partition_date, &partition_asset_pair, &mut rows);
         }
         rows.sort();
@@ -119,14 +141,10 @@ impl DeltaSink {
             if !pairs(&pair) {
                 continue;
             }
-            let bytes = table
-                .object_store()
-                .get(&file.object_store_path())
-                .await
-                .map_err(|e| err(e.into()))?
-                .bytes()
-                .await
-                .map_err(|e| err(e.into()))?;
+            let bytes = match table.object_store().get(&file.object_store_path()).await {
+                Ok(found) => found.bytes().await.map_err(|e| err(e.into()))?,
+                Err(e) => return Err(self.unreadable_file(tf, &file, e.into())),
+            };
             let open_times = open_times(bytes).map_err(|e| err(e.into()))?;
             for (provider, t) in open_times {
                 let Some(provider) = ProviderId::parse(&provider) else {

@@ -480,6 +480,16 @@ async fn a_lost_data_file_fails_the_writes_to_its_table_only() {
         .await;
     assert_eq!(refetched.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refetched.stdout).contains("maintain --repair"));
+    let gaps = ws
+        .run(["gaps", "--pairs", "ETH-USD", "--timeframes", "1h"])
+        .await;
+    assert_eq!(gaps.status.code(), Some(2));
+    let said =
+        String::from_utf8_lossy(&gaps.stderr).to_string() + &String::from_utf8_lossy(&gaps.stdout);
+    assert!(
+        said.contains(name.as_ref()) && said.contains("maintain --repair"),
+        "{said}"
+    );
     let held = before.len();
     ws.run_expect(["maintain", "--timeframes", "1h", "--repair"], 0)
         .await;
