@@ -199,8 +199,14 @@ pub trait CandleSource: Send + Sync {
     ) -> Result<Page, FetchError>;
 
     /// Everything the provider lists (pairs, tickers, currencies), each of its requests passing
-    /// `gate` first.
-    async fn instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError>;
+    /// `gate` first. A source with no list says so.
+    async fn instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        let _ = gate;
+        Err(FetchError::new(
+            crate::error::ErrorKind::Permanent,
+            format!("{} publishes no instrument list here", self.id().as_str()),
+        ))
+    }
 }
 
 /// Implements [`CandleSource`] for a provider's client from its id and capabilities: the trait's

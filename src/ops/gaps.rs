@@ -12,6 +12,7 @@ use crate::calendar::{self, Calendar};
 use crate::error::Result;
 use crate::model::SeriesKey;
 use crate::model::{TimeRange, rfc3339};
+use crate::ops::instruments::Lists;
 use crate::ops::lake::Lake;
 use crate::plan::{Selection, Settings};
 use crate::providers::Facts;
@@ -56,12 +57,14 @@ pub fn calendar_of(series: &SeriesKey, facts: &Facts<'_>) -> Calendar {
 }
 
 /// What a series' gaps are judged against: the coverage its table records, the range its
-/// watermark file claims (more than the table holds when the file is ahead), and the history
-/// the provider cannot serve.
-pub struct Known<'a> {
+/// watermark file claims (more than the table holds when the file is ahead), the history
+/// the provider cannot serve, and for a delisted pair when it ended (nothing is expected
+/// from then on).
+pub struct Known {
     pub coverage: Option<TimeRange>,
     pub claimed: Option<TimeRange>,
-    pub unreachable: &'a [TimeRange],
+    pub unreachable: Vec<TimeRange>,
+    pub ended: Option<DateTime<Utc>>,
 }
 
 /// The gaps of one series over `[start, end)` (default: the coverage its table records and
@@ -69,7 +72,7 @@ pub struct Known<'a> {
 pub async fn series_gaps(
     sink: &DeltaSink,
     dlq: &DeadLetterQueue,
-    known: &Known<'_>,
+    known: &Known,
     series: &SeriesKey,
     calendar: Calendar,
     range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
@@ -84,6 +87,7 @@ pub async fn series_gaps(
             "{series} has no coverage in its table or watermark; give --start and --end"
         )));
     };
+    let end = known.ended.map_or(end, |ended| end.min(ended).max(start));
     let covered = |t: DateTime<Utc>| known.coverage.is_some_and(|c| c.contains(t));
     let held: HashSet<DateTime<Utc>> = sink
         .rows_of(series)
@@ -176,6 +180,7 @@ pub async fn gaps(
     let dlq = DeadLetterQueue::new(&settings.state_dir);
     let watermarks = WatermarkStore::new(&settings.state_dir);
     let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
+    let lists = Lists::cached(settings);
     let mut report = GapsReport {
         series: Vec::new(),
         problems: Vec::new(),
@@ -189,10 +194,23 @@ pub async fn gaps(
             Ok(Loaded::Valid(w)) => Some(w),
             _ => None,
         };
+        // A delisted pair ends at its published delisting, else with its last candle held.
+        let listing = lists.listing(series.provider, &series.pair);
+        let last_end = lake
+            .holding(&series)
+            .last
+            .map(|t| t + series.timeframe.duration());
         let known = Known {
             coverage: lake.coverage(&series),
             claimed: mark.as_ref().map(|w| w.coverage),
-            unreachable: mark.as_ref().map_or(&[], |w| &w.unreachable),
+            unreachable: mark
+                .as_ref()
+                .map(|w| w.unreachable.iter().map(|u| u.range).collect())
+                .unwrap_or_default(),
+            ended: listing
+                .delisted
+                .then(|| listing.delisted_at.or(last_end))
+                .flatten(),
         };
         let calendar = calendar_of(&series, &facts);
         match series_gaps(&sink, &dlq, &known, &series, calendar, (start, end)).await {

@@ -1,7 +1,7 @@
 //! Which series a command (`topup`, `status`, `gaps`) is limited to: `--provider`, `--pairs`,
 //! `--timeframes`, each left out selecting everything.
 
-use super::{PlanError, canonical_pair};
+use super::{PlanError, canonical_pair, parse_provider};
 use crate::model::SeriesKey;
 use crate::providers::{ProviderId, Timeframe};
 
@@ -20,14 +20,7 @@ impl Selection {
         pairs: Option<&str>,
         timeframes: Option<&str>,
     ) -> Result<Self, PlanError> {
-        let provider = match provider {
-            None => None,
-            Some(p) => Some(ProviderId::parse(p).ok_or_else(|| {
-                PlanError(format!(
-                    "unknown provider '{p}'; use coinbase, oanda or alphavantage"
-                ))
-            })?),
-        };
+        let provider = provider.map(parse_provider).transpose()?;
         let list = |v: Option<&str>| -> Vec<String> {
             v.iter()
                 .flat_map(|s| s.split(','))

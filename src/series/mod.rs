@@ -10,7 +10,7 @@ mod request;
 
 pub use commit::SeriesRun;
 pub use counters::Counters;
-pub use request::{Direction, SeriesRequest};
+pub use request::{Direction, Listing, SeriesRequest};
 
 use std::sync::Arc;
 
@@ -166,6 +166,7 @@ impl Runner {
             range,
             partition_period,
             retry_unreachable: false,
+            listing: Listing::default(),
         })
     }
 
@@ -181,7 +182,14 @@ impl Runner {
         held: &coverage::Held,
     ) -> Vec<(TimeRange, Direction)> {
         let horizon = request.series.timeframe.floor(self.now() - self.settle);
-        coverage::plan_ranges(request, held.coverage, &held.watermark.unreachable, horizon)
+        let unreachable: Vec<TimeRange> =
+            held.watermark.unreachable.iter().map(|u| u.range).collect();
+        coverage::plan_ranges(
+            &request.within_listing(),
+            held.coverage,
+            &unreachable,
+            horizon,
+        )
     }
 
     /// The provider's windows covering `range`, in commit order.
@@ -281,6 +289,7 @@ impl Runner {
             coverage::after_run(
                 &mut run.watermark,
                 &run.unreachable,
+                run.before_listing,
                 result.status,
                 self.now(),
             );

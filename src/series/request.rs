@@ -1,8 +1,11 @@
 //! What one series is asked to do: its key, the native timeframe it is fetched at, the range
-//! asked for, and which way a range extends coverage.
+//! asked for, what the provider publishes of the pair's listing, and which way a range extends
+//! coverage.
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::model::{SeriesKey, TimeRange};
-use crate::providers::Timeframe;
+use crate::providers::{Instrument, InstrumentStatus, Timeframe};
 use crate::sink::PartitionPeriod;
 
 /// Which way a range extends coverage.
@@ -38,11 +41,63 @@ pub struct SeriesRequest {
     pub partition_period: PartitionPeriod,
     /// Ask again for history recorded as unreachable.
     pub retry_unreachable: bool,
+    pub listing: Listing,
+}
+
+/// What the provider's list says of a pair's life; all unknown by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Its published listing date (00:00Z).
+    pub listed: Option<DateTime<Utc>>,
+    /// Listed as delisted.
+    pub delisted: bool,
+    /// Its published delisting date (00:00Z): the provider has nothing from then on.
+    pub delisted_at: Option<DateTime<Utc>>,
+}
+
+impl Listing {
+    pub fn of(instrument: &Instrument) -> Self {
+        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+        Listing {
+            listed: instrument.listed.and_then(midnight),
+            delisted: instrument.status == InstrumentStatus::Delisted,
+            delisted_at: instrument.delisted.and_then(midnight),
+        }
+    }
 }
 
 impl SeriesRequest {
     /// True when the series is built from a finer native timeframe.
     pub fn aggregated(&self) -> bool {
         self.source != self.series.timeframe
+    }
+
+    /// The request cut to the pair's life at the provider: from its published listing date
+    /// (unless unreachable history is asked for again) to its published delisting date.
+    pub fn within_listing(&self) -> SeriesRequest {
+        let mut range = self.range;
+        if let Some(listed) = self.listing.listed.filter(|_| !self.retry_unreachable) {
+            range.start = range.start.max(listed);
+        }
+        if let Some(delisted) = self.listing.delisted_at {
+            range.end = range.end.min(delisted);
+        }
+        range.start = range.start.min(range.end);
+        SeriesRequest {
+            range,
+            ..self.clone()
+        }
+    }
+
+    /// The part of the request before the published listing date, aligned to the timeframe:
+    /// recorded as unreachable (`before_listing`) and never asked for.
+    pub fn before_listing(&self) -> Option<TimeRange> {
+        let listed = self.listing.listed.filter(|_| !self.retry_unreachable)?;
+        let tf = self.series.timeframe;
+        let gap = TimeRange::new(
+            tf.ceil(self.range.start),
+            tf.ceil(listed.min(self.range.end)),
+        );
+        (!gap.is_empty()).then_some(gap)
     }
 }
