@@ -235,6 +235,7 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) 
     let stale_after = optional(&args.fail_if_stale, "--fail-if-stale", parse_duration)?;
     let report =
         ops::status::collect(&settings, clock(), |k| selection.accepts(k), stale_after).await?;
+    selection.check_patterns(report.series.iter().map(|s| s.asset_pair.as_str()))?;
     output::print_status(&report, out.json(args.json));
     Ok(error::finished(!report.unhealthy(), None))
 }
@@ -261,6 +262,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let start = optional(&args.start, "--start", parse_instant)?;
     let end = optional(&args.end, "--end", parse_instant)?;
     let report = ops::gaps::gaps(&settings, &selection, (start, end)).await;
+    selection.check_patterns(report.series.iter().map(|s| s.asset_pair.as_str()))?;
     for p in &report.problems {
         eprintln!("error: {p}");
     }

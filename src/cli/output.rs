@@ -70,6 +70,13 @@ pub fn print_demo(report: &DemoReport, format: OutputFormat) {
             );
         }
     }
+    println!(
+        "\nthe bundled Coinbase product list ({} online):",
+        report.instruments.instruments.len()
+    );
+    for i in &report.instruments.instruments {
+        print_instrument(i);
+    }
     println!("\nlook at what it wrote:");
     for command in &report.inspect {
         println!("  {command}");
