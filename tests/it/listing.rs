@@ -53,10 +53,9 @@ async fn a_backfill_from_2015_finds_a_2023_listing_in_log_requests_and_never_ask
     assert_eq!(series(&summary, "SEI-USD", "1m")["status"], "success");
 
     // Requests before the listing: at most 2·⌈log2(windows)⌉ + 4.
-    let windows = (end - at("2015-01-01T00:00:00Z"))
-        .num_minutes()
-        .div_ceil(300);
-    let log2 = (windows as f64).log2().ceil() as usize;
+    let minutes = (end - at("2015-01-01T00:00:00Z")).num_minutes() as u64;
+    let windows = minutes.div_ceil(300);
+    let log2 = (u64::BITS - (windows - 1).leading_zeros()) as usize;
     let sent = starts(&server, "SEI-USD").await;
     let before = sent.iter().filter(|s| **s < listed).count();
     assert!(
