@@ -16,7 +16,7 @@ mod time;
 pub use aws::AwsEnv;
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::Credentials;
-pub use glob::{canonical_pattern, expand, is_pattern, matched_nothing, matches};
+pub use glob::{canonical_pattern, expand, is_pattern, matched_nothing};
 pub use pair::canonical_pair;
 pub use selection::Selection;
 pub use sources::{Source, connect, daily_quota};

@@ -101,3 +101,90 @@ impl SeriesRequest {
         (!gap.is_empty()).then_some(gap)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::ProviderId;
+    use crate::testing::at;
+
+    fn request(start: &str, end: &str, listing: Listing, retry: bool) -> SeriesRequest {
+        SeriesRequest {
+            series: SeriesKey {
+                provider: ProviderId::AlphaVantage,
+                pair: "AAAP".into(),
+                timeframe: Timeframe::D1,
+            },
+            source: Timeframe::D1,
+            range: TimeRange::new(at(start), at(end)),
+            partition_period: PartitionPeriod::Year,
+            retry_unreachable: retry,
+            listing,
+        }
+    }
+
+    #[test]
+    fn a_request_is_cut_to_the_published_listing_and_delisting() {
+        let instrument = Instrument {
+            status: InstrumentStatus::Delisted,
+            listed: NaiveDate::from_ymd_opt(2015, 11, 11),
+            delisted: NaiveDate::from_ymd_opt(2018, 2, 19),
+            ..Instrument::online("AAAP".into(), "stock", None)
+        };
+        let listing = Listing::of(&instrument);
+        assert_eq!(
+            listing,
+            Listing {
+                listed: Some(at("2015-11-11T00:00:00Z")),
+                delisted: true,
+                delisted_at: Some(at("2018-02-19T00:00:00Z")),
+            }
+        );
+        let r = request(
+            "2010-01-01T00:00:00Z",
+            "2020-01-01T00:00:00Z",
+            listing,
+            false,
+        );
+        let cut = r.within_listing().range;
+        assert_eq!(
+            (cut.start, cut.end),
+            (at("2015-11-11T00:00:00Z"), at("2018-02-19T00:00:00Z"))
+        );
+        assert_eq!(
+            r.before_listing(),
+            Some(TimeRange::new(
+                at("2010-01-01T00:00:00Z"),
+                at("2015-11-11T00:00:00Z")
+            ))
+        );
+        // --retry-unreachable asks for the time before the listing again; a range after the
+        // delisting is empty; a range after the listing has nothing before it.
+        let retry = request(
+            "2010-01-01T00:00:00Z",
+            "2020-01-01T00:00:00Z",
+            listing,
+            true,
+        );
+        assert_eq!(
+            retry.within_listing().range.start,
+            at("2010-01-01T00:00:00Z")
+        );
+        assert_eq!(retry.before_listing(), None);
+        let late = request(
+            "2019-01-01T00:00:00Z",
+            "2020-01-01T00:00:00Z",
+            listing,
+            false,
+        );
+        assert!(late.within_listing().range.is_empty());
+        let inside = request(
+            "2016-01-01T00:00:00Z",
+            "2017-01-01T00:00:00Z",
+            listing,
+            false,
+        );
+        assert_eq!(inside.before_listing(), None);
+        assert_eq!(inside.within_listing().range, inside.range);
+    }
+}

@@ -209,3 +209,52 @@ async fn a_delisted_pair_ends_there_and_topup_asks_nothing_for_it() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_published_listing_date_in_the_cached_list_clamps_with_no_request_before_it() {
+    let listed = at("2024-01-05T00:00:00Z").timestamp();
+    let server = listed_server(vec![("SEI-USD", listed, i64::MAX)]).await;
+    let ws = Workspace::synth(&server);
+    let list = serde_json::json!({
+        "provider": "coinbase",
+        "fetched_at": "2024-01-01T00:00:00Z",
+        "instruments": [{"asset_pair": "SEI-USD", "status": "online", "kind": "spot",
+                         "name": null, "listed": "2024-01-05", "delisted": null}],
+    });
+    let path = ws.state().join("instruments/coinbase.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, list.to_string()).unwrap();
+    let run = backfill("coinbase", "SEI-USD", "1h").range("2022-01-01", "2024-01-20");
+    let plan = ws.run_ok(run.clone().arg("--dry-run")).await;
+    assert_eq!(
+        plan["series"][0]["ranges"][0]["from"],
+        "2024-01-05T00:00:00Z"
+    );
+    ws.run_ok(run).await;
+    let sent = starts(&server, "SEI-USD").await;
+    assert!(sent.iter().all(|s| *s >= listed), "{sent:?}");
+    assert_eq!(
+        sent.len(),
+        2,
+        "2024-01-05 .. 2024-01-20 is two 300-hour windows"
+    );
+    let rows = ws.rows(Timeframe::H1).await;
+    let end = at("2024-01-20T00:00:00Z").timestamp();
+    assert_eq!(by_time(&rows), expected("SEI-USD", listed, end, 3600));
+    let mark = read_json(&ws.watermark("coinbase", "SEI-USD", "1h"));
+    assert_eq!(
+        mark["unreachable"],
+        serde_json::json!([{"from": "2022-01-01T00:00:00Z", "to": "2024-01-05T00:00:00Z", "reason": "before_listing"}])
+    );
+    assert_eq!(
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.url.path() == PRODUCTS)
+            .count(),
+        0,
+        "the cached list is used as it is: a plain pair asks for no list"
+    );
+}
