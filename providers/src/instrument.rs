@@ -28,6 +28,11 @@ impl InstrumentStatus {
     }
 }
 
+/// The kind of an Alpha Vantage fiat currency (FX pairs are two of them).
+pub const PHYSICAL_CURRENCY: &str = "physical_currency";
+/// The kind of an Alpha Vantage crypto currency (quoted against a physical one).
+pub const DIGITAL_CURRENCY: &str = "digital_currency";
+
 /// One pair, ticker or currency a provider lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instrument {
@@ -50,6 +55,11 @@ pub struct Instrument {
 }
 
 impl Instrument {
+    /// Whether this is a currency of Alpha Vantage's lists rather than a pair or ticker.
+    pub fn is_currency(&self) -> bool {
+        self.kind == PHYSICAL_CURRENCY || self.kind == DIGITAL_CURRENCY
+    }
+
     /// An online instrument with no published dates.
     pub fn online(asset_pair: String, kind: &str, name: Option<String>) -> Self {
         Instrument {

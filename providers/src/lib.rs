@@ -22,7 +22,7 @@ mod wire;
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
 pub use facts::{Facts, Hours};
-pub use instrument::{Instrument, InstrumentStatus};
+pub use instrument::{DIGITAL_CURRENCY, Instrument, InstrumentStatus, PHYSICAL_CURRENCY};
 pub use secret::Secret;
 pub use source::{
     CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, Span, WindowRequest, chunk,

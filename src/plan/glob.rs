@@ -2,9 +2,11 @@
 //! is written like a pair (`*-usd`, `btc/*`) and read in the canonical spelling; it is matched
 //! against a provider's list (`backfill`) or the series held (`topup`, `status`, `gaps`).
 
+use std::collections::HashSet;
+
 use super::PlanError;
 use crate::providers::alphavantage::is_ticker;
-use crate::providers::{Instrument, InstrumentStatus, ProviderId};
+use crate::providers::{Instrument, InstrumentStatus, PHYSICAL_CURRENCY, ProviderId};
 
 /// Whether a `--pairs` item is a pattern rather than one pair.
 pub fn is_pattern(item: &str) -> bool {
@@ -59,24 +61,23 @@ pub fn expand(pattern: &str, provider: ProviderId, list: &[Instrument]) -> Vec<S
     }
     let Some((base, quote)) = pattern.split_once('-') else {
         return online
-            .filter(|i| {
-                is_ticker(&i.asset_pair)
-                    && i.kind != "physical_currency"
-                    && i.kind != "digital_currency"
-            })
+            .filter(|i| !i.is_currency() && is_ticker(&i.asset_pair))
             .filter(|i| matches(pattern, &i.asset_pair))
             .map(|i| i.asset_pair.clone())
             .collect();
     };
-    let currencies: Vec<&Instrument> = online.filter(|i| i.kind.ends_with("_currency")).collect();
-    let mut out = Vec::new();
+    let currencies: Vec<&Instrument> = online.filter(|i| i.is_currency()).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
     for b in currencies.iter().filter(|b| matches(base, &b.asset_pair)) {
         for q in currencies
             .iter()
-            .filter(|q| q.kind == "physical_currency" && matches(quote, &q.asset_pair))
+            .filter(|q| q.kind == PHYSICAL_CURRENCY && matches(quote, &q.asset_pair))
         {
-            if b.asset_pair != q.asset_pair {
-                out.push(format!("{}-{}", b.asset_pair, q.asset_pair));
+            let pair = format!("{}-{}", b.asset_pair, q.asset_pair);
+            // A code in both lists (physical and digital) names its pairs once.
+            if b.asset_pair != q.asset_pair && seen.insert(pair.clone()) {
+                out.push(pair);
             }
         }
     }

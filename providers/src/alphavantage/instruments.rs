@@ -8,12 +8,14 @@ use chrono::NaiveDate;
 
 use super::parse::{Answer, parse_body};
 use crate::error::{ErrorKind, FetchError};
-use crate::instrument::{Instrument, InstrumentStatus, csv_records};
+use crate::instrument::{
+    DIGITAL_CURRENCY, Instrument, InstrumentStatus, PHYSICAL_CURRENCY, csv_records,
+};
 
 /// The path (below the base URL) and kind of each currency list.
 pub const CURRENCY_LISTS: [(&str, &str); 2] = [
-    ("physical_currency_list/", "physical_currency"),
-    ("digital_currency_list/", "digital_currency"),
+    ("physical_currency_list/", PHYSICAL_CURRENCY),
+    ("digital_currency_list/", DIGITAL_CURRENCY),
 ];
 
 /// The tickers of a `LISTING_STATUS` body.
