@@ -1,5 +1,5 @@
 //! The provider side of candlelake: the candle types, the async candle-fetch trait, exact
-//! decimal parsing of wire text, the one HTTP exchange and credential type every client uses,
+//! decimal parsing of wire text, what a provider lists (`instrument`), the one HTTP exchange and credential type every client uses,
 //! and one module per provider with its wire models, parser and error classification. Knows
 //! HTTP and wire formats; never knows Delta, watermarks, the DLQ layout or the CLI.
 
@@ -10,6 +10,7 @@ pub mod decimal;
 pub mod error;
 pub mod facts;
 mod http;
+pub mod instrument;
 pub mod oanda;
 mod secret;
 pub mod source;
@@ -21,6 +22,7 @@ mod wire;
 pub use candle::{FieldError, Page, VolumeKind, WireCandle};
 pub use error::{ErrorKind, FetchError};
 pub use facts::{Facts, Hours};
+pub use instrument::{DIGITAL_CURRENCY, Instrument, InstrumentStatus, PHYSICAL_CURRENCY};
 pub use secret::Secret;
 pub use source::{
     CandleSource, Capabilities, Clock, Gate, Paging, ProviderId, Span, WindowRequest, chunk,

@@ -1,5 +1,5 @@
-//! The async candle-fetch trait every provider implements (through `candle_source!`), the
-//! request it answers, the capabilities and paging it declares, each provider's default request
+//! The async candle-fetch trait every provider implements (through `candle_source!`), with the
+//! provider's instrument list, the request it answers, the capabilities and paging it declares, each provider's default request
 //! rate, and the injectable clock.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::candle::Page;
 use crate::error::FetchError;
+use crate::instrument::Instrument;
 use crate::timeframe::Timeframe;
 use crate::{alphavantage, coinbase, oanda};
 
@@ -196,11 +197,21 @@ pub trait CandleSource: Send + Sync {
         request: &WindowRequest,
         gate: &dyn Gate,
     ) -> Result<Page, FetchError>;
+
+    /// Everything the provider lists (pairs, tickers, currencies), each of its requests passing
+    /// `gate` first. A source with no list says so.
+    async fn instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        let _ = gate;
+        Err(FetchError::new(
+            crate::error::ErrorKind::Permanent,
+            format!("{} publishes no instrument list here", self.id().as_str()),
+        ))
+    }
 }
 
 /// Implements [`CandleSource`] for a provider's client from its id and capabilities: the trait's
-/// `fetch_window` is the client's own `fetch`, and with `paging = name` its `paging` is the
-/// client's own method `name`.
+/// `fetch_window` is the client's own `fetch`, `instruments` its own `list_instruments`, and
+/// with `paging = name` its `paging` is the client's own method `name`.
 macro_rules! candle_source {
     ($client:ty, $id:expr, $capabilities:expr $(, paging = $paging:ident)?) => {
         #[::async_trait::async_trait]
@@ -229,6 +240,13 @@ macro_rules! candle_source {
                 gate: &dyn $crate::source::Gate,
             ) -> Result<$crate::candle::Page, $crate::error::FetchError> {
                 self.fetch(request, gate).await
+            }
+
+            async fn instruments(
+                &self,
+                gate: &dyn $crate::source::Gate,
+            ) -> Result<Vec<$crate::instrument::Instrument>, $crate::error::FetchError> {
+                self.list_instruments(gate).await
             }
         }
     };

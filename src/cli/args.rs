@@ -59,6 +59,9 @@ pub struct Global {
     /// Oanda requests per second [env: CANDLELAKE_OANDA_RPS] [default: 50].
     #[arg(long, global = true)]
     pub oanda_rps: Option<String>,
+    /// Oanda account id whose instruments `instruments` and pair patterns use [env: CANDLELAKE_OANDA_ACCOUNT].
+    #[arg(long, global = true)]
+    pub oanda_account: Option<String>,
     /// Alpha Vantage base URL [env: CANDLELAKE_ALPHAVANTAGE_URL].
     #[arg(long, global = true)]
     pub alphavantage_url: Option<String>,
@@ -108,6 +111,7 @@ impl Global {
             ("CANDLELAKE_OANDA_ENV", &self.oanda_env),
             ("CANDLELAKE_OANDA_URL", &self.oanda_url),
             ("CANDLELAKE_OANDA_RPS", &self.oanda_rps),
+            ("CANDLELAKE_OANDA_ACCOUNT", &self.oanda_account),
             ("CANDLELAKE_ALPHAVANTAGE_URL", &self.alphavantage_url),
             ("CANDLELAKE_ALPHAVANTAGE_RPS", &self.alphavantage_rps),
             (
@@ -140,6 +144,8 @@ pub enum Command {
     Demo,
     /// Report missing candles against each asset's trading calendar.
     Gaps(GapsArgs),
+    /// List what a provider offers: pairs, status, listing and delisting dates, coverage held.
+    Instruments(InstrumentsArgs),
     /// Fetch a covered range again and replace exactly the candles the provider changed.
     Refetch(RefetchArgs),
     /// Compact small files, vacuum files no commit references, and checkpoint every table.
@@ -178,7 +184,8 @@ pub struct RangeArgs {
     /// coinbase, oanda or alphavantage.
     #[arg(long)]
     pub provider: String,
-    /// Comma-separated pairs: BTC-USD, btc/usd, ETH_USD, EURUSD; or tickers for Alpha Vantage.
+    /// Comma-separated pairs: BTC-USD, btc/usd, ETH_USD, EURUSD, tickers for Alpha Vantage, or
+    /// patterns ('*-USD', 'BTC-*') matched against the provider's instrument list.
     #[arg(long)]
     pub pairs: String,
     /// Comma-separated timeframes: 1m 5m 15m 30m 1h 4h 1d.
@@ -226,7 +233,7 @@ pub struct SelectionArgs {
     /// Only this provider's series: coinbase, oanda or alphavantage.
     #[arg(long)]
     pub provider: Option<String>,
-    /// Comma-separated pairs.
+    /// Comma-separated pairs, or patterns ('*-USD', 'BTC-*') matched against the series held.
     #[arg(long)]
     pub pairs: Option<String>,
     /// Comma-separated timeframes.
@@ -245,6 +252,22 @@ pub struct StatusArgs {
     pub fail_if_stale: Option<String>,
     #[command(flatten)]
     pub selection: SelectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstrumentsArgs {
+    /// coinbase, oanda or alphavantage.
+    #[arg(long)]
+    pub provider: String,
+    /// Print JSON on stdout (the same as `--output json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Include delisted and disabled instruments (default: online ones only).
+    #[arg(long)]
+    pub all: bool,
+    /// Ask the provider even when the list cached in the state dir is less than a day old.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]

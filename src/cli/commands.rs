@@ -9,8 +9,8 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::args::{
-    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, LogFormat, MaintainArgs, OutputFormat,
-    RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
+    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, InstrumentsArgs, LogFormat, MaintainArgs,
+    OutputFormat, RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
 };
 use super::output;
 use crate::error::{self, Error, Result, exit};
@@ -19,7 +19,7 @@ use crate::model::new_ingestion_id;
 use crate::ops::{self, RunContext};
 use crate::plan::{
     BackfillInput, BackfillPlan, PlanError, Selection, Settings, SettingsInput, Shard,
-    parse_duration, parse_instant,
+    parse_duration, parse_instant, parse_provider,
 };
 use crate::providers::{Clock, Facts, Timeframe, system_clock};
 use crate::report::metrics;
@@ -45,6 +45,7 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Dlq { command } => dlq(input, command, clock, out).await,
         Command::Refetch(args) => refetch(input, args, clock, out).await,
         Command::Gaps(args) => gaps(input, args, out).await,
+        Command::Instruments(args) => instruments(input, args, clock, out).await,
         Command::Maintain(args) => maintain(input, args, out).await,
     };
     result.unwrap_or_else(|e| {
@@ -190,6 +191,7 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
     let settings = settings(input, Access::Writes).await?;
     let mut plan = backfill_plan(&args.range, args.dry_run, &clock)?;
     plan.shard = shard;
+    let (lists, patterns) = ops::instruments::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = if plan.dry_run {
@@ -198,10 +200,10 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
         Some(run_lock(&settings, shard)?)
     };
     let planned =
-        ops::backfill::requests(&runner, &settings, &plan, args.retry_unreachable).await?;
+        ops::backfill::requests(&runner, &settings, &plan, args.retry_unreachable, &lists).await?;
     if plan.dry_run {
-        let mut report =
-            ops::backfill::dry_run(&runner, &planned, settings.alphavantage_daily_limit).await;
+        let limit = settings.alphavantage_daily_limit;
+        let mut report = ops::backfill::dry_run(&runner, &planned, patterns, limit).await;
         report.shard = shard.map(|s| s.to_string());
         output::print_dry_run(&report, out.format);
         return Ok(exit::OK);
@@ -246,17 +248,19 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) 
     let stale_after = optional(&args.fail_if_stale, "--fail-if-stale", parse_duration)?;
     let report =
         ops::status::collect(&settings, clock(), |k| selection.accepts(k), stale_after).await?;
+    selection.check_patterns(report.series.iter().map(|s| s.asset_pair.as_str()))?;
     output::print_status(&report, out.json(args.json));
     Ok(error::finished(!report.unhealthy(), None))
 }
 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = settings(input, Access::Writes).await?;
-    let plan = backfill_plan(&args.range, false, &clock)?;
+    let mut plan = backfill_plan(&args.range, false, &clock)?;
+    let (lists, _) = ops::instruments::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
-    let planned = ops::backfill::requests(&runner, &settings, &plan, false).await?;
+    let planned = ops::backfill::requests(&runner, &settings, &plan, false, &lists).await?;
     let report = ops::refetch::refetch_all(&runner, &planned).await;
     output::print_refetch(&report, out.format);
     Ok(error::finished(
@@ -271,6 +275,7 @@ async fn gaps(input: SettingsInput, args: GapsArgs, out: Out) -> Result<i32> {
     let start = optional(&args.start, "--start", parse_instant)?;
     let end = optional(&args.end, "--end", parse_instant)?;
     let report = ops::gaps::gaps(&settings, &selection, (start, end)).await;
+    selection.check_patterns(report.series.iter().map(|s| s.asset_pair.as_str()))?;
     for p in &report.problems {
         eprintln!("error: {p}");
     }
@@ -300,6 +305,20 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
     };
     let report = ops::maintain::maintain(&sink, &timeframes, options).await?;
     output::print_maintain(&report, out.format);
+    Ok(exit::OK)
+}
+
+async fn instruments(
+    input: SettingsInput,
+    args: InstrumentsArgs,
+    clock: Clock,
+    out: Out,
+) -> Result<i32> {
+    let settings = settings(input, Access::Reads).await?;
+    let provider = parse_provider(&args.provider)?;
+    let current = ops::instruments::current(&settings, provider, clock, args.refresh).await?;
+    let report = ops::instruments::report(&settings, &current, args.all).await;
+    output::print_instruments(&report, out.json(args.json));
     Ok(exit::OK)
 }
 

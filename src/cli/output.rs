@@ -7,6 +7,7 @@ use super::args::OutputFormat;
 use crate::ops::backfill::DryRun;
 use crate::ops::demo::DemoReport;
 use crate::ops::gaps::SeriesGaps;
+use crate::ops::instruments::{InstrumentLine, InstrumentsReport};
 use crate::ops::maintain::MaintainReport;
 use crate::ops::refetch::{RefetchOutcome, RefetchRun};
 use crate::ops::replay::ReplayReport;
@@ -29,9 +30,12 @@ pub fn print_dry_run(plan: &DryRun, format: OutputFormat) {
         println!("{}", serde_json::to_string(plan).expect("plan serialises"));
         return;
     }
-    println!("dry run: no request made");
+    println!("dry run: no candle request made");
     if let Some(shard) = &plan.shard {
         println!("  shard {shard}: {} series", plan.series.len());
+    }
+    for p in &plan.patterns {
+        println!("  --pairs '{}' names {}", p.pattern, p.pairs.join(", "));
     }
     for s in &plan.series {
         println!("  {} {} {}", s.provider, s.asset_pair, s.timeframe);
@@ -68,6 +72,13 @@ pub fn print_demo(report: &DemoReport, format: OutputFormat) {
                 "    last BTC-USD candle {time}: open {open} high {high} low {low} close {close} volume {volume}"
             );
         }
+    }
+    println!(
+        "\nthe bundled Coinbase product list ({} online):",
+        report.instruments.instruments.len()
+    );
+    for i in &report.instruments.instruments {
+        print_instrument(i);
     }
     println!("\nlook at what it wrote:");
     for command in &report.inspect {
@@ -113,6 +124,23 @@ pub fn print_status(report: &StatusReport, format: OutputFormat) {
                 "      watermark file {}: the next run rewrites it from the table",
                 said.as_str().unwrap_or_default()
             );
+        }
+        if let Some(listing) = s.listing {
+            let since = s
+                .delisted
+                .as_deref()
+                .map(|d| format!(" since {d}"))
+                .unwrap_or_default();
+            let topup = if listing == "delisted" {
+                ": topup asks nothing more for it"
+            } else {
+                ""
+            };
+            println!("      {listing}{since} at the provider{topup}");
+        }
+        for u in &s.unreachable {
+            let why = u.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            println!("      unreachable {} .. {}{why}", u.from, u.to);
         }
         if let Some(e) = &s.error {
             println!("      error: {e}");
@@ -290,4 +318,51 @@ pub fn print_replay(report: &ReplayReport, format: OutputFormat) {
             report.aggregated_members
         )
     });
+}
+
+pub fn print_instruments(report: &InstrumentsReport, format: OutputFormat) {
+    if format == OutputFormat::Json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("report serialises")
+        );
+        return;
+    }
+    let source = if report.cached {
+        "cached in the state dir"
+    } else {
+        "just asked"
+    };
+    println!(
+        "{}: {} instruments (list of {}, {source})",
+        report.provider,
+        report.instruments.len(),
+        report.fetched_at
+    );
+    for i in &report.instruments {
+        print_instrument(i);
+    }
+}
+
+/// One instrument: pair, status, kind, dates where published, name; then each series held.
+pub fn print_instrument(i: &InstrumentLine) {
+    let mut line = format!("  {:<14} {:<9} {:<18}", i.asset_pair, i.status, i.kind);
+    if let Some(d) = &i.listed {
+        line.push_str(&format!(" listed {d}"));
+    }
+    if let Some(d) = &i.delisted {
+        line.push_str(&format!(" delisted {d}"));
+    }
+    if let Some(n) = &i.name {
+        line.push_str(&format!("  {n}"));
+    }
+    println!("{}", line.trim_end());
+    for s in &i.series {
+        println!(
+            "      held {:<3} {} .. {}",
+            s.timeframe,
+            s.coverage.from.as_deref().unwrap_or("-"),
+            s.coverage.to.as_deref().unwrap_or("-")
+        );
+    }
 }

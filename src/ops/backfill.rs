@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::instruments::{Lists, Resolved};
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::{BackfillPlan, PlanError, Settings};
@@ -45,12 +46,14 @@ pub struct Planned {
     pub failed: Vec<SeriesResult>,
 }
 
-/// One request per (pair, timeframe) of the plan.
+/// One request per (pair, timeframe) of the plan, each with what `lists` say of its pair's
+/// listing.
 pub async fn requests(
     runner: &Runner,
     settings: &Settings,
     plan: &BackfillPlan,
     retry_unreachable: bool,
+    lists: &Lists,
 ) -> Result<Planned, PlanError> {
     let periods = partition_periods(runner, settings, plan.timeframes.iter().copied()).await?;
     let range = TimeRange::new(plan.start, plan.end);
@@ -58,8 +61,9 @@ pub async fn requests(
     for series in plan.series() {
         match &periods[&series.timeframe] {
             Ok(period) => {
-                let mut request = runner.request(series, range, *period)?;
+                let mut request = runner.request(series.clone(), range, *period)?;
                 request.retry_unreachable = retry_unreachable;
+                request.listing = lists.listing(series.provider, &series.pair);
                 planned.requests.push(request);
             }
             Err(e) => planned.failed.push(SeriesResult::failed(series, e.clone())),
@@ -76,6 +80,9 @@ pub struct DryRun {
     /// The shard (`I/N`) whose part of the plan this is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The pairs each `--pairs` pattern named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<Resolved>,
     pub requests: usize,
     pub series: Vec<PlannedSeries>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,7 +109,12 @@ pub struct PlannedRange {
 }
 
 /// What a backfill of `requests` would fetch; makes no request.
-pub async fn dry_run(runner: &Runner, planned: &Planned, daily_limit: u64) -> DryRun {
+pub async fn dry_run(
+    runner: &Runner,
+    planned: &Planned,
+    patterns: Vec<Resolved>,
+    daily_limit: u64,
+) -> DryRun {
     let mut series: Vec<PlannedSeries> = planned
         .failed
         .iter()
@@ -153,6 +165,7 @@ pub async fn dry_run(runner: &Runner, planned: &Planned, daily_limit: u64) -> Dr
     DryRun {
         dry_run: true,
         shard: None,
+        patterns,
         requests: total,
         series,
         quota_days: quota.then(|| (total as u64).div_ceil(daily_limit)),

@@ -1,5 +1,6 @@
 //! The offline demo: backfills bundled Coinbase-format fixtures through the real pipeline with
-//! no HTTP request. Rows are marked `is_mock = true` and land under `data/demo` by default.
+//! no HTTP request, and lists the bundled Coinbase product list with the coverage it wrote.
+//! Rows are marked `is_mock = true` and land under `data/demo` by default.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,18 +12,20 @@ use serde::Serialize;
 
 use super::RunContext;
 use super::backfill::partition_periods;
+use super::instruments::{self as listing, Current, InstrumentsReport};
 use crate::error::{Error, Result};
 use crate::fetch::RateGate;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Settings, SettingsInput, Source};
-use crate::providers::coinbase::parse_body;
+use crate::providers::coinbase::{parse_body, parse_products};
 use crate::providers::{
-    CandleSource, Capabilities, Clock, FetchError, Gate, Page, ProviderId, Timeframe, VolumeKind,
-    WindowRequest, WireCandle,
+    CandleSource, Capabilities, Clock, FetchError, Gate, Instrument, Page, ProviderId, Timeframe,
+    VolumeKind, WindowRequest, WireCandle,
 };
 use crate::report::summary::RunSummary;
 use crate::series::Runner;
 use crate::sink::table_name;
+use crate::state::instruments::InstrumentList;
 use crate::state::lock::RunLock;
 
 /// Bundled fixtures: (pair, timeframe, Coinbase candles body).
@@ -48,6 +51,9 @@ const FIXTURES: [(&str, Timeframe, &str); 4] = [
         include_str!("../../fixtures/coinbase/demo/ETH-USD-1d.json"),
     ),
 ];
+
+/// The bundled Coinbase product list (Advanced Trade's public products answer).
+const PRODUCTS: &str = include_str!("../../fixtures/coinbase/instruments/products.json");
 
 /// Serves the fixtures as Coinbase would: the window's candles, newest first.
 pub struct FixtureSource {
@@ -111,12 +117,18 @@ impl CandleSource for FixtureSource {
             available_from: None,
         })
     }
+
+    async fn instruments(&self, _: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        parse_products(PRODUCTS)
+    }
 }
 
 /// What the demo wrote, and how to look at it.
 #[derive(Debug, Serialize)]
 pub struct DemoReport {
     pub summary: RunSummary,
+    /// The bundled product list, online products, with what the demo holds of each.
+    pub instruments: InstrumentsReport,
     pub tables: Vec<DemoTable>,
     /// The commands that inspect what the demo wrote (they name its lake and state dir).
     pub inspect: Vec<String>,
@@ -151,6 +163,12 @@ pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
     let source = Source {
         client: Arc::new(FixtureSource::bundled(clock.clone())),
         gate: Arc::new(RateGate::new(Decimal::ZERO, None)),
+    };
+    let products = source.client.instruments(source.gate.as_ref()).await?;
+    let list = InstrumentList {
+        provider: ProviderId::Coinbase.as_str().to_string(),
+        fetched_at: clock(),
+        instruments: products,
     };
     let run = RunContext::quiet(clock.clone());
     let runner = Arc::new(
@@ -211,8 +229,13 @@ pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
         .iter()
         .map(|c| format!("{at_demo} {c}"))
         .collect();
+    let current = Current {
+        list,
+        cached: false,
+    };
     Ok(DemoReport {
         summary,
+        instruments: listing::report(settings, &current, false).await,
         tables,
         inspect,
     })

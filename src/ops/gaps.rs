@@ -15,6 +15,7 @@ use crate::calendar::{self, Calendar};
 use crate::error::Result;
 use crate::model::SeriesKey;
 use crate::model::{TimeRange, rfc3339};
+use crate::ops::instruments::Lists;
 use crate::ops::lake::Lake;
 use crate::plan::{Selection, Settings};
 use crate::providers::Timeframe;
@@ -61,11 +62,13 @@ pub fn calendar_of(series: &SeriesKey, facts: &Facts<'_>) -> Calendar {
 
 /// What a series' gaps are judged against: the coverage its table records, the range its
 /// watermark file claims (more than the table holds when the file is ahead), the history
-/// the provider cannot serve, the candles held and dead-lettered, and the files removed.
+/// the provider cannot serve, for a delisted pair when it ended (nothing is expected from
+/// then on), the candles held and dead-lettered, and the files removed.
 pub struct Known<'a> {
     pub coverage: Option<TimeRange>,
     pub claimed: Option<TimeRange>,
-    pub unreachable: &'a [TimeRange],
+    pub unreachable: Vec<TimeRange>,
+    pub ended: Option<DateTime<Utc>>,
     pub held: &'a HashSet<DateTime<Utc>>,
     pub rejected: &'a HashSet<DateTime<Utc>>,
     /// Candles of removed files the store still has.
@@ -92,6 +95,7 @@ pub fn series_gaps(
             "{series} has no coverage in its table or watermark; give --start and --end"
         )));
     };
+    let end = known.ended.map_or(end, |ended| end.min(ended).max(start));
     let covered = |t: DateTime<Utc>| known.coverage.is_some_and(|c| c.contains(t));
     let kind_of = |t: DateTime<Utc>| {
         if known.unreachable.iter().any(|u| u.contains(t)) {
@@ -177,6 +181,7 @@ pub async fn gaps(
     let watermarks = WatermarkStore::new(&settings.state_dir);
     let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
     let rejects = dead_lettered(&DeadLetterQueue::new(&settings.state_dir));
+    let lists = Lists::cached(settings);
     let mut report = GapsReport {
         series: Vec::new(),
         problems: Vec::new(),
@@ -213,10 +218,23 @@ pub async fn gaps(
             _ => None,
         };
         let none = HashSet::new();
+        // A delisted pair ends at its published delisting, else with its last candle held.
+        let listing = lists.listing(series.provider, &series.pair);
+        let last_end = lake
+            .holding(series)
+            .last
+            .map(|t| t + series.timeframe.duration());
         let known = Known {
             coverage: lake.coverage(series),
             claimed: mark.as_ref().map(|w| w.coverage),
-            unreachable: mark.as_ref().map_or(&[], |w| &w.unreachable),
+            unreachable: mark
+                .as_ref()
+                .map(|w| w.unreachable.iter().map(|u| u.range).collect())
+                .unwrap_or_default(),
+            ended: listing
+                .delisted
+                .then(|| listing.delisted_at.or(last_end))
+                .flatten(),
             held: table.held.get(series).unwrap_or(&none),
             rejected: rejects.get(series).unwrap_or(&none),
             removed: table.removed.get(series).unwrap_or(&none),

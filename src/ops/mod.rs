@@ -3,6 +3,7 @@
 pub mod backfill;
 pub mod demo;
 pub mod gaps;
+pub mod instruments;
 pub mod lake;
 pub mod maintain;
 pub mod refetch;

@@ -1,17 +1,18 @@
 //! `status`: every series a table or a watermark file knows, described by its table: coverage
 //! from the coverage marks, rows and first and last candle from the file statistics, lag from
 //! the coverage end; the watermark file only adds the last run, unreachable history and
-//! whether the file agrees. Damage (an unreadable table, lost data files, an unreadable DLQ
+//! whether the file agrees; the cached instrument lists add whether the pair is delisted. Damage (an unreadable table, lost data files, an unreadable DLQ
 //! file) is named. Reads only; takes no lock.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use super::instruments::Lists;
 use super::lake::Lake;
 use crate::error::{Error, Result};
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::Settings;
-use crate::providers::Timeframe;
+use crate::providers::{InstrumentStatus, Timeframe};
 use crate::report::summary::CoverageLine;
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
@@ -60,7 +61,7 @@ pub struct SeriesStatusLine {
     pub coverage: CoverageLine,
     pub first_candle: Option<String>,
     pub last_candle: Option<String>,
-    pub unreachable: Vec<CoverageLine>,
+    pub unreachable: Vec<UnreachableLine>,
     pub rows: u64,
     pub dlq_records: u64,
     pub last_run: Option<String>,
@@ -72,9 +73,25 @@ pub struct SeriesStatusLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale: Option<bool>,
     pub watermark: WatermarkState,
+    /// `delisted` when the provider's list (as cached in the state dir) says the pair is
+    /// delisted, `offline` when it does not trade now; absent when it trades or no list knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing: Option<&'static str>,
+    /// The delisting date the provider publishes, when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delisted: Option<String>,
     /// Why the series could not be described (its table cannot be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// History the provider cannot serve, and why when it is known (`before_listing`).
+#[derive(Debug, Serialize)]
+pub struct UnreachableLine {
+    pub from: String,
+    pub to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 fn line(r: TimeRange) -> CoverageLine {
@@ -105,7 +122,9 @@ pub async fn collect(
     let mut problems = lake.problems(&sink);
     problems.extend(dlq.unreadable.iter().map(ToString::to_string));
     let mut series = Vec::new();
+    let lists = Lists::cached(settings);
     for key in lake.series().into_iter().filter(|k| selected(k)) {
+        let instrument = lists.instrument(key.provider, &key.pair);
         let coverage = lake.coverage(&key);
         let held = lake.holding(&key);
         let file = watermarks.load(&key);
@@ -138,7 +157,16 @@ pub async fn collect(
             first_candle: held.first.map(rfc3339),
             last_candle: held.last.map(rfc3339),
             unreachable: mark
-                .map(|w| w.unreachable.iter().copied().map(line).collect())
+                .map(|w| {
+                    w.unreachable
+                        .iter()
+                        .map(|u| UnreachableLine {
+                            from: rfc3339(u.range.start),
+                            to: rfc3339(u.range.end),
+                            reason: u.reason.map(|r| r.as_str()),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             rows: held.rows,
             dlq_records: dlq.records_of(&key).len() as u64,
@@ -147,6 +175,11 @@ pub async fn collect(
             lag_seconds: lag.map(|l| l.num_seconds()),
             stale: stale_after.map(|limit| lag.is_none_or(|l| l > limit)),
             watermark: state,
+            listing: instrument
+                .map(|i| i.status)
+                .filter(|s| *s != InstrumentStatus::Online)
+                .map(InstrumentStatus::as_str),
+            delisted: instrument.and_then(|i| i.delisted).map(|d| d.to_string()),
             error: lake.broken(key.timeframe).map(str::to_string),
         });
     }

@@ -1,15 +1,19 @@
 //! `topup`: brings every selected series from its coverage end to the last final candle. With
-//! no selection it tops up every series a table or a watermark file knows.
+//! no selection it tops up every series a table or a watermark file knows. A pair its
+//! provider's list says is delisted is asked nothing after its delisting (or, with no date
+//! published, nothing more at all), and succeeds.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::RunContext;
 use super::backfill::partition_periods;
+use super::instruments::{self, Lists};
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Selection, Settings};
-use crate::providers::{ProviderId, Timeframe};
+use crate::providers::alphavantage::is_ticker;
+use crate::providers::{Clock, ProviderId, Timeframe};
 use crate::report::summary::SeriesResult;
 use crate::series::{Runner, SeriesRequest};
 use crate::sink::DeltaSink;
@@ -43,6 +47,7 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
         }
     }
     let marks: Vec<SeriesKey> = known.into_iter().filter(|k| selection.accepts(k)).collect();
+    selection.check_patterns(marks.iter().map(|k| k.pair.as_str()))?;
     let mut failed: Vec<SeriesResult> = selection
         .named()
         .into_iter()
@@ -53,6 +58,7 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
     providers.sort();
     providers.dedup();
     let now = (run.clock)();
+    let lists = lists(settings, &marks, run.clock.clone()).await;
     let mut jobs = Vec::new();
     for p in providers {
         let runner = run.runner(settings, p)?;
@@ -69,13 +75,20 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
                     continue;
                 }
             };
+            let listing = lists.listing(series.provider, &series.pair);
             match runner.held(series).await {
                 Ok(held) => match held.coverage {
-                    Some(c) => requests.push(runner.request(
-                        series.clone(),
-                        TimeRange::new(c.end, now),
-                        period,
-                    )?),
+                    Some(c) => {
+                        // Delisted with no date published: nothing more to ask.
+                        let end = match listing.delisted && listing.delisted_at.is_none() {
+                            true => c.end,
+                            false => now,
+                        };
+                        let mut request =
+                            runner.request(series.clone(), TimeRange::new(c.end, end), period)?;
+                        request.listing = listing;
+                        requests.push(request);
+                    }
                     None => failed.push(SeriesResult::failed(
                         series.clone(),
                         "no coverage in the table; run backfill first".into(),
@@ -87,6 +100,34 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
         jobs.push((Arc::new(runner), requests));
     }
     Ok(Topup { jobs, failed })
+}
+
+/// The lists that say which pairs are delisted, each asked for at most once a day: Coinbase's
+/// when a Coinbase series is topped up, Alpha Vantage's (four requests of its daily quota) only
+/// when an equity is, since only tickers are delisted there; Oanda publishes no delistings. A
+/// list that cannot be had is logged, and its series are topped up without it.
+async fn lists(settings: &Settings, series: &[SeriesKey], clock: Clock) -> Lists {
+    let mut lists = Lists::cached(settings);
+    let wants = |p: ProviderId| {
+        series.iter().any(|k| {
+            k.provider == p
+                && match p {
+                    ProviderId::Coinbase => true,
+                    ProviderId::AlphaVantage => is_ticker(&k.pair),
+                    ProviderId::Oanda => false,
+                }
+        })
+    };
+    for p in [ProviderId::Coinbase, ProviderId::AlphaVantage] {
+        if !wants(p) {
+            continue;
+        }
+        match instruments::current(settings, p, clock.clone(), false).await {
+            Ok(current) => lists.insert(current.list),
+            Err(e) => tracing::warn!("{e}; topping up without knowing which pairs are delisted"),
+        }
+    }
+    lists
 }
 
 /// Runs every provider's series at once; the series that could not start come first.

@@ -23,6 +23,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub coinbase: Endpoint,
     pub oanda: Endpoint,
+    /// The Oanda account whose instruments are listed (`CANDLELAKE_OANDA_ACCOUNT`).
+    pub oanda_account: Option<String>,
     pub alphavantage: Endpoint,
     /// Alpha Vantage requests per UTC day, kept across runs; zero means no limit.
     pub alphavantage_daily_limit: u64,
@@ -236,6 +238,7 @@ impl Settings {
                 url: oanda_url(&sources)?,
                 rps: sources.rate("CANDLELAKE_OANDA_RPS", ProviderId::Oanda.default_rps())?,
             },
+            oanda_account: sources.optional("CANDLELAKE_OANDA_ACCOUNT")?,
             alphavantage: Endpoint {
                 url: sources
                     .string("CANDLELAKE_ALPHAVANTAGE_URL", "https://www.alphavantage.co")?,

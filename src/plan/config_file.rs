@@ -12,7 +12,7 @@ use crate::providers::alphavantage::AssetClass;
 use crate::sink::PartitionPeriod;
 
 /// The settings the file can hold, by env name; the provider ones live in the provider's table.
-pub(super) const SETTINGS: [&str; 17] = [
+pub(super) const SETTINGS: [&str; 18] = [
     "CANDLELAKE_LAKE",
     "CANDLELAKE_STATE_DIR",
     "CANDLELAKE_METRICS_FILE",
@@ -27,6 +27,7 @@ pub(super) const SETTINGS: [&str; 17] = [
     "CANDLELAKE_OANDA_ENV",
     "CANDLELAKE_OANDA_URL",
     "CANDLELAKE_OANDA_RPS",
+    "CANDLELAKE_OANDA_ACCOUNT",
     "CANDLELAKE_ALPHAVANTAGE_URL",
     "CANDLELAKE_ALPHAVANTAGE_RPS",
     "CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT",
@@ -346,6 +347,6 @@ mod tests {
             (Some("alphavantage"), "daily_limit".into())
         );
         assert_eq!(file_key("CANDLELAKE_STATE_DIR"), (None, "state_dir".into()));
-        assert_eq!(keys_of(Some("oanda")), ["env", "url", "rps"]);
+        assert_eq!(keys_of(Some("oanda")), ["env", "url", "rps", "account"]);
     }
 }

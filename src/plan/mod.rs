@@ -6,6 +6,7 @@ mod aws;
 mod config;
 mod config_file;
 mod credentials;
+mod glob;
 mod locations;
 mod pair;
 mod selection;
@@ -16,6 +17,7 @@ mod time;
 pub use aws::AwsEnv;
 pub use config::{Endpoint, Settings, SettingsInput};
 pub use credentials::Credentials;
+pub use glob::{canonical_pattern, expand, is_pattern, matched_nothing};
 pub use pair::canonical_pair;
 pub use selection::Selection;
 pub use shard::Shard;
@@ -54,7 +56,10 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct BackfillPlan {
     pub provider: ProviderId,
+    /// The pairs named outright, then those the patterns resolved to.
     pub pairs: Vec<String>,
+    /// `--pairs` patterns (`*-USD`), resolved against the provider's list before any request.
+    pub patterns: Vec<String>,
     pub timeframes: Vec<Timeframe>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -90,18 +95,34 @@ impl BackfillPlan {
             .collect()
     }
 
+    /// Adds the pairs `pattern` resolved to, or says it named none.
+    pub fn add_matches(&mut self, pattern: &str, pairs: Vec<String>) -> Result<(), PlanError> {
+        if pairs.is_empty() {
+            return Err(matched_nothing(
+                pattern,
+                &format!("{} instrument that is online", self.provider.as_str()),
+            ));
+        }
+        self.pairs = dedup(
+            std::mem::take(&mut self.pairs)
+                .into_iter()
+                .chain(pairs)
+                .collect(),
+        );
+        Ok(())
+    }
+
     /// Checks every part of a backfill request; `now` bounds the range.
     pub fn resolve(input: &BackfillInput, now: DateTime<Utc>) -> Result<Self, PlanError> {
-        let provider = ProviderId::parse(&input.provider).ok_or_else(|| {
-            PlanError(format!(
-                "unknown provider '{}'; use coinbase, oanda or alphavantage",
-                input.provider
-            ))
-        })?;
-        let pairs = split_list(&input.pairs, "--pairs")?
+        let provider = parse_provider(&input.provider)?;
+        let (patterns, pairs): (Vec<&str>, Vec<&str>) = split_list(&input.pairs, "--pairs")?
+            .into_iter()
+            .partition(|p| is_pattern(p));
+        let pairs = pairs
             .into_iter()
             .map(|p| canonical_pair(p, provider))
             .collect::<Result<Vec<_>, _>>()?;
+        let patterns = patterns.into_iter().map(canonical_pattern).collect();
         let timeframes = split_list(&input.timeframes, "--timeframes")?
             .into_iter()
             .map(|t| t.parse::<Timeframe>().map_err(PlanError))
@@ -121,6 +142,7 @@ impl BackfillPlan {
         Ok(BackfillPlan {
             provider,
             pairs: dedup(pairs),
+            patterns: dedup(patterns),
             timeframes: dedup(timeframes),
             start,
             end,
@@ -128,6 +150,15 @@ impl BackfillPlan {
             shard: None,
         })
     }
+}
+
+/// A provider as typed: coinbase, oanda or alphavantage.
+pub fn parse_provider(name: &str) -> Result<ProviderId, PlanError> {
+    ProviderId::parse(name).ok_or_else(|| {
+        PlanError(format!(
+            "unknown provider '{name}'; use coinbase, oanda or alphavantage"
+        ))
+    })
 }
 
 fn split_list<'a>(value: &'a str, flag: &str) -> Result<Vec<&'a str>, PlanError> {
@@ -185,6 +216,11 @@ mod tests {
         assert_eq!(plan.pairs, vec!["BTC-USD", "ETH-USD"]);
         assert_eq!(plan.timeframes, vec![Timeframe::H1, Timeframe::D1]);
         assert_eq!(plan.end, now, "the end is clipped to now");
+        let globbed =
+            BackfillPlan::resolve(&input("*-usd,BTC-EUR,btc/*", "1h", "2024-01-01", None), now)
+                .unwrap();
+        assert_eq!(globbed.pairs, vec!["BTC-EUR"]);
+        assert_eq!(globbed.patterns, vec!["*-USD", "BTC-*"]);
     }
 
     #[test]

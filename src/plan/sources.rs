@@ -42,6 +42,7 @@ pub fn connect(
                 base_url,
                 token: secret,
                 timeout,
+                account: settings.oanda_account.clone(),
             },
             at,
         ))?),

@@ -29,6 +29,8 @@ pub struct SeriesRun {
     pub processed: Vec<TimeRange>,
     /// History the provider cannot serve, found this run.
     pub unreachable: Vec<TimeRange>,
+    /// The time before the pair's first candle at the provider, found this run.
+    pub before_listing: Option<TimeRange>,
     /// Whether any commit of this run made a new table version.
     pub committed: bool,
     dlq_known: HashSet<RecordKey>,
@@ -47,6 +49,7 @@ impl SeriesRun {
             counters: Counters::default(),
             processed: Vec::new(),
             unreachable: Vec::new(),
+            before_listing: None,
             committed: false,
             dlq_known,
             dlq_seq: 0,

@@ -10,7 +10,7 @@ use crate::model::{SeriesKey, TimeRange};
 use crate::providers::Timeframe;
 use crate::report::summary::SeriesStatus;
 use crate::sink::{Committed, DeltaSink, Holding};
-use crate::state::watermark::{Loaded, Watermark, WatermarkStore};
+use crate::state::watermark::{Loaded, Unreachable, UnreachableReason, Watermark, WatermarkStore};
 
 /// A series' coverage as the table records it, and its watermark repaired to match.
 #[derive(Debug, Clone)]
@@ -162,16 +162,23 @@ pub fn describe(w: &mut Watermark, held: &Holding) {
     w.last_candle = held.last;
 }
 
-/// The watermark at the end of a run: history found unreachable, and how the run ended.
+/// The watermark at the end of a run: history found unreachable (the provider's trailing
+/// window in `unreachable`, the time before the pair's listing in `before_listing`), and how
+/// the run ended.
 pub fn after_run(
     w: &mut Watermark,
     unreachable: &[TimeRange],
+    before_listing: Option<TimeRange>,
     status: SeriesStatus,
     now: DateTime<Utc>,
 ) {
-    for u in unreachable {
-        if !w.unreachable.contains(u) {
-            w.unreachable.push(*u);
+    let found = unreachable
+        .iter()
+        .map(|r| Unreachable::new(*r, None))
+        .chain(before_listing.map(|r| Unreachable::new(r, Some(UnreachableReason::BeforeListing))));
+    for u in found {
+        if !w.unreachable.contains(&u) {
+            w.unreachable.push(u);
         }
     }
     w.last_run = Some(now);
@@ -203,6 +210,7 @@ mod tests {
             range: range(start, end),
             partition_period: PartitionPeriod::Month,
             retry_unreachable,
+            listing: Default::default(),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Window {
     /// one, whose rows are one candle each).
     pub sizes: Vec<u64>,
     pub rejects: Vec<Reject>,
+    /// Source candles the answer held, whatever became of them.
+    pub candles: u64,
     /// `[range.start, covered_end)` holds only final source candles.
     pub covered_end: DateTime<Utc>,
 }
@@ -135,6 +137,7 @@ impl<'a> RangeFetch<'a> {
             self.runner.settle,
             processed,
         );
+        let candles = out.counters.fetched;
         counters.add(out.counters);
         triage::mark_processed(processed, window);
         let (rows, sizes) = match self.aggregator.as_mut() {
@@ -159,6 +162,7 @@ impl<'a> RangeFetch<'a> {
             rows,
             sizes,
             rejects: out.rejects,
+            candles,
             covered_end: out.covered_end,
         }))
     }

@@ -6,12 +6,14 @@ mod commit;
 mod counters;
 pub mod coverage;
 pub mod fetch;
+mod listing;
 mod request;
 
 pub use commit::SeriesRun;
 pub use counters::Counters;
-pub use request::{Direction, SeriesRequest};
+pub use request::{Direction, Listing, SeriesRequest};
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -166,6 +168,7 @@ impl Runner {
             range,
             partition_period,
             retry_unreachable: false,
+            listing: Listing::default(),
         })
     }
 
@@ -181,7 +184,14 @@ impl Runner {
         held: &coverage::Held,
     ) -> Vec<(TimeRange, Direction)> {
         let horizon = request.series.timeframe.floor(self.now() - self.settle);
-        coverage::plan_ranges(request, held.coverage, &held.watermark.unreachable, horizon)
+        let unreachable: Vec<TimeRange> =
+            held.watermark.unreachable.iter().map(|u| u.range).collect();
+        coverage::plan_ranges(
+            &request.within_listing(),
+            held.coverage,
+            &unreachable,
+            horizon,
+        )
     }
 
     /// The provider's windows covering `range`, in commit order.
@@ -270,6 +280,7 @@ impl Runner {
             held.coverage,
             self.dlq.known_records(&series),
         );
+        run.before_listing = request.before_listing();
         let error = match self.fetch_ranges(&request, ranges, &mut run).await {
             Err(e) => Some(e.to_string()),
             Ok(()) => unreachable_error(&series, &run.unreachable),
@@ -281,6 +292,7 @@ impl Runner {
             coverage::after_run(
                 &mut run.watermark,
                 &run.unreachable,
+                run.before_listing,
                 result.status,
                 self.now(),
             );
@@ -291,6 +303,10 @@ impl Runner {
         result
     }
 
+    /// Fetches the ranges in order. Where the pair's listing date is not published, an empty
+    /// window is taken for the time before it: a prepend stops there, and a new series
+    /// bisects its range for the first window with a candle and starts from it; either way
+    /// the time before is recorded as `before_listing`.
     async fn fetch_ranges(
         &self,
         request: &SeriesRequest,
@@ -298,10 +314,13 @@ impl Runner {
         run: &mut SeriesRun,
     ) -> Result<()> {
         let tf = request.series.timeframe;
-        for (range, direction) in ranges {
+        let mut ranges: VecDeque<(TimeRange, Direction)> = ranges.into();
+        let mut search = self.searches_listing(request);
+        while let Some((range, direction)) = ranges.pop_front() {
             let mut pending = Pending::new(run.coverage);
             let mut windows = self.fetch(request, range, direction);
             let mut stop: Option<Result<()>> = None;
+            let mut first = true;
             while let Some(window) = windows.next(&mut run.counters, &mut run.processed).await {
                 let window = match window {
                     Ok(window) => window,
@@ -310,6 +329,25 @@ impl Runner {
                         break;
                     }
                 };
+                let empty = search && window.candles == 0;
+                if empty && direction == Direction::Backward {
+                    run.before_listing = Some(TimeRange::new(range.start, window.range.end));
+                    break;
+                }
+                if empty && first && run.coverage.is_none() {
+                    let all = self.windows(request, range, direction);
+                    if all.len() > 1 {
+                        search = false;
+                        let found = self.first_candle(request, &all, &mut run.counters).await?;
+                        if let Some(t) = found {
+                            let listed = tf.floor(t).max(range.start);
+                            run.before_listing = Some(TimeRange::new(range.start, listed));
+                            ranges.push_front((TimeRange::new(listed, range.end), direction));
+                        }
+                        break;
+                    }
+                }
+                first = false;
                 failpoint::hit("after_fetch");
                 let end = window.range.end;
                 let covered_end = pending.absorb(window, tf, direction, run);

@@ -28,7 +28,7 @@ pub struct Watermark {
     pub first_candle: Option<DateTime<Utc>>,
     pub last_candle: Option<DateTime<Utc>>,
     #[serde(default)]
-    pub unreachable: Vec<TimeRange>,
+    pub unreachable: Vec<Unreachable>,
     pub table_version: u64,
     pub updated_at: DateTime<Utc>,
     #[serde(default)]
@@ -38,6 +38,39 @@ pub struct Watermark {
     /// When a run of this series last ended in success.
     #[serde(default)]
     pub last_success: Option<DateTime<Utc>>,
+}
+
+/// History the provider cannot serve, never asked for again unless `--retry-unreachable`:
+/// `{"from", "to"}`, with `"reason"` when candlelake knows it (files written before reasons
+/// existed have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreachable {
+    #[serde(flatten)]
+    pub range: TimeRange,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<UnreachableReason>,
+}
+
+/// Why history is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnreachableReason {
+    /// Before the pair's first candle at the provider: its listing.
+    BeforeListing,
+}
+
+impl UnreachableReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnreachableReason::BeforeListing => "before_listing",
+        }
+    }
+}
+
+impl Unreachable {
+    pub fn new(range: TimeRange, reason: Option<UnreachableReason>) -> Self {
+        Unreachable { range, reason }
+    }
 }
 
 impl Watermark {
@@ -184,5 +217,29 @@ fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if path.extension().is_some_and(|e| e == "json") {
             out.push(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::at;
+
+    /// Files written before reasons existed (`{from, to}`) still read, and a reason is written
+    /// only when there is one.
+    #[test]
+    fn unreachable_entries_read_with_or_without_a_reason() {
+        let old = r#"[{"from": "2015-01-01T00:00:00Z", "to": "2023-05-01T00:00:00Z"}]"#;
+        let read: Vec<Unreachable> = serde_json::from_str(old).unwrap();
+        let range = TimeRange::new(at("2015-01-01T00:00:00Z"), at("2023-05-01T00:00:00Z"));
+        assert_eq!(read, [Unreachable::new(range, None)]);
+        let listed = Unreachable::new(range, Some(UnreachableReason::BeforeListing));
+        assert_eq!(
+            serde_json::to_value([Unreachable::new(range, None), listed]).unwrap(),
+            serde_json::json!([
+                {"from": "2015-01-01T00:00:00Z", "to": "2023-05-01T00:00:00Z"},
+                {"from": "2015-01-01T00:00:00Z", "to": "2023-05-01T00:00:00Z", "reason": "before_listing"}
+            ])
+        );
     }
 }

@@ -18,6 +18,26 @@ async fn demo_writes_mock_rows_and_a_rerun_writes_nothing() {
         stdout.contains("data/demo/lake/raw_market_data_1h: 668 rows"),
         "{stdout}"
     );
+    // The bundled product list, online products only, with the coverage the demo wrote.
+    let listed = stdout
+        .split("the bundled Coinbase product list (5 online):\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no product list: {stdout}"));
+    let lines: Vec<&str> = listed.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines,
+        [
+            "  BTC-USD        online    spot                BTC/USD",
+            "      held 1h  2024-03-01T00:00:00Z .. 2024-03-15T00:00:00Z",
+            "      held 1d  2024-01-01T00:00:00Z .. 2024-03-31T00:00:00Z",
+            "  ETH-USD        online    spot                ETH/USD",
+            "      held 1h  2024-03-01T00:00:00Z .. 2024-03-15T00:00:00Z",
+            "      held 1d  2024-01-01T00:00:00Z .. 2024-03-31T00:00:00Z",
+            "  SEI-USD        online    spot                SEI/USD",
+            "  BTC-EUR        online    spot                BTC/EUR",
+            "  ETH-BTC        online    spot                ETH/BTC",
+        ]
+    );
 
     let demo_lake = ws.dir.path().join("data/demo/lake").display().to_string();
     let sink = candlelake::sink::DeltaSink::new(&demo_lake, Default::default());

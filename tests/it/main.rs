@@ -13,6 +13,8 @@ mod dlq;
 mod exactly_once;
 mod gaps;
 mod health;
+mod instruments;
+mod listing;
 mod oanda;
 mod platform;
 mod python_readers;

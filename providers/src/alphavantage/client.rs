@@ -12,11 +12,13 @@ use reqwest::{StatusCode, Url};
 use rust_decimal::Decimal;
 
 use super::classify::{AssetClass, classify, is_ticker, market_of};
+use super::instruments::{CURRENCY_LISTS, parse_currencies, parse_listing};
 use super::parse::{Answer, parse_body};
 use super::request::{Call, call_for, month_windows};
 use crate::candle::{Page, WireCandle};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, SecretParam, Sent};
+use crate::instrument::Instrument;
 use crate::secret::{Secret, redact};
 use crate::source::{Capabilities, Clock, Gate, Paging, ProviderId, WindowRequest, candle_source};
 use crate::timeframe::Timeframe;
@@ -316,6 +318,36 @@ impl AlphaVantageClient {
                 Verdict::Failed(err) => return Err(err),
             }
         }
+    }
+}
+
+impl AlphaVantageClient {
+    /// Active and delisted tickers (`LISTING_STATUS`, twice) and the physical and digital
+    /// currencies: four requests.
+    async fn list_instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        let mut all = Vec::new();
+        for state in ["active", "delisted"] {
+            let call = Call::new("LISTING_STATUS").with("state", state);
+            let sent = self.send(&call, gate).await?;
+            if sent.status != StatusCode::OK {
+                return Err(self.http_error(&sent, "LISTING_STATUS"));
+            }
+            all.extend(parse_listing(&sent.body).map_err(|e| self.scrub(e))?);
+        }
+        for (path, kind) in CURRENCY_LISTS {
+            let url = self.query_url.join(path).map_err(|e| {
+                FetchError::new(
+                    ErrorKind::Permanent,
+                    format!("alphavantage base URL cannot name {path} ({e})"),
+                )
+            })?;
+            let sent = self.http.send(gate, url.as_str(), None).await?;
+            if sent.status != StatusCode::OK {
+                return Err(self.http_error(&sent, kind));
+            }
+            all.extend(parse_currencies(&sent.body, kind)?);
+        }
+        Ok(all)
     }
 }
 

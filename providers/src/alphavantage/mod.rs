@@ -2,7 +2,8 @@
 //! equities, one call per window with no range parameters; equity intraday month by month
 //! (`month=YYYY-MM`, America/New_York months), everything else one call for the whole trailing
 //! history Alpha Vantage serves. Every failure comes back as HTTP 200 and is classified from
-//! the body; the key is redacted wherever text leaves this module.
+//! the body; the key is redacted wherever text leaves this module. Its lists: `LISTING_STATUS`
+//! (active and delisted tickers with their IPO and delisting dates) and the currency lists.
 //!
 //! DLQ replay: a dead-lettered record is `{"<series key>": {<bar>}}`; re-parse it with
 //! `replay_record(raw, pair, classify(pair, &overrides))`.
@@ -10,6 +11,7 @@
 mod classify;
 mod client;
 mod fiat;
+mod instruments;
 mod models;
 mod parse;
 mod request;

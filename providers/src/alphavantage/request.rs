@@ -30,14 +30,14 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    fn new(function: &'static str) -> Self {
+    pub(super) fn new(function: &'static str) -> Self {
         Call {
             function,
             params: vec![("function", function.to_string())],
         }
     }
 
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.params.push((name, value.into()));
         self
     }

@@ -1210,3 +1210,95 @@ async fn a_key_with_url_special_characters_is_sent_encoded_and_redacted_both_way
     let sent = server.received_requests().await.unwrap();
     assert!(sent[0].url.query().unwrap().ends_with("&apikey=k%2By%2F1"));
 }
+
+/// Serves the four lists: `LISTING_STATUS` by `state`, and the two currency lists.
+async fn lists_server() -> MockServer {
+    let server = MockServer::start().await;
+    for state in ["active", "delisted"] {
+        answer(
+            &server,
+            &[("function", "LISTING_STATUS"), ("state", state)],
+            ok(fixture(&format!(
+                "alphavantage/instruments/LISTING_STATUS-{state}.csv"
+            ))),
+        )
+        .await;
+    }
+    for list in ["physical_currency_list", "digital_currency_list"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/{list}/")))
+            .respond_with(ok(fixture(&format!("alphavantage/instruments/{list}.csv"))))
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// Active and delisted tickers with their IPO and delisting dates, then the currencies: four
+/// requests, the key sent only to `LISTING_STATUS`.
+#[tokio::test]
+async fn lists_tickers_with_dates_and_currencies() {
+    let server = lists_server().await;
+    let gate = CountingGate::default();
+    let list = client(&server).instruments(&gate).await.unwrap();
+    assert_eq!(gate.count(), 4);
+    let line = |pair: &str| {
+        let i = list.iter().find(|i| i.asset_pair == pair).unwrap();
+        let date = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        format!(
+            "{} {} {} {} {}",
+            i.kind,
+            i.status.as_str(),
+            date(i.listed),
+            date(i.delisted),
+            i.name.clone().unwrap_or_default()
+        )
+    };
+    assert_eq!(
+        line("IBM"),
+        "stock online 1962-01-02  International Business Machines Corp"
+    );
+    assert_eq!(
+        line("BRK.B"),
+        "stock online 1996-05-09  Berkshire Hathaway Inc"
+    );
+    assert_eq!(line("SPY"), "etf online 1993-01-29  SPDR S&P 500 ETF Trust");
+    assert_eq!(
+        line("AAI"),
+        "stock delisted 2001-09-17 2011-05-02 AirTran Holdings, Inc"
+    );
+    assert_eq!(line("EUR"), "physical_currency online   Euro");
+    assert_eq!(line("SEI"), "digital_currency online   Sei");
+    assert_eq!(list.len(), 5 + 2 + 4 + 3);
+    for sent in server.received_requests().await.unwrap() {
+        let has_key = sent.url.query().unwrap_or_default().contains(KEY);
+        assert_eq!(has_key, sent.url.path() == "/query", "{}", sent.url);
+    }
+}
+
+/// A JSON note where the CSV should be is a clear error, the key redacted.
+#[tokio::test]
+async fn a_listing_refused_says_why_without_the_key() {
+    // TC: (body file, kind)
+    let cases = [
+        ("errors/daily-quota.json", ErrorKind::Halt),
+        ("errors/burst-note.json", ErrorKind::RateLimited),
+        ("errors/invalid-key.json", ErrorKind::Permanent),
+    ];
+    for (i, (body, kind)) in cases.into_iter().enumerate() {
+        let server = MockServer::start().await;
+        answer(
+            &server,
+            &[("function", "LISTING_STATUS")],
+            ok(fixture(&format!("alphavantage/{body}"))),
+        )
+        .await;
+        let err = client(&server)
+            .instruments(&CountingGate::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, kind, "TC{i}: {err}");
+        assert!(err.message.contains("LISTING_STATUS list"), "TC{i}: {err}");
+        assert!(!err.message.contains(KEY), "TC{i}: {err}");
+    }
+}

@@ -5,11 +5,13 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use rust_decimal::Decimal;
 
+use super::instruments::{PRODUCTS, parse_products};
 use super::models::ErrorBody;
 use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, Sent};
+use crate::instrument::Instrument;
 use crate::source::{Capabilities, Clock, Gate, ProviderId, WindowRequest, candle_source};
 
 /// Buckets per request: Coinbase documents 350 but live probes were refused above 300.
@@ -75,6 +77,22 @@ impl CoinbaseClient {
         let candles = parse_body(&sent.body)?;
         Ok(sent.page(candles, VOLUME_KIND, None))
     }
+
+    /// Every spot product, in one request.
+    async fn list_instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        let url = format!("{}{PRODUCTS}", self.base_url);
+        let sent = self.http.send(gate, &url, None).await?;
+        if !sent.status.is_success() {
+            let detail = detail(&sent);
+            return Err(sent.refusal(ProviderId::Coinbase, &detail, |code| {
+                (
+                    ErrorKind::Permanent,
+                    format!("coinbase refused its product list ({code}: {detail}); check CANDLELAKE_COINBASE_URL"),
+                )
+            }));
+        }
+        parse_products(&sent.body)
+    }
 }
 
 candle_source!(
@@ -85,11 +103,7 @@ candle_source!(
 
 /// Turns a non-2xx answer into an error the engine can act on.
 fn classify(sent: &Sent, pair: &str) -> FetchError {
-    let body = &sent.body;
-    let detail = serde_json::from_str::<ErrorBody>(body)
-        .ok()
-        .and_then(|b| b.message.or(b.error))
-        .unwrap_or_else(|| body.chars().take(200).collect());
+    let detail = detail(sent);
     sent.refusal(ProviderId::Coinbase, &detail, |code| match code {
         404 => (
             ErrorKind::Permanent,
@@ -102,4 +116,13 @@ fn classify(sent: &Sent, pair: &str) -> FetchError {
             format!("coinbase refused the request ({code}: {detail})"),
         ),
     })
+}
+
+/// What an error body says: its `message` or `error`, else its first 200 characters.
+fn detail(sent: &Sent) -> String {
+    let body = &sent.body;
+    serde_json::from_str::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message.or(b.error))
+        .unwrap_or_else(|| body.chars().take(200).collect())
 }

@@ -1,7 +1,9 @@
 //! Coinbase Advanced Trade public candles (`/api/v3/brokerage/market/products/{id}/candles`):
-//! no key, decimal strings, newest first, at most 300 buckets per request.
+//! no key, decimal strings, newest first, at most 300 buckets per request; and the public
+//! product list (`/api/v3/brokerage/market/products`).
 
 mod client;
+mod instruments;
 mod models;
 mod parse;
 
@@ -9,4 +11,5 @@ mod parse;
 mod tests;
 
 pub use client::{CoinbaseClient, CoinbaseConfig, DEFAULT_RPS, VOLUME_KIND};
+pub use instruments::parse_products;
 pub use parse::{parse_body, parse_record};

@@ -214,3 +214,79 @@ async fn the_gate_comes_first_and_transport_errors_carry_no_url() {
     assert!(err.message.starts_with("coinbase request failed"), "{err}");
     assert!(!err.message.contains("/api/v3/"), "{err}");
 }
+
+/// Every spot product of the list, in wire order, with its status: `online` only when trading
+/// is enabled; futures are left out.
+#[tokio::test]
+async fn lists_the_spot_products_with_their_status() {
+    let body =
+        ResponseTemplate::new(200).set_body_string(fixture("coinbase/instruments/products.json"));
+    let server = crate::testing::serve("/api/v3/brokerage/market/products", body).await;
+    let gate = CountingGate::default();
+    let list = client(&server.uri(), at("2024-06-01"))
+        .instruments(&gate)
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|i| (i.asset_pair.as_str(), i.status.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("BTC-USD", "online"),
+            ("ETH-USD", "online"),
+            ("SEI-USD", "online"),
+            ("BTC-EUR", "online"),
+            ("ETH-BTC", "online"),
+            ("MKR-USD", "offline"),
+            ("OLD-USD", "delisted"),
+        ]
+    );
+    assert!(
+        list.iter()
+            .all(|i| i.listed.is_none() && i.delisted.is_none())
+    );
+    assert_eq!(gate.count(), 1);
+    let sent = &server.received_requests().await.unwrap()[0];
+    assert_eq!(
+        sent.url.query(),
+        Some("product_type=SPOT&get_all_products=true")
+    );
+}
+
+/// A 5xx is transient, a body that is not the list says so, another refusal is permanent.
+#[tokio::test]
+async fn a_product_list_that_fails_says_why() {
+    // TC: (status, body, kind, part of the message)
+    let cases = [
+        (
+            500,
+            "{\"error\":\"INTERNAL\"}",
+            ErrorKind::Transient,
+            "server error 500",
+        ),
+        (
+            200,
+            "<html>maintenance</html>",
+            ErrorKind::Transient,
+            "cannot read",
+        ),
+        (
+            403,
+            "{\"message\":\"forbidden\"}",
+            ErrorKind::Permanent,
+            "refused its product list",
+        ),
+    ];
+    for (i, (status, body, kind, says)) in cases.into_iter().enumerate() {
+        let answer = ResponseTemplate::new(status).set_body_string(body);
+        let server = crate::testing::serve("/api/v3/brokerage/market/products", answer).await;
+        let err = client(&server.uri(), at("2024-06-01"))
+            .instruments(&CountingGate::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, kind, "TC{i}: {err}");
+        assert!(err.message.contains(says), "TC{i}: {err}");
+    }
+}

@@ -6,11 +6,13 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use rust_decimal::Decimal;
 
+use super::instruments::{instruments_path, parse_instruments};
 use super::models::ErrorBody;
 use super::parse::{granularity, parse_body};
 use crate::candle::{Page, VolumeKind};
 use crate::error::{ErrorKind, FetchError};
 use crate::http::{Http, Sent};
+use crate::instrument::Instrument;
 use crate::secret::{Secret, redact};
 use crate::source::{Capabilities, Clock, Gate, ProviderId, WindowRequest, candle_source};
 
@@ -47,6 +49,8 @@ pub struct OandaConfig {
     /// The personal access token, sent as `Authorization: Bearer`.
     pub token: Secret,
     pub timeout: Duration,
+    /// The account whose instruments are listed (`CANDLELAKE_OANDA_ACCOUNT`); candles need none.
+    pub account: Option<String>,
 }
 
 /// The v20 candles client.
@@ -58,6 +62,7 @@ pub struct OandaClient {
     pub(super) host: String,
     /// Kept only to redact it from anything quoted back in an error.
     token: Secret,
+    account: Option<String>,
 }
 
 impl OandaClient {
@@ -105,6 +110,7 @@ impl OandaClient {
             base_url,
             host,
             token,
+            account: config.account.map(|a| a.trim().to_string()),
         })
     }
 
@@ -160,6 +166,34 @@ impl OandaClient {
         }
         let candles = parse_body(&sent.body).map_err(|e| self.scrub(e))?;
         Ok(sent.page(candles, VOLUME_KIND, None))
+    }
+}
+
+impl OandaClient {
+    /// The account's instruments, in one request.
+    async fn list_instruments(&self, gate: &dyn Gate) -> Result<Vec<Instrument>, FetchError> {
+        let Some(account) = &self.account else {
+            return Err(FetchError::new(
+                ErrorKind::Permanent,
+                "oanda lists instruments per account; set CANDLELAKE_OANDA_ACCOUNT to your account id",
+            ));
+        };
+        let url = format!("{}{}", self.base_url, instruments_path(account)?);
+        let sent = self.http.send(gate, &url, None).await?;
+        if matches!(sent.status.as_u16(), 400 | 404 | 405) {
+            return Err(self.scrub(sent.error(
+                ErrorKind::Permanent,
+                format!(
+                    "oanda does not know account {account} at {} ({}); check CANDLELAKE_OANDA_ACCOUNT and CANDLELAKE_OANDA_ENV",
+                    self.host,
+                    sent.status.as_u16()
+                ),
+            )));
+        }
+        if !sent.status.is_success() {
+            return Err(self.scrub(classify(&sent, "the instrument list", &self.host)));
+        }
+        parse_instruments(&sent.body).map_err(|e| self.scrub(e))
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use wiremock::{MockServer, Request, Respond, ResponseTemplate};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::client::{LIVE_HOST, PRACTICE_HOST, candles_url, classify, instrument};
 use super::parse::parse_body;
@@ -28,6 +29,7 @@ fn config(base_url: &str, token: &str) -> OandaConfig {
         base_url: base_url.to_string(),
         token: Secret::new(token),
         timeout: Duration::from_secs(5),
+        account: Some("101-004-1234567-001".to_string()),
     }
 }
 
@@ -530,4 +532,88 @@ async fn the_gate_comes_first() {
     assert_eq!(page.candles.len(), 6);
     assert_eq!(gate.count(), 1);
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// The account's instruments as canonical pairs, all online, with the token sent.
+#[tokio::test]
+async fn lists_the_account_instruments() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v3/accounts/101-004-1234567-001/instruments"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(fixture("oanda/instruments/account-instruments.json")),
+        )
+        .mount(&server)
+        .await;
+    let list = client(&server.uri(), at("2024-03-08T12:00:00Z"))
+        .instruments(&CountingGate::default())
+        .await
+        .unwrap();
+    let got: Vec<(&str, &str, &str)> = list
+        .iter()
+        .map(|i| (i.asset_pair.as_str(), i.kind.as_str(), i.status.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("EUR-USD", "currency", "online"),
+            ("USD-JPY", "currency", "online"),
+            ("EUR-GBP", "currency", "online"),
+            ("XAU-USD", "metal", "online"),
+            ("SPX500-USD", "cfd", "online"),
+        ]
+    );
+    assert_eq!(list[3].name.as_deref(), Some("Gold"));
+}
+
+/// No account, an account Oanda does not know, and a refused token each say what to fix; the
+/// token never shows.
+#[tokio::test]
+async fn an_instrument_list_that_fails_says_what_to_fix() {
+    let no_account = OandaClient::new(
+        OandaConfig {
+            account: None,
+            ..config(&nothing_listens(), TOKEN)
+        },
+        fixed_clock(at("2024-03-08")),
+    )
+    .unwrap();
+    let err = no_account
+        .instruments(&CountingGate::default())
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("CANDLELAKE_OANDA_ACCOUNT"), "{err}");
+    // TC: (status, body file, kind, part of the message)
+    let cases = [
+        (
+            404,
+            "errors/400-bad-instrument.json",
+            ErrorKind::Permanent,
+            "does not know account",
+        ),
+        (
+            401,
+            "errors/401-unauthorized.json",
+            ErrorKind::Halt,
+            "rejected the token",
+        ),
+    ];
+    for (i, (status, body, kind, says)) in cases.into_iter().enumerate() {
+        let answer =
+            ResponseTemplate::new(status).set_body_string(fixture(&format!("oanda/{body}")));
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(answer)
+            .mount(&server)
+            .await;
+        let err = client(&server.uri(), at("2024-03-08"))
+            .instruments(&CountingGate::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, kind, "TC{i}: {err}");
+        assert!(err.message.contains(says), "TC{i}: {err}");
+        assert!(!err.message.contains(TOKEN), "TC{i}: {err}");
+    }
 }

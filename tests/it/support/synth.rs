@@ -1,11 +1,13 @@
 //! A synthetic Coinbase candles endpoint for wiremock: deterministic candles in the real wire
 //! format for any window, newest first, with a gap every 50th bucket and an invalid candle
-//! (high below low) every 97th.
+//! (high below low) every 97th; and `SynthListed`, the same candles only while each pair was
+//! listed, beside the recorded product list.
 
 use std::time::Duration;
 
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
+use super::fixture;
 use super::servers::{query, serve};
 
 /// The responder; its `Duration` delays every answer (to hold a run open for signals).
@@ -136,4 +138,33 @@ pub async fn synth_server() -> MockServer {
 /// The synthetic Coinbase, slow enough (300 ms an answer) to keep a run open for a few seconds.
 pub async fn slow_server() -> MockServer {
     serve(SynthCoinbase(Duration::from_millis(300))).await
+}
+
+/// The path of Coinbase's public product list.
+pub const PRODUCTS: &str = "/api/v3/brokerage/market/products";
+
+/// The synthetic candles of each pair only from its listing to its delisting (Unix seconds,
+/// `[from, to)`), nothing for any other pair, and `fixtures/coinbase/instruments/products.json`
+/// for the product list.
+pub struct SynthListed(pub Vec<(&'static str, i64, i64)>);
+
+impl Respond for SynthListed {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request.url.path() == PRODUCTS {
+            return ResponseTemplate::new(200)
+                .set_body_string(fixture("coinbase/instruments/products.json"));
+        }
+        page(request, |pair, t, g| {
+            let listed = self
+                .0
+                .iter()
+                .any(|(p, from, to)| *p == pair && *from <= t && t < *to);
+            candle(pair, t, g).filter(|_| listed)
+        })
+    }
+}
+
+/// The synthetic Coinbase with these pairs' lives and the recorded product list.
+pub async fn listed_server(lives: Vec<(&'static str, i64, i64)>) -> MockServer {
+    serve(SynthListed(lives)).await
 }
