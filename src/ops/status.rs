@@ -7,8 +7,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::instruments::Lists;
 use super::lake::Lake;
+use super::universe::Lists;
 use crate::error::{Error, Result};
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::Settings;
