@@ -79,8 +79,14 @@ pub async fn current(
 }
 
 fn failed(provider: ProviderId, e: &FetchError, tries: u32) -> Error {
+    let after = match tries {
+        1 => String::new(),
+        n => format!(" after {n} tries"),
+    };
+    // The shared wording of a refused answer says it is retried; here the tries are over.
+    let said = e.message.trim_end_matches("; retrying");
     Error::Failed(format!(
-        "could not get the {} instrument list ({tries} tries): {e}",
+        "could not get the {} instrument list{after} ({said}); run again later",
         provider.as_str()
     ))
 }

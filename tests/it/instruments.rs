@@ -102,7 +102,7 @@ async fn a_product_list_that_fails_is_a_clear_error_and_a_fresh_cache_needs_no_r
             .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("could not get the coinbase instrument list (4 tries)"),
+            stderr.contains("could not get the coinbase instrument list after 4 tries"),
             "TC{i}: {stderr}"
         );
         assert!(stderr.contains(says), "TC{i}: {stderr}");
