@@ -188,6 +188,9 @@ async fn a_delisted_pair_ends_there_and_topup_asks_nothing_for_it() {
             .get("listing")
             .is_none()
     );
+    // A delisted pair is never stale: the nightly health check stays green.
+    let check = ["status", "--pairs", "OLD-USD", "--fail-if-stale", "1h"];
+    ws.run_expect(Args::of(&check), 0).await;
     let text = ws.run_expect(Args::of(&["status"]), 0).await;
     assert!(
         String::from_utf8_lossy(&text.stdout)
