@@ -95,10 +95,10 @@ pub(crate) fn csv_records(text: &str) -> Option<Vec<Vec<String>>> {
             (false, '\r') => {}
             (false, '\n') => {
                 record.push(std::mem::take(&mut field));
-                if record.iter().any(|f| !f.is_empty()) {
-                    records.push(std::mem::take(&mut record));
+                let line = std::mem::take(&mut record);
+                if line.iter().any(|f| !f.is_empty()) {
+                    records.push(line);
                 }
-                record.clear();
             }
             (false, c) => field.push(c),
         }

@@ -206,7 +206,8 @@ pub struct BackfillArgs {
     /// Print the plan and make no request.
     #[arg(long)]
     pub dry_run: bool,
-    /// Ask again for history recorded as unreachable (Alpha Vantage trailing windows).
+    /// Ask again for history recorded as unreachable (Alpha Vantage trailing windows, the time
+    /// before a pair's listing).
     #[arg(long)]
     pub retry_unreachable: bool,
     /// Run only shard I of N (e.g. 0/4): the series whose FNV-1a hash of

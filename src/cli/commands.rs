@@ -191,7 +191,7 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
     let settings = settings(input, Access::Writes).await?;
     let mut plan = backfill_plan(&args.range, args.dry_run, &clock)?;
     plan.shard = shard;
-    let (lists, patterns) = ops::instruments::resolve(&settings, &mut plan, clock.clone()).await?;
+    let (lists, patterns) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = if plan.dry_run {
@@ -256,7 +256,7 @@ async fn status(input: SettingsInput, args: StatusArgs, clock: Clock, out: Out) 
 async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out) -> Result<i32> {
     let settings = settings(input, Access::Writes).await?;
     let mut plan = backfill_plan(&args.range, false, &clock)?;
-    let (lists, _) = ops::instruments::resolve(&settings, &mut plan, clock.clone()).await?;
+    let (lists, _) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider)?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
@@ -316,7 +316,7 @@ async fn instruments(
 ) -> Result<i32> {
     let settings = settings(input, Access::Reads).await?;
     let provider = parse_provider(&args.provider)?;
-    let current = ops::instruments::current(&settings, provider, clock, args.refresh).await?;
+    let current = ops::universe::current(&settings, provider, clock, args.refresh).await?;
     let report = ops::instruments::report(&settings, &current, args.all).await;
     output::print_instruments(&report, out.json(args.json));
     Ok(exit::OK)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::instruments::{Lists, Resolved};
+use super::universe::{Lists, Resolved};
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::{BackfillPlan, PlanError, Settings};

@@ -12,7 +12,8 @@ use serde::Serialize;
 
 use super::RunContext;
 use super::backfill::partition_periods;
-use super::instruments::{self as listing, Current, InstrumentsReport};
+use super::instruments::{self as listing, InstrumentsReport};
+use super::universe::Current;
 use crate::error::{Error, Result};
 use crate::fetch::RateGate;
 use crate::model::{SeriesKey, TimeRange};

@@ -10,6 +10,7 @@ pub mod refetch;
 pub mod replay;
 pub mod status;
 pub mod topup;
+pub mod universe;
 
 use std::sync::Arc;
 

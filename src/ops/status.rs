@@ -1,14 +1,15 @@
 //! `status`: every series a table or a watermark file knows, described by its table: coverage
 //! from the coverage marks, rows and first and last candle from the file statistics, lag from
 //! the coverage end; the watermark file only adds the last run, unreachable history and
-//! whether the file agrees; the cached instrument lists add whether the pair is delisted. Damage (an unreadable table, lost data files, an unreadable DLQ
-//! file) is named. Reads only; takes no lock.
+//! whether the file agrees; the cached instrument lists add whether the pair is delisted (a
+//! delisted pair is never stale). Damage (an unreadable table, lost data files, an unreadable
+//! DLQ file) is named. Reads only; takes no lock.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::instruments::Lists;
 use super::lake::Lake;
+use super::universe::Lists;
 use crate::error::{Error, Result};
 use crate::model::{SeriesKey, TimeRange, rfc3339};
 use crate::plan::Settings;
@@ -125,6 +126,7 @@ pub async fn collect(
     let lists = Lists::cached(settings);
     for key in lake.series().into_iter().filter(|k| selected(k)) {
         let instrument = lists.instrument(key.provider, &key.pair);
+        let delisted = instrument.is_some_and(|i| i.status == InstrumentStatus::Delisted);
         let coverage = lake.coverage(&key);
         let held = lake.holding(&key);
         let file = watermarks.load(&key);
@@ -173,7 +175,8 @@ pub async fn collect(
             last_run: mark.and_then(|w| w.last_run).map(rfc3339),
             last_status: mark.and_then(|w| w.last_status.clone()),
             lag_seconds: lag.map(|l| l.num_seconds()),
-            stale: stale_after.map(|limit| lag.is_none_or(|l| l > limit)),
+            // A delisted pair gets no newer candle: it is never stale.
+            stale: stale_after.map(|limit| !delisted && lag.is_none_or(|l| l > limit)),
             watermark: state,
             listing: instrument
                 .map(|i| i.status)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::RunContext;
 use super::backfill::partition_periods;
-use super::instruments::{self, Lists};
+use super::universe::{self, Lists};
 use crate::error::Result;
 use crate::model::{SeriesKey, TimeRange};
 use crate::plan::{Selection, Settings};
@@ -122,7 +122,7 @@ async fn lists(settings: &Settings, series: &[SeriesKey], clock: Clock) -> Lists
         if !wants(p) {
             continue;
         }
-        match instruments::current(settings, p, clock.clone(), false).await {
+        match universe::current(settings, p, clock.clone(), false).await {
             Ok(current) => lists.insert(current.list),
             Err(e) => tracing::warn!("{e}; topping up without knowing which pairs are delisted"),
         }

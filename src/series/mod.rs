@@ -21,6 +21,7 @@ use futures::future::join_all;
 
 use self::commit::Pending;
 use self::fetch::RangeFetch;
+use self::listing::Found;
 use crate::error::Result;
 use crate::failpoint;
 use crate::fetch::{RateGate, RetryPolicy, Shutdown};
@@ -303,10 +304,8 @@ impl Runner {
         result
     }
 
-    /// Fetches the ranges in order. Where the pair's listing date is not published, an empty
-    /// window is taken for the time before it: a prepend stops there, and a new series
-    /// bisects its range for the first window with a candle and starts from it; either way
-    /// the time before is recorded as `before_listing`.
+    /// Fetches the ranges in order; where the pair's listing date is not published, an empty
+    /// window may end a range at the listing (`listing::Found`).
     async fn fetch_ranges(
         &self,
         request: &SeriesRequest,
@@ -329,22 +328,20 @@ impl Runner {
                         break;
                     }
                 };
-                let empty = search && window.candles == 0;
-                if empty && direction == Direction::Backward {
-                    run.before_listing = Some(TimeRange::new(range.start, window.range.end));
-                    break;
-                }
-                if empty && first && run.coverage.is_none() {
-                    let all = self.windows(request, range, direction);
-                    if all.len() > 1 {
-                        search = false;
-                        let found = self.first_candle(request, &all, &mut run.counters).await?;
-                        if let Some(t) = found {
-                            let listed = tf.floor(t).max(range.start);
-                            run.before_listing = Some(TimeRange::new(range.start, listed));
-                            ranges.push_front((TimeRange::new(listed, range.end), direction));
+                if search && window.candles == 0 {
+                    match self
+                        .before_listing(request, range, direction, &window, first, run)
+                        .await?
+                    {
+                        Found::Nothing => {}
+                        Found::Stop => break,
+                        Found::StartAt(rest) => {
+                            search = false;
+                            if let Some(rest) = rest {
+                                ranges.push_front(rest);
+                            }
+                            break;
                         }
-                        break;
                     }
                 }
                 first = false;

@@ -7,7 +7,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::servers::{AV_KEY, av_server, serve};
 use crate::support::synth::{PRODUCTS, listed_server};
-use crate::support::{Args, Workspace, at, backfill, fixture, read_json, series};
+use crate::support::{Args, Workspace, at, backfill, fixture, read_json, series, stdout_json};
 
 /// Requests the server received whose path is exactly `p`.
 async fn sent_to(server: &MockServer, p: &str) -> usize {
@@ -102,7 +102,7 @@ async fn a_product_list_that_fails_is_a_clear_error_and_a_fresh_cache_needs_no_r
             .await;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("could not get the coinbase instrument list (4 tries)"),
+            stderr.contains("could not get the coinbase instrument list after 4 tries"),
             "TC{i}: {stderr}"
         );
         assert!(stderr.contains(says), "TC{i}: {stderr}");
@@ -228,7 +228,12 @@ async fn a_pattern_backfills_exactly_the_matching_pairs() {
         0,
         "a dry run sends no candle request"
     );
-    let summary = ws.run_ok(run).await;
+    let out = ws.run(run.global(&["--output", "json"])).await;
+    assert_eq!(out.status.code(), Some(0));
+    let logged = String::from_utf8_lossy(&out.stderr);
+    let names = "--pairs '*-USD' names 3 pair(s): BTC-USD, ETH-USD, SEI-USD";
+    assert!(logged.contains(names), "the plan names the pairs: {logged}");
+    let summary = stdout_json(&out);
     let mut done: Vec<&str> = summary["results"]
         .as_array()
         .unwrap()

@@ -188,6 +188,9 @@ async fn a_delisted_pair_ends_there_and_topup_asks_nothing_for_it() {
             .get("listing")
             .is_none()
     );
+    // A delisted pair is never stale: the nightly health check stays green.
+    let check = ["status", "--pairs", "OLD-USD", "--fail-if-stale", "1h"];
+    ws.run_expect(Args::of(&check), 0).await;
     let text = ws.run_expect(Args::of(&["status"]), 0).await;
     assert!(
         String::from_utf8_lossy(&text.stdout)
@@ -256,5 +259,22 @@ async fn a_published_listing_date_in_the_cached_list_clamps_with_no_request_befo
             .count(),
         0,
         "the cached list is used as it is: a plain pair asks for no list"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pair_with_no_candle_in_the_range_costs_log_requests_and_is_no_data() {
+    let server = listed_server(vec![]).await;
+    let ws = Workspace::synth(&server);
+    let summary = ws
+        .run_ok(backfill("coinbase", "SEI-USD", "1m").range("2015-01-01", "2023-08-15T20:00:00Z"))
+        .await;
+    assert_eq!(series(&summary, "SEI-USD", "1m")["status"], "no_data");
+    // 15115 windows: the first, up to three in flight, and ⌈log2⌉ = 14 probes.
+    let sent = starts(&server, "SEI-USD").await.len();
+    assert!(sent <= 2 * 14 + 4, "{sent} requests");
+    assert!(
+        !ws.watermark("coinbase", "SEI-USD", "1m").exists(),
+        "nothing is covered"
     );
 }
