@@ -124,12 +124,8 @@ pub async fn replay(
         }
     }
     for (series, (volume_kind, candidates)) in by_series {
-        let held: HashSet<DateTime<Utc>> = sink
-            .rows_of(&series)
-            .await?
-            .into_iter()
-            .map(|r| r.timestamp)
-            .collect();
+        let (rows, read_at) = sink.rows_at(&series).await?;
+        let held: HashSet<DateTime<Utc>> = rows.into_iter().map(|r| r.timestamp).collect();
         let coverage = sink.recorded_coverage(&series).await?;
         let (candidates, outside): (Vec<_>, Vec<_>) = candidates
             .into_iter()
@@ -148,7 +144,7 @@ pub async fn replay(
                 partition_period: sink.partition_period(series.timeframe, false).await?,
             };
             let rows: Vec<Row> = new.iter().map(|c| c.row.clone()).collect();
-            sink.append(&lineage, &rows).await?;
+            sink.append(&lineage, &rows, read_at).await?;
         }
         report.written += new.len();
         report.already_in_table += present.len();

@@ -19,7 +19,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
-use crate::model::{Lineage, Row};
+use crate::model::{Lineage, Row, TimeRange};
 
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
@@ -244,6 +244,34 @@ impl AppendLog {
         Ok(reload)
     }
 
+    /// Whether a commit after `version`, up to the one this log has caught up with, added a
+    /// data file of `pair` whose statistics say it may hold `provider`'s candles in `range`.
+    pub(super) async fn added_since(
+        &self,
+        version: u64,
+        pair: &str,
+        provider: &str,
+        range: TimeRange,
+    ) -> Result<bool, DeltaTableError> {
+        let log_store = self.table.log_store();
+        for v in version + 1..=self.version {
+            let Some(bytes) = log_store.read_commit_entry(v).await? else {
+                continue;
+            };
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let action: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+                    DeltaTableError::Generic(format!(
+                        "the commit file of version {v} is not valid JSON ({e})"
+                    ))
+                })?;
+                if added_file_may_hold(&action["add"], pair, provider, range) {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Why this path must not append to the table, if it must not.
     pub(super) fn unsupported(&self) -> Option<String> {
         let protocol = serde_json::to_value(self.table.protocol()).ok()?;
@@ -311,3 +339,41 @@ const BLIND_APPEND_FEATURES: [&str; 8] = [
     "deletionVectors",
     "changeDataFeed",
 ];
+
+/// Whether an `add` action (or `null`) is a file of `pair` that may hold `provider`'s candles in
+/// `range`: unknown statistics may.
+fn added_file_may_hold(
+    add: &serde_json::Value,
+    pair: &str,
+    provider: &str,
+    range: TimeRange,
+) -> bool {
+    if add["partitionValues"]["partition_asset_pair"].as_str() != Some(pair) {
+        return false;
+    }
+    let Some(stats) = add["stats"]
+        .as_str()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+    else {
+        return true;
+    };
+    let text = |side: &str, column: &str| stats[side][column].as_str().map(str::to_string);
+    let time = |side: &str| {
+        text(side, "timestamp")
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.to_utc())
+    };
+    let providers = (
+        text("minValues", "source_provider"),
+        text("maxValues", "source_provider"),
+    );
+    let provider_in = match providers {
+        (Some(low), Some(high)) => low.as_str() <= provider && provider <= high.as_str(),
+        _ => true,
+    };
+    let overlaps = match (time("minValues"), time("maxValues")) {
+        (Some(first), Some(last)) => first < range.end && range.start <= last,
+        _ => true,
+    };
+    provider_in && overlaps
+}

@@ -77,28 +77,40 @@ impl DeltaSink {
 
     /// Every row of the table of `tf`, sorted by provider, pair and time; empty when absent.
     pub async fn read_rows(&self, tf: Timeframe) -> Result<Vec<TableRow>, SinkError> {
-        self.read_rows_of_pair(tf, None).await
+        Ok(self.read_rows_of_pair(tf, None).await?.0)
     }
 
     /// The rows of one series, reading only the files of its pair's partitions.
     pub async fn rows_of(&self, series: &SeriesKey) -> Result<Vec<TableRow>, SinkError> {
-        let rows = self
+        Ok(self.rows_at(series).await?.0)
+    }
+
+    /// The rows of one series and the table version they were read at (`None`: no table), for
+    /// an append that must not add what another writer added since
+    /// ([`DeltaSink::append`]).
+    pub async fn rows_at(
+        &self,
+        series: &SeriesKey,
+    ) -> Result<(Vec<TableRow>, Option<u64>), SinkError> {
+        let (rows, version) = self
             .read_rows_of_pair(series.timeframe, Some(&series.pair))
             .await?;
-        Ok(rows
+        let rows = rows
             .into_iter()
             .filter(|r| r.source_provider == series.provider.as_str())
-            .collect())
+            .collect();
+        Ok((rows, version))
     }
 
     async fn read_rows_of_pair(
         &self,
         tf: Timeframe,
         pair: Option<&str>,
-    ) -> Result<Vec<TableRow>, SinkError> {
+    ) -> Result<(Vec<TableRow>, Option<u64>), SinkError> {
         let Some(table) = self.load(tf).await? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
+        let version = table.version();
         let err = self.delta_err(tf);
         let mut rows = Vec::new();
         let files: Vec<_> = table.snapshot().map_err(&err)?.log_data().iter().collect();
@@ -117,7 +129,7 @@ impl DeltaSink {
             append_rows(&batch, &partition_date, &partition_asset_pair, &mut rows);
         }
         rows.sort();
-        Ok(rows)
+        Ok((rows, version))
     }
 
     /// The open times the table of `tf` holds for every series whose pair `pairs` accepts,

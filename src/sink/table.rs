@@ -42,7 +42,7 @@ pub enum SinkError {
     )]
     Busy { table: String },
     #[error(
-        "another writer rewrote or added files of the table {table} that this rewrite read while it ran, so nothing was committed; rerun it"
+        "another writer changed or added files of the table {table} that this run read while it ran, so nothing was committed; rerun it"
     )]
     Rewritten { table: String },
     #[error(
@@ -380,10 +380,18 @@ impl DeltaSink {
         })
     }
 
-    /// Appends rows without moving coverage (replayed DLQ records, which coverage holds).
-    pub async fn append(&self, lineage: &Lineage, rows: &[Row]) -> Result<u64, SinkError> {
+    /// Appends rows without moving coverage: rows a caller found missing in the table read at
+    /// version `read_at` (replayed DLQ records, which coverage holds). Nothing is committed
+    /// when another writer added candles of the series in their range since: the caller's read
+    /// is stale, and writing would add one candle twice.
+    pub async fn append(
+        &self,
+        lineage: &Lineage,
+        rows: &[Row],
+        read_at: Option<u64>,
+    ) -> Result<u64, SinkError> {
         self.with_log(lineage.series.timeframe, async |slot| {
-            self.append_to(slot, lineage, rows).await
+            self.append_to(slot, lineage, rows, read_at).await
         })
         .await
     }
@@ -393,6 +401,7 @@ impl DeltaSink {
         slot: &mut Option<AppendLog>,
         lineage: &Lineage,
         rows: &[Row],
+        read_at: Option<u64>,
     ) -> Result<u64, SinkError> {
         let tf = lineage.series.timeframe;
         let err = self.delta_err(tf);
@@ -401,6 +410,30 @@ impl DeltaSink {
             .await?
             .expect("open_log creates the table when given a partition period");
         self.catch_up(log, tf).await?;
+        let series = &lineage.series;
+        let times = rows.iter().map(|r| r.candle.open_time);
+        let span = times
+            .clone()
+            .min()
+            .zip(times.max())
+            .map(|(first, last)| TimeRange::new(first, last + tf.duration()));
+        let unread = async |log: &AppendLog| -> Result<(), SinkError> {
+            let (Some(read_at), Some(span)) = (read_at, span) else {
+                return Ok(());
+            };
+            let provider = series.provider.as_str();
+            if log
+                .added_since(read_at, &series.pair, provider, span)
+                .await
+                .map_err(&err)?
+            {
+                return Err(SinkError::Rewritten {
+                    table: self.location(tf),
+                });
+            }
+            Ok(())
+        };
+        unread(log).await?;
         let mut adds = log.write_files(lineage, rows).await.map_err(&err)?;
         for tries in 1..=COMMIT_TRIES {
             if let Some(version) = log
@@ -414,6 +447,7 @@ impl DeltaSink {
             if self.catch_up(log, tf).await? {
                 adds = log.write_files(lineage, rows).await.map_err(&err)?;
             }
+            unread(log).await?;
         }
         Err(SinkError::Busy {
             table: self.location(tf),

@@ -162,3 +162,39 @@ async fn a_compaction_that_loses_to_another_commits_nothing() {
     let rows = sink.read_rows(Timeframe::H1).await.unwrap();
     assert_eq!(rows.len(), 48, "no candle twice");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_append_of_rows_another_writer_added_since_they_were_read_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().display().to_string();
+    let btc = lineage("BTC-USD", PartitionPeriod::Month);
+    let start = at("2024-01-01T00:00:00Z");
+    let first = DeltaSink::new(&lake, HashMap::new());
+    first
+        .commit(
+            &btc,
+            &day_of_rows(start)[..12],
+            TimeRange::new(start, start + TimeDelta::days(1)),
+        )
+        .await
+        .unwrap();
+    // Two replays read the table, both find the afternoon missing; one appends it first.
+    let second = DeltaSink::new(&lake, HashMap::new());
+    let (_, read_at) = second.rows_at(&btc.series).await.unwrap();
+    let afternoon = &day_of_rows(start)[12..];
+    first.append(&btc, afternoon, None).await.unwrap();
+    let late = second.append(&btc, afternoon, read_at).await;
+    assert!(matches!(late, Err(SinkError::Rewritten { .. })), "{late:?}");
+    assert_eq!(first.read_rows(Timeframe::H1).await.unwrap().len(), 24);
+    // Another pair's rows added meanwhile do not stop an append.
+    let eth = lineage("ETH-USD", PartitionPeriod::Month);
+    let (_, read_at) = second.rows_at(&eth.series).await.unwrap();
+    first
+        .append(&btc, &day_of_rows(start + TimeDelta::days(1)), None)
+        .await
+        .unwrap();
+    second
+        .append(&eth, &day_of_rows(start), read_at)
+        .await
+        .unwrap();
+}

@@ -129,7 +129,7 @@ async fn maintain_compacts_a_thousand_tiny_files_with_the_same_rows() {
                 }
             })
             .collect();
-        sink.append(&lineage, &rows).await.unwrap();
+        sink.append(&lineage, &rows, None).await.unwrap();
     }
     let before = sink.read_rows(Timeframe::H1).await.unwrap();
     let table_dir = dir.path().join("lake/raw_market_data_1h");
