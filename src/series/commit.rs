@@ -64,6 +64,8 @@ pub struct Pending {
     /// Source candles folded into each of `rows` (empty for a native series).
     sizes: Vec<u64>,
     rejects: Vec<(String, Vec<Reject>)>,
+    /// DLQ files written for the rows not committed yet.
+    dlq_files: Vec<String>,
     coverage: Option<TimeRange>,
     volume_kind: Option<VolumeKind>,
 }
@@ -143,7 +145,10 @@ impl Runner {
                 .dlq
                 .write(&context, run.dlq_seq + 1, rejects, now, &mut run.dlq_known)
             {
-                Ok(Some(_)) => run.dlq_seq += 1,
+                Ok(Some(id)) => {
+                    run.dlq_seq += 1;
+                    pending.dlq_files.push(id);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     // Neither these rejects nor the pending rows are recorded anywhere: the
@@ -184,14 +189,23 @@ impl Runner {
                 return Err(e.into());
             }
         };
-        // Rows another run committed first are already in the table: count them as skipped.
+        // Rows another run committed first are already in the table, and its DLQ holds their
+        // rejects: count both as skipped, and take the rejects back out of this run's DLQ.
         if let Some(held) = committed.held_before {
             let dropped = |row: &Row| held.contains(row.candle.open_time);
             let rows_dropped = rows.iter().filter(|r| dropped(r)).count() as u64;
             run.counters
                 .unwrite(pending.candles(&rows, dropped), rows_dropped);
+            for id in &pending.dlq_files {
+                let taken = self
+                    .dlq
+                    .drop_covered(id, |t| held.contains(t))
+                    .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                run.counters.unrecord(taken);
+            }
         }
         pending.sizes.clear();
+        pending.dlq_files.clear();
         // Another run moved the coverage since this one last saw it: only the table knows
         // which candles it holds now.
         let moved = committed.held_before != run.coverage;

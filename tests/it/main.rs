@@ -22,3 +22,4 @@ mod s3;
 mod secrets;
 mod shards;
 mod support;
+mod writers;

@@ -1,11 +1,12 @@
 //! Writing rejects: one JSON file per HTTP response that had rejects, named
-//! `{ingestion_id}-{provider}-{pair}-{tf}-{seq}.json`, written atomically, each record once.
+//! `{ingestion_id}-{provider}-{pair}-{tf}-{seq}.json`, written atomically, each record once;
+//! and taking back the records of candles another run's commit covered first.
 
 use std::collections::HashSet;
 use std::io;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{DeadLetterQueue, RecordKey, record_time};
@@ -107,4 +108,62 @@ impl DeadLetterQueue {
         failpoint::hit("after_dlq_write");
         Ok(Some(id))
     }
+
+    /// Takes out of the file `id` the records of candles `covered` says another run's commit
+    /// holds (that run recorded them), keeping every other byte; removes the file when none is
+    /// left. Returns how many records were taken out.
+    pub fn drop_covered(
+        &self,
+        id: &str,
+        covered: impl Fn(DateTime<Utc>) -> bool,
+    ) -> io::Result<u64> {
+        let path = self.dir.join(format!("{id}.json"));
+        let bytes = std::fs::read(&path)?;
+        let invalid = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let mut file: Written = serde_json::from_slice(&bytes).map_err(invalid)?;
+        let before = file.records.len();
+        let mut kept = Vec::with_capacity(before);
+        for record in file.records {
+            let stamp: Stamp = serde_json::from_str(record.get()).map_err(invalid)?;
+            let time = stamp
+                .timestamp
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.to_utc());
+            if !time.is_some_and(&covered) {
+                kept.push(record);
+            }
+        }
+        let dropped = (before - kept.len()) as u64;
+        if dropped == 0 {
+            return Ok(0);
+        }
+        if kept.is_empty() {
+            std::fs::remove_file(&path)?;
+            return Ok(dropped);
+        }
+        file.records = kept;
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
+        bytes.push(b'\n');
+        write_atomic(&path, &bytes, "mid_dlq_write")?;
+        Ok(dropped)
+    }
+}
+
+/// A written DLQ file, each part kept as its text.
+#[derive(Serialize, Deserialize)]
+struct Written<'a> {
+    #[serde(borrow)]
+    timestamp: &'a RawValue,
+    #[serde(borrow)]
+    error: &'a RawValue,
+    #[serde(borrow)]
+    context: &'a RawValue,
+    #[serde(borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// The open time of a written record.
+#[derive(Deserialize)]
+struct Stamp {
+    timestamp: Option<String>,
 }

@@ -1,0 +1,85 @@
+//! Many writers on one table: runs with separate state dirs over overlapping ranges write each
+//! candle once, record each reject once across their DLQs, and keep watermarks that describe
+//! the table.
+
+use std::collections::BTreeSet;
+
+use candlelake::providers::Timeframe;
+
+use crate::support::args::{Args, backfill};
+use crate::support::synth::{slow_server, synth_server};
+use crate::support::{Workspace, cells, read_json, series_in, unique_keys};
+
+fn weeks() -> Args {
+    backfill("coinbase", "BTC-USD,ETH-USD", "1h")
+        .range("2024-01-01", "2024-01-22")
+        .global(&["--output", "json"])
+}
+
+/// Every dead-lettered record of a workspace as (timestamp, raw), each once.
+fn dlq_records(ws: &Workspace) -> Vec<(String, String)> {
+    ws.dlq_files()
+        .iter()
+        .flat_map(|path| {
+            let file = read_json(path);
+            file["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["timestamp"].to_string(), r["raw"].to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
+    let (fast, slow) = (synth_server().await, slow_server().await);
+    let first = Workspace::synth(&fast);
+    let second = Workspace::synth(&slow).with("CANDLELAKE_LAKE", &first.lake());
+    // Both read the table before either commits; the slow one commits second.
+    let runs: Vec<_> = [&second, &first]
+        .iter()
+        .map(|ws| {
+            let mut command = ws.command(weeks());
+            command.stdout(std::process::Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect();
+    let mut skipped = 0;
+    for child in runs {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{summary}");
+        for r in summary["results"].as_array().unwrap() {
+            skipped += r["skipped"].as_u64().unwrap();
+        }
+    }
+    assert!(skipped > 0, "one run found the other's commit first");
+
+    let reference = Workspace::synth(&fast);
+    reference.run_expect(weeks(), 0).await;
+    let rows = first.rows(Timeframe::H1).await;
+    assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
+    assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
+    let mut both = dlq_records(&first);
+    both.extend(dlq_records(&second));
+    let once: BTreeSet<_> = both.iter().cloned().collect();
+    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
+    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
+    assert_eq!(once, expected, "every reject recorded");
+
+    // Both watermarks describe the table, whoever wrote it.
+    let status = first.report(["status", "--json"]).await;
+    for pair in ["BTC-USD", "ETH-USD"] {
+        let table = series_in(&status["series"], pair, "1h");
+        for ws in [&first, &second] {
+            let mark = read_json(&ws.watermark("coinbase", pair, "1h"));
+            for key in ["coverage", "first_candle", "last_candle"] {
+                assert_eq!(mark[key], table[key], "{pair} {key}: {mark}");
+            }
+        }
+    }
+}
