@@ -67,6 +67,10 @@ pub enum SinkError {
         first: String,
     },
     #[error(
+        "the table {table} has rows another tool deleted with a deletion vector (first on {file}), which candlelake cannot honour when it reads; rewrite them away (e.g. REORG TABLE ... APPLY (PURGE) in Spark or Databricks), then rerun"
+    )]
+    DeletionVectors { table: String, file: String },
+    #[error(
         "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
     )]
     BadLocation(String),
@@ -166,14 +170,38 @@ impl DeltaSink {
     }
 
     /// Loads the table with its file list if it exists; `None` when nothing has been written yet.
+    /// A table whose rows another tool deleted with deletion vectors is refused: every read
+    /// here would bring those rows back.
     pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let Some(mut table) = self.unloaded(tf)? else {
             return Ok(None);
         };
         match table.load().await {
-            Ok(()) => Ok(Some(table)),
-            Err(DeltaTableError::NotATable(_)) => Ok(None),
-            Err(e) => Err(self.explain(tf, e).await),
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => return Ok(None),
+            Err(e) => return Err(self.explain(tf, e).await),
+        }
+        self.refuse_deletion_vectors(tf, &table)?;
+        Ok(Some(table))
+    }
+
+    /// Refuses a loaded table that has a file with a deletion vector.
+    pub(super) fn refuse_deletion_vectors(
+        &self,
+        tf: Timeframe,
+        table: &DeltaTable,
+    ) -> Result<(), SinkError> {
+        let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
+        match snapshot
+            .log_data()
+            .iter()
+            .find(|f| f.deletion_vector_descriptor().is_some())
+        {
+            Some(file) => Err(SinkError::DeletionVectors {
+                table: self.location(tf),
+                file: file.path().to_string(),
+            }),
+            None => Ok(()),
         }
     }
 

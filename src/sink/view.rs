@@ -77,6 +77,7 @@ impl DeltaSink {
             Err(DeltaTableError::NotATable(_)) => return Ok(None),
             Err(e) => return Err(err(e)),
         }
+        self.refuse_deletion_vectors(tf, &table)?;
         let mut view = TableView {
             coverage,
             ..TableView::default()

@@ -536,3 +536,93 @@ async fn two_state_dirs_on_one_table_keep_watermarks_that_describe_the_table() {
         assert_eq!(held, expected, "{text}");
     }
 }
+
+/// Marks one row of the first ETH-USD file of the 1h table deleted with an inline deletion
+/// vector, as Spark or Databricks would: the protocol gains the feature, and the file is
+/// removed and added again with its vector. Returns that file's path as the log names it.
+fn delete_with_a_deletion_vector(ws: &Workspace) -> String {
+    let log = Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log");
+    let commits = walk(&log);
+    let add = commits
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
+        .find(|a| a["add"]["partitionValues"]["partition_asset_pair"] == "ETH-USD")
+        .unwrap()["add"]
+        .clone();
+    let path = add["path"].as_str().unwrap().to_string();
+    let mut with_dv = add.clone();
+    // An inline vector holding row 0 (the bitmap's bytes are never read by the refusal).
+    with_dv["deletionVector"] = serde_json::json!({
+        "storageType": "i", "pathOrInlineDv": "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L",
+        "sizeInBytes": 40, "cardinality": 1
+    });
+    let version = commits
+        .iter()
+        .filter_map(|p| {
+            p.file_name()?
+                .to_str()?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max()
+        .unwrap()
+        + 1;
+    let actions = [
+        serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
+            "readerFeatures": ["deletionVectors"],
+            "writerFeatures": ["appendOnly", "invariants", "deletionVectors"]}}),
+        serde_json::json!({"remove": {"path": path, "dataChange": true,
+            "deletionTimestamp": 1_700_000_000_000_i64}}),
+        serde_json::json!({"add": with_dv}),
+        serde_json::json!({"commitInfo": {"operation": "DELETE"}}),
+    ];
+    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(log.join(format!("{version:020}.json")), text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_vector_is_refused_by_every_read_of_rows_before_anything_is_written() {
+    let (_server, ws) = lake().await;
+    let file = delete_with_a_deletion_vector(&ws);
+    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
+    let before = walk(&table);
+
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(2), "{report}");
+    let problem = report["problems"][0].as_str().unwrap();
+    assert!(
+        problem.contains("deletion vector") && problem.contains(&file),
+        "{problem}"
+    );
+    let daily = series(&report, "BTC-USD", "1d");
+    assert_eq!(daily["rows"], 31, "the 1d table still reads: {report}");
+
+    for args in [
+        Args::of(&["maintain", "--timeframes", "1h"]),
+        Args::of(&["gaps", "--timeframes", "1h"]),
+        crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+    ] {
+        let out = ws.run(args.clone()).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("deletion"), "{args:?}: {said}");
+    }
+    assert_eq!(walk(&table), before, "nothing was written to the table");
+    // A blind append reads no row: it goes on, and the deleted row stays deleted.
+    ws.run_expect(
+        backfill("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-09"),
+        0,
+    )
+    .await;
+}
