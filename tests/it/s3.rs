@@ -68,3 +68,53 @@ async fn two_writers_on_s3_lose_no_commit_and_duplicate_nothing() {
         "rows and unique rows on S3"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_processes_creating_one_table_on_s3_lose_no_row() {
+    let s3 = moto().await;
+    let server = synth_server().await;
+    let pairs = ["BTC-USD", "ETH-USD", "SOL-USD", "LTC-USD"];
+    let day = |pair: &str| backfill("coinbase", pair, "1h").range("2024-01-01", "2024-01-03");
+    let workers: Vec<Workspace> = pairs
+        .iter()
+        .map(|_| on_s3(Workspace::synth(&server), &s3.url()))
+        .collect();
+    let runs = workers
+        .iter()
+        .zip(pairs)
+        .map(|(ws, pair)| ws.run_json(day(pair)));
+    for (code, summary) in futures::future::join_all(runs).await {
+        assert_eq!(code, 0, "{summary}");
+    }
+    let reference = Workspace::synth(&server);
+    for pair in pairs {
+        reference.run_expect(day(pair), 0).await;
+    }
+    let options: serde_json::Map<_, _> = s3_options(&s3.url())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let listed = python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
+         rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp', 'close']).to_pylist()\n\
+         for r in sorted(rows, key=lambda r: (r['asset_pair'], r['timestamp'])):\n\
+         \x20   print(r['asset_pair'], r['timestamp'].isoformat(), format(r['close'].normalize(), 'f'))",
+        serde_json::Value::Object(options)
+    ));
+    let expected: String = reference
+        .rows(Timeframe::H1)
+        .await
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}\n",
+                r.asset_pair,
+                r.timestamp.format("%Y-%m-%dT%H:%M:%S+00:00"),
+                r.close
+            )
+        })
+        .collect();
+    assert_eq!(listed, expected, "every row of every process, once");
+}
