@@ -1,6 +1,7 @@
 //! `maintain`: per table, compacts small files per partition, vacuums files no commit
 //! references (never younger than the table's own file retention unless forced), writes a
-//! checkpoint and removes expired log files. Never changes a row.
+//! checkpoint and removes expired log files; an old table's statistics column list loses its
+//! boolean. Never changes a row.
 
 use chrono::TimeDelta;
 
@@ -26,6 +27,8 @@ pub struct TableReport {
     pub files_vacuumed: usize,
     /// Data files the store had lost, removed from the table by `--repair`.
     pub files_repaired: Vec<String>,
+    /// The statistics column list named a boolean and was set to string and time columns.
+    pub stats_columns_fixed: bool,
 }
 
 /// How `maintain` runs.
@@ -77,9 +80,14 @@ pub async fn maintain(
                 repaired.len()
             )));
         }
+        let stats_columns_fixed = sink.fix_stats_columns(tf).await?;
         let compacted = sink.compact(tf).await?;
         let vacuumed = sink.vacuum_and_checkpoint(tf, retention, force).await?;
-        if compacted.files_before > 0 || !vacuumed.is_empty() || !repaired.is_empty() {
+        if compacted.files_before > 0
+            || !vacuumed.is_empty()
+            || !repaired.is_empty()
+            || stats_columns_fixed
+        {
             report.tables.push(TableReport {
                 table: table_name(tf),
                 files_before: compacted.files_before,
@@ -87,6 +95,7 @@ pub async fn maintain(
                 rows_rewritten: compacted.rows,
                 files_vacuumed: vacuumed.len(),
                 files_repaired: repaired,
+                stats_columns_fixed,
             });
         }
     }

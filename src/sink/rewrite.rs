@@ -21,7 +21,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
-use super::schema::arrow_schema;
+use super::schema::{STATS_COLUMNS, STATS_PROPERTY, arrow_schema};
 use super::table::{COMMIT_TRIES, DeltaSink, SinkError};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
@@ -349,6 +349,37 @@ impl DeltaSink {
         };
         let version = self.commit_rewrite(tf, &mut table, rewrite, theirs).await?;
         Ok(Some(version))
+    }
+
+    /// Sets the table's `delta.dataSkippingStatsColumns` to today's list when it names a column
+    /// that is neither a string nor a time (tables created before `is_mock` was left out:
+    /// Spark refuses every ALTER TABLE on them). True when it changed the table.
+    pub async fn fix_stats_columns(&self, tf: Timeframe) -> Result<bool, SinkError> {
+        let err = self.delta_err(tf);
+        let Some(table) = self.load(tf).await? else {
+            return Ok(false);
+        };
+        let listed = table
+            .snapshot()
+            .map_err(&err)?
+            .metadata()
+            .configuration()
+            .get(STATS_PROPERTY)
+            .cloned()
+            .unwrap_or_default();
+        let wanted: HashSet<&str> = STATS_COLUMNS.split(',').collect();
+        if listed.split(',').all(|c| wanted.contains(c.trim())) {
+            return Ok(false);
+        }
+        table
+            .set_tbl_properties()
+            .with_properties(std::collections::HashMap::from([(
+                STATS_PROPERTY.to_string(),
+                STATS_COLUMNS.to_string(),
+            )]))
+            .await
+            .map_err(&err)?;
+        Ok(true)
     }
 
     /// How long the table of `tf` keeps the files its commits removed

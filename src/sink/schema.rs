@@ -14,6 +14,9 @@ pub const PARTITION_PERIOD_PROPERTY: &str = "candlelake.partitionPeriod";
 /// statistics as binary floats (58898.600000000006 for 58898.6), which would let a reader's
 /// data skipping drop a file holding an exact match. Only numeric, string and time columns:
 /// Spark refuses every later ALTER TABLE on a table whose list holds a boolean (`is_mock`).
+pub const STATS_PROPERTY: &str = "delta.dataSkippingStatsColumns";
+
+/// The columns of [`STATS_PROPERTY`].
 pub const STATS_COLUMNS: &str =
     "timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id";
 

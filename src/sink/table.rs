@@ -16,7 +16,8 @@ use url::Url;
 use super::PartitionPeriod;
 use super::log::AppendLog;
 use super::schema::{
-    PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, delta_columns, table_name,
+    PARTITION_COLUMNS, PARTITION_PERIOD_PROPERTY, STATS_COLUMNS, STATS_PROPERTY, delta_columns,
+    table_name,
 };
 use crate::failpoint;
 use crate::model::{Lineage, Row, SeriesKey, TimeRange};
@@ -254,7 +255,7 @@ impl DeltaSink {
             .with_partition_columns(PARTITION_COLUMNS)
             .with_configuration([
                 (PARTITION_PERIOD_PROPERTY, Some(period.as_str())),
-                ("delta.dataSkippingStatsColumns", Some(STATS_COLUMNS)),
+                (STATS_PROPERTY, Some(STATS_COLUMNS)),
             ])
             .with_raise_if_key_not_exists(false)
             .with_save_mode(SaveMode::Ignore)

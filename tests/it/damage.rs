@@ -626,3 +626,40 @@ async fn a_deletion_vector_is_refused_by_every_read_of_rows_before_anything_is_w
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_takes_a_boolean_out_of_an_old_tables_statistics_columns() {
+    let (_server, ws) = lake().await;
+    let table = Path::new(&ws.lake()).join("raw_market_data_1d");
+    let property = |set: &str| {
+        crate::support::python(&format!(
+            "from deltalake import DeltaTable\n\
+             t = DeltaTable('{}')\n\
+             {set}\n\
+             print(DeltaTable('{}').metadata().configuration['delta.dataSkippingStatsColumns'])",
+            table.display(),
+            table.display()
+        ))
+    };
+    let old = property(
+        "t.alter.set_table_properties({'delta.dataSkippingStatsColumns': 'timestamp,asset_pair,is_mock'})",
+    );
+    assert_eq!(old.trim(), "timestamp,asset_pair,is_mock");
+
+    let report = ws.report(["maintain", "--timeframes", "1d"]).await;
+    assert_eq!(report["tables"][0]["stats_columns_fixed"], true, "{report}");
+    let now = property("pass");
+    assert_eq!(
+        now.trim(),
+        "timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id"
+    );
+    let again = ws.report(["maintain", "--timeframes", "1d"]).await;
+    assert!(
+        again["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["stats_columns_fixed"] == false),
+        "{again}"
+    );
+}
