@@ -64,8 +64,8 @@ pub struct Pending {
     /// Source candles folded into each of `rows` (empty for a native series).
     sizes: Vec<u64>,
     rejects: Vec<(String, Vec<Reject>)>,
-    /// DLQ files written for the rows not committed yet.
-    dlq_files: Vec<String>,
+    /// Pending DLQ files (id, records) written for the rows not committed yet.
+    dlq_files: Vec<(String, u64)>,
     coverage: Option<TimeRange>,
     volume_kind: Option<VolumeKind>,
 }
@@ -141,13 +141,15 @@ impl Runner {
                 ingestion_id: &self.ingestion_id,
                 request: request_url,
             };
+            let known = run.dlq_known.len();
             match self
                 .dlq
                 .write(&context, run.dlq_seq + 1, rejects, now, &mut run.dlq_known)
             {
                 Ok(Some(id)) => {
                     run.dlq_seq += 1;
-                    pending.dlq_files.push(id);
+                    let records = (run.dlq_known.len() - known) as u64;
+                    pending.dlq_files.push((id, records));
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -163,9 +165,9 @@ impl Runner {
                 }
             }
         }
-        // Rejects are written even when coverage does not move: they were fetched.
+        // Rejects are recorded even when coverage does not move: they were fetched.
         let Some(wanted) = pending.coverage.filter(|c| Some(*c) != run.coverage) else {
-            return Ok(());
+            return self.promote(pending);
         };
         let lineage = Lineage {
             series: series.clone(),
@@ -175,17 +177,25 @@ impl Runner {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
-        let committed = match self.sink.commit(&lineage, &rows, wanted).await {
+        let ids: Vec<String> = pending.dlq_files.iter().map(|(id, _)| id.clone()).collect();
+        let committed = match self.sink.commit(&lineage, &rows, wanted, &ids).await {
             Ok(committed) => committed,
             Err(SinkError::CoverageMoved { .. }) if !last => {
                 pending.rows = rows;
                 return Ok(());
             }
             Err(e) => {
-                // Not written: the coverage did not move, so the next run fetches them again.
+                // Not written: the coverage did not move, so the next run fetches the rows and
+                // their rejects again.
                 run.counters
                     .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
                 pending.sizes.clear();
+                for (id, records) in std::mem::take(&mut pending.dlq_files) {
+                    self.dlq
+                        .discard(&id)
+                        .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                    run.counters.unrecord(records);
+                }
                 return Err(e.into());
             }
         };
@@ -196,7 +206,7 @@ impl Runner {
             let rows_dropped = rows.iter().filter(|r| dropped(r)).count() as u64;
             run.counters
                 .unwrite(pending.candles(&rows, dropped), rows_dropped);
-            for id in &pending.dlq_files {
+            for (id, _) in &pending.dlq_files {
                 let taken = self
                     .dlq
                     .drop_covered(id, |t| held.contains(t))
@@ -205,7 +215,7 @@ impl Runner {
             }
         }
         pending.sizes.clear();
-        pending.dlq_files.clear();
+        self.promote(pending)?;
         // Another run moved the coverage since this one last saw it: only the table knows
         // which candles it holds now.
         let moved = committed.held_before != run.coverage;
@@ -220,6 +230,16 @@ impl Runner {
             coverage::describe(&mut run.watermark, &held);
         }
         self.watermarks.save(&run.watermark, series)?;
+        Ok(())
+    }
+
+    /// Moves the pending DLQ files into the queue: their window is committed.
+    fn promote(&self, pending: &mut Pending) -> Result<()> {
+        for (id, _) in std::mem::take(&mut pending.dlq_files) {
+            self.dlq
+                .promote(&id)
+                .map_err(|e| Error::write(self.dlq.dir(), e))?;
+        }
         Ok(())
     }
 }

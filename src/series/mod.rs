@@ -22,7 +22,7 @@ use futures::future::join_all;
 use self::commit::Pending;
 use self::fetch::RangeFetch;
 use self::listing::Found;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::fetch::{RateGate, RetryPolicy, Shutdown};
 use crate::model::{SeriesKey, TimeRange};
@@ -259,12 +259,40 @@ impl Runner {
     pub async fn run_series(&self, request: SeriesRequest) -> SeriesResult {
         let started = std::time::Instant::now();
         let series = request.series.clone();
-        let mut result = match self.held(&series).await {
+        let held = match self.settle_pending_dlq(&series).await {
+            Ok(()) => self.held(&series).await,
+            Err(e) => Err(e),
+        };
+        let mut result = match held {
             Err(e) => SeriesResult::failed(series, e.to_string()),
             Ok(held) => self.run_held(request, held).await,
         };
         result.duration = started.elapsed();
         result
+    }
+
+    /// Settles the DLQ files a stopped run left pending: into the queue when a commit names
+    /// them, deleted otherwise (that window was never committed by that run).
+    async fn settle_pending_dlq(&self, series: &SeriesKey) -> Result<()> {
+        let pending = self
+            .dlq
+            .pending_of(series)
+            .map_err(|e| Error::write(&self.dlq.pending_dir(), e))?;
+        let Some(oldest) = pending.iter().map(|p| p.written).min() else {
+            return Ok(());
+        };
+        // Commits are stamped by their writer's clock: allow it a minute of difference.
+        let since = DateTime::<Utc>::from(oldest) - TimeDelta::minutes(1);
+        let named = self.sink.named_dlq_files(series.timeframe, since).await?;
+        for file in pending {
+            let settled = if named.contains(&file.id) {
+                self.dlq.promote(&file.id)
+            } else {
+                self.dlq.discard(&file.id)
+            };
+            settled.map_err(|e| Error::write(self.dlq.dir(), e))?;
+        }
+        Ok(())
     }
 
     async fn run_held(&self, request: SeriesRequest, held: coverage::Held) -> SeriesResult {

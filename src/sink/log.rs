@@ -21,6 +21,9 @@ use object_store::ObjectStoreExt as _;
 use super::batch;
 use crate::model::{Lineage, Row, TimeRange};
 
+/// The `commitInfo` key naming the DLQ files whose window a commit holds.
+pub(super) const DLQ_INFO: &str = "candlelake.dlq";
+
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
 
@@ -166,17 +169,23 @@ impl AppendLog {
         writer.flush().await
     }
 
-    /// Writes the next version of the log: `adds` and `txns` in one commit. `None` when another
-    /// writer took that version first; [`AppendLog::catch_up`] then reads what it committed.
+    /// Writes the next version of the log: `adds` and `txns` in one commit, its `commitInfo`
+    /// naming the pending DLQ files `dlq` of the same window. `None` when another writer took
+    /// that version first; [`AppendLog::catch_up`] then reads what it committed.
     pub(super) async fn commit(
         &mut self,
         adds: &[Add],
         txns: Vec<Transaction>,
         operation: DeltaOperation,
+        dlq: &[String],
     ) -> Result<Option<u64>, DeltaTableError> {
         let version = self.version + 1;
         let actions = adds.iter().cloned().map(Action::Add).collect();
-        let data = CommitData::new(actions, operation, HashMap::new(), txns.clone());
+        let mut info = HashMap::new();
+        if !dlq.is_empty() {
+            info.insert(DLQ_INFO.to_string(), serde_json::json!(dlq));
+        }
+        let data = CommitData::new(actions, operation, info, txns.clone());
         let bytes = data.get_bytes()?;
         let log_store = self.table.log_store();
         let operation_id = uuid::Uuid::new_v4();

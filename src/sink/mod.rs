@@ -8,6 +8,7 @@ mod batch;
 mod history;
 mod log;
 pub mod marks;
+mod named;
 mod partition;
 pub mod read;
 mod repair;

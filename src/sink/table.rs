@@ -310,9 +310,10 @@ impl DeltaSink {
         lineage: &Lineage,
         rows: &[Row],
         wanted: TimeRange,
+        dlq: &[String],
     ) -> Result<Committed, SinkError> {
         self.with_log(lineage.series.timeframe, async |slot| {
-            self.commit_to(slot, lineage, rows, wanted).await
+            self.commit_to(slot, lineage, rows, wanted, dlq).await
         })
         .await
     }
@@ -340,6 +341,7 @@ impl DeltaSink {
         lineage: &Lineage,
         rows: &[Row],
         wanted: TimeRange,
+        dlq: &[String],
     ) -> Result<Committed, SinkError> {
         let series = &lineage.series;
         let tf = series.timeframe;
@@ -384,7 +386,7 @@ impl DeltaSink {
                 tries += 1;
                 let txns = coverage_marks(series, coverage);
                 if let Some(version) = log
-                    .commit(&adds, txns, write_operation())
+                    .commit(&adds, txns, write_operation(), dlq)
                     .await
                     .map_err(&err)?
                 {
@@ -466,7 +468,7 @@ impl DeltaSink {
         let mut adds = log.write_files(lineage, rows).await.map_err(&err)?;
         for tries in 1..=COMMIT_TRIES {
             if let Some(version) = log
-                .commit(&adds, Vec::new(), write_operation())
+                .commit(&adds, Vec::new(), write_operation(), &[])
                 .await
                 .map_err(&err)?
             {

@@ -69,6 +69,7 @@ async fn runs_that_create_a_table_at_once_agree_on_one_and_lose_no_row() {
                 &lineage(pair, PartitionPeriod::Month),
                 &day_of_rows(start),
                 wanted,
+                &[],
             )
             .await
         })
@@ -100,6 +101,7 @@ async fn a_run_that_loses_the_creation_to_another_period_refuses_to_write() {
             &lineage("BTC-USD", PartitionPeriod::Month),
             &day_of_rows(start),
             wanted,
+            &[],
         )
         .await
         .unwrap();
@@ -125,7 +127,7 @@ async fn a_compaction_that_loses_to_another_commits_nothing() {
     for day in ["2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"] {
         let start = at(day);
         let wanted = TimeRange::new(at("2024-01-01T00:00:00Z"), start + TimeDelta::days(1));
-        sink.commit(&lineage, &day_of_rows(start), wanted)
+        sink.commit(&lineage, &day_of_rows(start), wanted, &[])
             .await
             .unwrap();
     }
@@ -175,6 +177,7 @@ async fn an_append_of_rows_another_writer_added_since_they_were_read_commits_not
             &btc,
             &day_of_rows(start)[..12],
             TimeRange::new(start, start + TimeDelta::days(1)),
+            &[],
         )
         .await
         .unwrap();

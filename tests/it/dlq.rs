@@ -38,10 +38,7 @@ async fn every_reason_code_reaches_the_dlq() {
     );
     assert_eq!(summary["total_failed"], 9);
 
-    let files: Vec<_> = std::fs::read_dir(ws.state().join("dlq"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let files = ws.dlq_files();
     assert_eq!(files.len(), 1, "one file per response with rejects");
     let name = files[0].file_stem().unwrap().to_str().unwrap().to_string();
     let ingestion_id = summary["ingestion_id"].as_str().unwrap();

@@ -83,3 +83,32 @@ async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
         }
     }
 }
+
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_before_its_commit_leaves_no_reject_another_run_recorded() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let server = synth_server().await;
+    let first = Workspace::synth(&server);
+    let mut second = Workspace::synth(&server).with("CANDLELAKE_LAKE", &first.lake());
+    // The second run dies after writing a DLQ file, before the commit of its window.
+    second.set("CANDLELAKE_CRASH_AT", "after_dlq_write:1");
+    let crashed = second.run(weeks()).await;
+    assert_eq!(crashed.status.signal(), Some(6));
+    second.env.remove("CANDLELAKE_CRASH_AT");
+    // The first covers that window and records its rejects; the second reruns.
+    first.run_expect(weeks(), 0).await;
+    second.run_expect(weeks(), 0).await;
+
+    let reference = Workspace::synth(&server);
+    reference.run_expect(weeks(), 0).await;
+    let mut both = dlq_records(&first);
+    both.extend(dlq_records(&second));
+    let once: BTreeSet<_> = both.iter().cloned().collect();
+    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
+    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
+    assert_eq!(once, expected, "every reject recorded");
+    let rows = first.rows(Timeframe::H1).await;
+    assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
+}

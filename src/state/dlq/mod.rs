@@ -3,10 +3,12 @@
 //! This file reads the queue back, naming every file it cannot read instead of skipping it.
 
 mod ledger;
+mod pending;
 mod rejects;
 mod revisions;
 
 pub use ledger::{Ledger, LedgerEntry};
+pub use pending::PendingFile;
 pub use rejects::DlqContext;
 pub use revisions::{Change, Revision};
 

@@ -51,8 +51,9 @@ struct Record<'a> {
 }
 
 impl DeadLetterQueue {
-    /// Writes one file for the rejects of one response that are not in `known`; returns its id
-    /// (the file stem), or `None` when every reject was already dead-lettered.
+    /// Writes one pending file (see `pending.rs`) for the rejects of one response that are not
+    /// in `known`; returns its id (the file stem), or `None` when every reject was already
+    /// dead-lettered.
     pub fn write(
         &self,
         context: &DlqContext<'_>,
@@ -100,16 +101,12 @@ impl DeadLetterQueue {
         };
         let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
         bytes.push(b'\n');
-        write_atomic(
-            &self.dir.join(format!("{id}.json")),
-            &bytes,
-            "mid_dlq_write",
-        )?;
+        write_atomic(&self.pending_path(&id), &bytes, "mid_dlq_write")?;
         failpoint::hit("after_dlq_write");
         Ok(Some(id))
     }
 
-    /// Takes out of the file `id` the records of candles `covered` says another run's commit
+    /// Takes out of the pending file `id` the records of candles `covered` says another run's commit
     /// holds (that run recorded them), keeping every other byte; removes the file when none is
     /// left. Returns how many records were taken out.
     pub fn drop_covered(
@@ -117,7 +114,7 @@ impl DeadLetterQueue {
         id: &str,
         covered: impl Fn(DateTime<Utc>) -> bool,
     ) -> io::Result<u64> {
-        let path = self.dir.join(format!("{id}.json"));
+        let path = self.pending_path(id);
         let bytes = std::fs::read(&path)?;
         let invalid = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut file: Written = serde_json::from_slice(&bytes).map_err(invalid)?;
