@@ -5,7 +5,7 @@
 use candlelake::providers::Timeframe;
 
 use crate::support::servers::moto;
-use crate::support::synth::synth_server;
+use crate::support::synth::{slow_server, synth_server};
 use crate::support::workspace::assert_done_or_lost_race;
 use crate::support::{Workspace, backfill, python};
 
@@ -117,4 +117,74 @@ async fn four_processes_creating_one_table_on_s3_lose_no_row() {
         })
         .collect();
     assert_eq!(listed, expected, "every row of every process, once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_killed_beside_another_on_s3_leaves_one_of_everything() {
+    let s3 = moto().await;
+    let (fast, slow) = (synth_server().await, slow_server().await);
+    let wide = backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-02-01");
+    let narrow = backfill("coinbase", "ETH-USD,BTC-USD", "1h").range("2024-01-10", "2024-02-01");
+    let a = on_s3(Workspace::synth(&fast), &s3.url());
+    let b = on_s3(Workspace::synth(&slow), &s3.url());
+
+    // B starts on its slow provider and is killed mid-run while A writes the same range.
+    let mut killed = b.command(&narrow).spawn().unwrap();
+    let first = a.run_json(&wide).await;
+    assert_eq!(first.0, 0, "{}", first.1);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    b.run_expect(&narrow, 0).await;
+    a.run_expect(&wide, 0).await;
+
+    let reference = Workspace::synth(&fast);
+    reference.run_expect(&wide, 0).await;
+    let expected = reference.rows(Timeframe::H1).await;
+    let options: serde_json::Map<_, _> = s3_options(&s3.url())
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    let count = python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
+         rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp']).to_pylist()\n\
+         print(len(rows), len({{(r['asset_pair'], r['timestamp']) for r in rows}}))",
+        serde_json::Value::Object(options)
+    ));
+    let n = expected.len();
+    assert_eq!(count.trim(), format!("{n} {n}"), "rows and unique rows");
+
+    let records = |ws: &Workspace| -> Vec<(String, String)> {
+        ws.dlq_files()
+            .iter()
+            .flat_map(|p| {
+                crate::support::read_json(p)["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| (r["timestamp"].to_string(), r["raw"].to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let mut both = records(&a);
+    both.extend(records(&b));
+    let once: std::collections::BTreeSet<_> = both.iter().cloned().collect();
+    assert_eq!(once.len(), both.len(), "a reject recorded twice");
+    let clean: std::collections::BTreeSet<_> = records(&reference).into_iter().collect();
+    assert_eq!(once, clean, "every reject recorded");
+
+    // Both watermarks describe the table.
+    let status = a.report(["status", "--json"]).await;
+    for pair in ["BTC-USD", "ETH-USD"] {
+        let table = crate::support::series_in(&status["series"], pair, "1h");
+        for ws in [&a, &b] {
+            let mark = crate::support::read_json(&ws.watermark("coinbase", pair, "1h"));
+            for key in ["coverage", "first_candle", "last_candle"] {
+                assert_eq!(mark[key], table[key], "{pair} {key}: {mark}");
+            }
+        }
+    }
 }
