@@ -112,3 +112,59 @@ async fn a_run_killed_before_its_commit_leaves_no_reject_another_run_recorded() 
     let rows = first.rows(Timeframe::H1).await;
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
 }
+
+/// Compacts the 1h table with delta-rs Python `times` times in a row, as another tool's
+/// OPTIMIZE job would; returns its output.
+fn python_compactions(table: &std::path::Path, times: usize) -> std::process::Child {
+    let script = format!(
+        "import sys\n\
+         from deltalake import DeltaTable\n\
+         for _ in range({times}):\n\
+         \x20   try:\n\
+         \x20       DeltaTable(sys.argv[1]).optimize.compact()\n\
+         \x20   except Exception as e:\n\
+         \x20       print('conflict', type(e).__name__)\n"
+    );
+    std::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(table)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_tool_compacting_while_candlelake_appends_loses_and_duplicates_nothing() {
+    let server = synth_server().await;
+    let ws = Workspace::synth(&server);
+    let day = |d: u32| {
+        backfill("coinbase", "BTC-USD,ETH-USD", "1h")
+            .range("2024-01-01", &format!("2024-01-{d:02}"))
+    };
+    ws.run_expect(day(3), 0).await;
+    let compacting = python_compactions(&ws.table_dir("1h"), 20);
+    for d in 4..12 {
+        ws.run_expect(day(d), 0).await;
+    }
+    let out = compacting.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+
+    let reference = Workspace::synth(&server);
+    reference.run_expect(day(11), 0).await;
+    let rows = ws.rows(Timeframe::H1).await;
+    assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
+    assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
+    let gaps = ws
+        .run_expect(["gaps", "--json", "--timeframes", "1h"], 0)
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&gaps.stdout).unwrap();
+    assert!(
+        report.to_string().find("\"removed\"").is_none(),
+        "compaction removed no candle: {report}"
+    );
+}
