@@ -1,0 +1,205 @@
+//! The Dagster project of `deploy/dagster` run for real, in process (`dagster` from PyPI, driven
+//! by `tests/python/dagster_shards.py`): 4 partitions, each a `backfill --shard I/4` into an S3
+//! lake on moto through Dagster Pipes, with its `gaps` asset check.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::support::servers::{moto, s3_options};
+use crate::support::synth::synth_server;
+use crate::support::workspace::output;
+use crate::support::{Workspace, backfill, python, root, shard_of};
+
+const PAIRS: &str = "BTC-USD,ETH-USD,SOL-USD,LTC-USD";
+const SHARDS: u64 = 4;
+const TABLE_1H: &str = "s3://lake/candles/raw_market_data_1h";
+
+/// Runs the driver script (`materialize` or `check`, then the selection file) in `ws`'s
+/// environment and returns its JSON report.
+async fn dagster(ws: &Workspace, mode: &str) -> Value {
+    let config = ws.dir.path().join("selection.json");
+    let selection = json!({
+        "binary": env!("CARGO_BIN_EXE_candlelake"),
+        "command": "backfill",
+        "provider": "coinbase",
+        "pairs": PAIRS,
+        "timeframes": "1h,1d",
+        "start": "2024-01-01",
+        "end": "2024-01-08",
+        "shards": SHARDS,
+    });
+    std::fs::write(&config, selection.to_string()).unwrap();
+    let script = root().join("tests/python/dagster_shards.py");
+    let words = [
+        script.display().to_string(),
+        mode.into(),
+        config.display().to_string(),
+    ];
+    let out = output(ws.program("python3", &words)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Dagster driver failed (tests/setup.sh installs dagster):\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The S3 storage options as a Python dict literal (JSON is one).
+fn storage_options(endpoint: &str) -> String {
+    let options: serde_json::Map<_, _> = s3_options(endpoint)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .chain([("AWS_S3_ALLOW_UNSAFE_RENAME".into(), "true".into())])
+        .collect();
+    Value::Object(options).to_string()
+}
+
+/// What the summary says of each series, in the shape of the metadata's `series` entries.
+fn summary_series(summary: &Value) -> Vec<Value> {
+    summary["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            json!({
+                "provider": r["provider"], "asset_pair": r["asset_pair"],
+                "timeframe": r["timeframe"], "status": r["status"], "records": r["records"],
+                "dead_lettered": r["dead_lettered"], "coverage_end": r["coverage"]["to"],
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_partitions_materialise_through_pipes_with_the_run_summaries_as_metadata() {
+    let s3 = moto().await;
+    let server = synth_server().await;
+    let mut ws = Workspace::synth(&server);
+    ws.set("CANDLELAKE_LAKE", "s3://lake/candles");
+    for (k, v) in s3_options(&s3.url()) {
+        ws.set(k, &v);
+    }
+
+    let report = dagster(&ws, "materialize").await;
+    let partitions = report["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), SHARDS as usize);
+
+    let mut seen = BTreeSet::new();
+    let mut records: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut dead_lettered = 0;
+    for p in partitions {
+        let shard: u64 = p["partition"].as_str().unwrap().parse().unwrap();
+        assert_eq!(p["success"], true, "partition {shard}: {p}");
+        // The binary's own summary (--output json) and what Dagster recorded from Pipes.
+        let [summary] = p["summaries"].as_array().unwrap().as_slice() else {
+            panic!("partition {shard}: not one run summary: {p}")
+        };
+        let [md] = p["materializations"].as_array().unwrap().as_slice() else {
+            panic!("partition {shard}: not one materialization: {p}")
+        };
+        assert_eq!(md["ingestion_id"], summary["ingestion_id"], "the same run");
+        assert_eq!(md["status"], summary["status"]);
+        assert_eq!(md["records"], summary["total_records"]);
+        assert_eq!(md["dead_lettered"], summary["total_failed"]);
+        let series = summary_series(summary);
+        assert_eq!(md["series_count"], series.len());
+        assert_eq!(md["series"], Value::Array(series.clone()));
+        let ends: Vec<&str> = series
+            .iter()
+            .map(|s| s["coverage_end"].as_str().unwrap())
+            .collect();
+        assert_eq!(md["coverage_end"], json!(ends.iter().min()));
+        for s in &series {
+            let (pair, tf) = (s["asset_pair"].as_str().unwrap(), s["timeframe"].as_str());
+            let tf = tf.unwrap();
+            assert_eq!(shard_of("coinbase", pair, tf, SHARDS), shard, "{pair} {tf}");
+            assert_eq!(s["status"], "success");
+            assert_eq!(s["coverage_end"], "2024-01-08T00:00:00Z");
+            assert!(
+                seen.insert((pair.to_string(), tf.to_string())),
+                "{pair} {tf} twice"
+            );
+            records.insert(
+                (pair.to_string(), tf.to_string()),
+                s["records"].as_u64().unwrap(),
+            );
+            dead_lettered += s["dead_lettered"].as_u64().unwrap();
+        }
+        // The gaps check ran in the same run over every series held so far (the partitions run
+        // one after another) and passed: dead-lettered gaps do not fail it, and the synthetic
+        // server rejects a candle every 97th bucket.
+        let [check] = p["checks"].as_array().unwrap().as_slice() else {
+            panic!("partition {shard}: not one check evaluation: {p}")
+        };
+        assert_eq!(check["passed"], true, "{check}");
+        assert_eq!(check["metadata"]["series_checked"], seen.len());
+        assert_eq!(check["metadata"]["failing_series"], json!([]));
+    }
+    assert_eq!(
+        seen.len(),
+        8,
+        "every series in exactly one partition: {seen:?}"
+    );
+    assert!(dead_lettered > 0, "the DLQ counts are real ones");
+
+    // The table on S3 holds what the metadata says, and equals one clean single-process run.
+    let reference = Workspace::synth(&server);
+    reference
+        .run_expect(
+            &backfill("coinbase", PAIRS, "1h,1d").range("2024-01-01", "2024-01-08"),
+            0,
+        )
+        .await;
+    let compared = python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         def rows(uri, options=None):\n\
+         \x20   t = DeltaTable(uri, storage_options=options).to_pyarrow_table()\n\
+         \x20   keep = [c for c in t.column_names if not c.startswith('_')]\n\
+         \x20   return sorted(tuple(str(v) for v in r.values()) for r in t.select(keep).to_pylist())\n\
+         out = {{}}\n\
+         for tf in ('1h', '1d'):\n\
+         \x20   lake = rows(f's3://lake/candles/raw_market_data_{{tf}}', json.loads('{options}'))\n\
+         \x20   same = lake == rows(f'{local}/raw_market_data_{{tf}}')\n\
+         \x20   pairs = {{}}\n\
+         \x20   for r in DeltaTable(f's3://lake/candles/raw_market_data_{{tf}}', storage_options=json.loads('{options}')).to_pyarrow_table(columns=['asset_pair']).to_pylist():\n\
+         \x20       pairs[r['asset_pair']] = pairs.get(r['asset_pair'], 0) + 1\n\
+         \x20   out[tf] = {{'same': same, 'pairs': pairs}}\n\
+         print(json.dumps(out))",
+        options = storage_options(&s3.url()),
+        local = reference.lake(),
+    ));
+    let tables: Value = serde_json::from_str(compared.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {compared}"));
+    for ((pair, tf), n) in &records {
+        assert_eq!(tables[tf]["same"], true, "{tf}: {compared}");
+        assert_eq!(tables[tf]["pairs"][pair], *n, "{pair} {tf}: {compared}");
+    }
+
+    // Another writer deletes a day of BTC-USD 1h rows: the check now fails, naming that series.
+    let deleted = python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         t = DeltaTable('{TABLE_1H}', storage_options=json.loads('{}'))\n\
+         print(t.delete(\"asset_pair = 'BTC-USD' AND timestamp >= '2024-01-03T00:00:00Z' AND timestamp < '2024-01-04T00:00:00Z'\")['num_deleted_rows'])",
+        storage_options(&s3.url())
+    ));
+    assert!(
+        deleted.trim().parse::<u64>().is_ok_and(|n| n > 20),
+        "{deleted}"
+    );
+    let report = dagster(&ws, "check").await;
+    let check = &report["partitions"][0]["checks"][0];
+    assert_eq!(check["passed"], false, "{report}");
+    assert_eq!(
+        check["metadata"]["failing_series"],
+        json!(["coinbase/BTC-USD/1h"])
+    );
+    assert!(
+        check["metadata"]["gaps_removed"].as_u64() > Some(0),
+        "{check}"
+    );
+}
