@@ -203,3 +203,61 @@ async fn four_partitions_materialise_through_pipes_with_the_run_summaries_as_met
         "{check}"
     );
 }
+
+/// Base64 of zlib-compressed JSON: how Dagster passes the Pipes bootstrap params.
+fn pipes_param(value: &Value) -> String {
+    use base64::Engine;
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(value.to_string().as_bytes()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pipes_messages_on_stderr_carry_the_summary_and_bad_params_stop_before_any_request() {
+    let server = synth_server().await;
+    let week = backfill("coinbase", "BTC-USD", "1h").range("2024-01-01", "2024-01-08");
+    let context = pipes_param(&json!({"data": {"asset_keys": ["candles"], "run_id": "r"}}));
+    let ws = Workspace::synth(&server)
+        .with("DAGSTER_PIPES_CONTEXT", &context)
+        .with(
+            "DAGSTER_PIPES_MESSAGES",
+            &pipes_param(&json!({"stdio": "stderr"})),
+        );
+    let out = ws
+        .run_expect(week.clone().global(&["--output", "json"]), 0)
+        .await;
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let messages: Vec<Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("__dagster_pipes_version"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let methods: Vec<&str> = messages
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods,
+        ["opened", "report_asset_materialization", "closed"]
+    );
+    let md = &messages[1]["params"]["metadata"];
+    assert_eq!(messages[1]["params"]["asset_key"], "candles");
+    assert_eq!(md["records"]["raw_value"], summary["total_records"]);
+    assert_eq!(md["dead_lettered"]["raw_value"], summary["total_failed"]);
+    assert_eq!(md["ingestion_id"]["raw_value"], summary["ingestion_id"]);
+    assert_eq!(md["series"]["raw_value"], json!(summary_series(&summary)));
+
+    // Params that are not base64 of zlib JSON: exit 1 naming the variable, nothing fetched.
+    let before = server.received_requests().await.unwrap().len();
+    let bad = Workspace::synth(&server)
+        .with("DAGSTER_PIPES_CONTEXT", &context)
+        .with("DAGSTER_PIPES_MESSAGES", "not-base64");
+    let out = bad.run_expect(&week, 1).await;
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("DAGSTER_PIPES_MESSAGES is not base64"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
+}
