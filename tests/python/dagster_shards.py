@@ -1,12 +1,12 @@
 """Runs the Dagster project of deploy/dagster in process, for tests/it/dagster.rs.
 
-    dagster_shards.py materialize SELECTION.json   every partition of `candles` with its check
-    dagster_shards.py check SELECTION.json         only the `no_gaps` check
+    dagster_shards.py materialize SELECTION.json I   partition I of `candles`
+    dagster_shards.py check SELECTION.json           the `no_gaps` check
 
-SELECTION.json holds the `Candlelake` resource's fields and `shards`. Each partition's run
-gets its own run of `candlelake ... --output json`, whose stdout (the run summary) is captured
-by pointing file descriptor 1 at a file while Dagster runs it. Prints one JSON document: per
-partition, whether the run succeeded, the summary, the materialization metadata and the check.
+SELECTION.json holds the `Candlelake` resource's fields and `shards`. The run's stdout (the
+child's `candlelake ... --output json` summary) is captured by pointing file descriptor 1 at a
+file while Dagster runs. Prints one JSON line: whether the run succeeded, the summaries, the
+materializations' metadata and the check evaluations.
 """
 
 import json
@@ -26,8 +26,8 @@ def plain(metadata):
     return {key: value.value for key, value in metadata.items()}
 
 
-def run(defs, partition=None, selection=None):
-    """One partition's run (or the check's), its stdout (the child's run summary) captured."""
+def run(defs, selection, partition=None):
+    """One run in process, the stdout of what it starts captured."""
     with tempfile.TemporaryFile() as out:
         sys.stdout.flush()
         saved = os.dup(1)
@@ -36,7 +36,7 @@ def run(defs, partition=None, selection=None):
             result = materialize(
                 assets=[*defs.assets, *defs.asset_checks],
                 resources=defs.resources,
-                partition_key=None if partition is None else str(partition),
+                partition_key=partition,
                 selection=selection,
                 raise_on_error=False,
             )
@@ -46,15 +46,18 @@ def run(defs, partition=None, selection=None):
             os.close(saved)
         out.seek(0)
         stdout = out.read().decode()
-    summaries = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"status"')]
-    materializations = result.asset_materializations_for_node("candles") if selection is None else []
-    checks = result.get_asset_check_evaluations()
+    materialized = partition is not None
     return {
-        "partition": None if partition is None else str(partition),
+        "partition": partition,
         "success": result.success,
-        "summaries": summaries,
-        "materializations": [plain(m.metadata) for m in materializations],
-        "checks": [{"passed": c.passed, "metadata": plain(c.metadata)} for c in checks],
+        "summaries": [json.loads(l) for l in stdout.splitlines() if l.startswith('{"status"')],
+        "materializations": [
+            plain(m.metadata) for m in result.asset_materializations_for_node("candles")
+        ] if materialized else [],
+        "checks": [
+            {"passed": c.passed, "metadata": plain(c.metadata)}
+            for c in result.get_asset_check_evaluations()
+        ],
     }
 
 
@@ -63,11 +66,10 @@ def main():
     shards = config.pop("shards")
     defs = build_definitions(shards, Candlelake(**config))
     if mode == "materialize":
-        partitions = [run(defs, i) for i in range(shards)]
+        report = run(defs, AssetSelection.assets(*defs.assets), partition=sys.argv[3])
     else:
-        check = AssetSelection.checks(*defs.asset_checks)
-        partitions = [run(defs, selection=check)]
-    print(json.dumps({"partitions": partitions}))
+        report = run(defs, AssetSelection.checks(*defs.asset_checks))
+    print(json.dumps(report))
 
 
 main()
