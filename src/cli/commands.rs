@@ -59,12 +59,15 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Instruments(args) => instruments(input, args, clock, out).await,
         Command::Maintain(args) => maintain(input, args, out).await,
     };
-    let code = result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        e.exit_code()
-    });
+    let (code, error) = match result {
+        Ok(code) => (code, None),
+        Err(e) => {
+            eprintln!("error: {e}");
+            (e.exit_code(), Some(e.to_string()))
+        }
+    };
     if let Some(pipes) = pipes {
-        pipes.close();
+        pipes.close(error.as_deref());
     }
     code
 }

@@ -8,7 +8,8 @@
 //! append to (`path`), or `stdio`/`buffered_stdio` with `stderr` or `stdout`. Every message is
 //! one JSON line `{"__dagster_pipes_version": "0.1", "method": ..., "params": ...}`: `opened`
 //! first, then `report_asset_materialization` (or `report_custom_message` when the context
-//! does not name exactly one asset), then `closed`. Without both variables nothing changes.
+//! does not name exactly one asset), then `closed` (with an `exception` when an error ended the
+//! run before its summary). Without both variables nothing changes.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -140,9 +141,17 @@ impl Session {
         }
     }
 
-    /// Writes `closed`; the exit code tells Dagster whether the run succeeded.
-    pub fn close(self) {
-        self.write("closed", json!({}));
+    /// Writes `closed`, with the error that ended the run before it had a summary (Dagster
+    /// shows it as the external process's exception); the exit code tells whether the run
+    /// succeeded.
+    pub fn close(self, error: Option<&str>) {
+        let params = match error {
+            Some(message) => json!({"exception": {
+                "message": message, "stack": [], "name": "candlelake", "cause": null, "context": null,
+            }}),
+            None => json!({}),
+        };
+        self.write("closed", params);
     }
 }
 
@@ -264,7 +273,7 @@ mod tests {
         ]);
         let session = Session::open(&env).unwrap().unwrap();
         session.report(&summary());
-        session.close();
+        session.close(None);
 
         let m = messages(&out);
         let methods: Vec<&str> = m.iter().map(|m| m["method"].as_str().unwrap()).collect();
@@ -303,7 +312,7 @@ mod tests {
         let mut s = summary();
         s.results.push(line("SOL-USD", 0, 0, None));
         session.report(&s);
-        session.close();
+        session.close(Some("the table raw_market_data_1h could not be read"));
         let m = messages(&out);
         assert_eq!(m[1]["method"], "report_custom_message");
         let payload = &m[1]["params"]["payload"];
@@ -312,6 +321,10 @@ mod tests {
             json!({"raw_value": null, "type": "null"})
         );
         assert_eq!(payload["series_count"]["raw_value"], 3);
+        assert_eq!(
+            m[2]["params"]["exception"]["message"],
+            "the table raw_market_data_1h could not be read"
+        );
     }
 
     #[test]

@@ -228,7 +228,7 @@ fn pipes_param(value: &Value) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pipes_messages_on_stderr_carry_the_summary_and_bad_params_stop_before_any_request() {
+async fn pipes_messages_on_stderr_carry_the_summary_or_the_error_and_bad_params_stop_early() {
     let server = synth_server().await;
     let week = backfill("coinbase", "BTC-USD", "1h").range("2024-01-01", "2024-01-08");
     let context = pipes_param(&json!({"data": {"asset_keys": ["candles"], "run_id": "r"}}));
@@ -261,6 +261,20 @@ async fn pipes_messages_on_stderr_carry_the_summary_and_bad_params_stop_before_a
     assert_eq!(md["dead_lettered"]["raw_value"], summary["total_failed"]);
     assert_eq!(md["ingestion_id"]["raw_value"], summary["ingestion_id"]);
     assert_eq!(md["series"]["raw_value"], json!(summary_series(&summary)));
+
+    // A run that fails before it has a summary closes with the error it printed.
+    let backwards = backfill("coinbase", "BTC-USD", "1h").range("2024-01-08", "2024-01-01");
+    let out = ws.run_expect(&backwards, 1).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let closed: Value = stderr
+        .lines()
+        .filter(|l| l.contains("__dagster_pipes_version"))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .next_back()
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(closed["method"], "closed");
+    let message = closed["params"]["exception"]["message"].as_str().unwrap();
+    assert!(stderr.contains(&format!("error: {message}")), "{stderr}");
 
     // Params that are not base64 of zlib JSON: exit 1 naming the variable, nothing fetched.
     let before = server.received_requests().await.unwrap().len();
