@@ -4,7 +4,7 @@
 #   - Debian's `prometheus-pushgateway` (the Pushgateway test starts it), through apt-get, when
 #     it is not on PATH yet (as root, or through sudo);
 #   - the pinned Python packages of tests/python/requirements.txt (the Python, Polars and DuckDB
-#     readers, and moto's S3 server), through pip.
+#     readers, moto's S3 server, and Dagster for the deploy/dagster project), through pip.
 # Running it again installs nothing new.
 #
 #   tests/setup.sh && cargo test --workspace --locked --features failpoints

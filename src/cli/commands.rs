@@ -22,9 +22,9 @@ use crate::plan::{
     parse_duration, parse_instant, parse_provider,
 };
 use crate::providers::{Clock, Facts, Timeframe, system_clock};
-use crate::report::metrics;
 use crate::report::progress::Progress;
 use crate::report::summary::{RunSummary, SeriesResult};
+use crate::report::{metrics, pipes};
 use crate::sink::DeltaSink;
 use crate::state::dlq::DeadLetterQueue;
 use crate::state::lock::{LockError, RunLock};
@@ -37,9 +37,20 @@ pub async fn execute(cli: Cli) -> i32 {
     let flags = cli.global.setting_flags();
     let input = SettingsInput::from_process(flags.clone(), cli.global.config.clone());
     let out = Out { format, json_logs };
+    // A run started through Dagster Pipes reports its summary back on the Pipes channel.
+    let pipes = match &cli.command {
+        Command::Backfill(_) | Command::Topup(_) => match pipes::Session::open(&input.env) {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                eprintln!("error: Dagster Pipes: {e}");
+                return exit::USAGE;
+            }
+        },
+        _ => None,
+    };
     let result = match cli.command {
-        Command::Backfill(args) => backfill(input, args, clock, out).await,
-        Command::Topup(args) => topup(input, args, clock, out).await,
+        Command::Backfill(args) => backfill(input, args, clock, out, pipes.as_ref()).await,
+        Command::Topup(args) => topup(input, args, clock, out, pipes.as_ref()).await,
         Command::Status(args) => status(input, args, clock, out).await,
         Command::Demo => demo(flags, clock, out).await,
         Command::Dlq { command } => dlq(input, command, clock, out).await,
@@ -48,10 +59,17 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Instruments(args) => instruments(input, args, clock, out).await,
         Command::Maintain(args) => maintain(input, args, out).await,
     };
-    result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        e.exit_code()
-    })
+    let (code, error) = match result {
+        Ok(code) => (code, None),
+        Err(e) => {
+            eprintln!("error: {e}");
+            (e.exit_code(), Some(e.to_string()))
+        }
+    };
+    if let Some(pipes) = pipes {
+        pipes.close(error.as_deref());
+    }
+    code
 }
 
 /// How a command reports: `--output` for what it prints on stdout, `--log-format` for stderr.
@@ -84,16 +102,21 @@ fn run_context(clock: Clock, json_logs: bool) -> Result<RunContext> {
     })
 }
 
-/// Prints the summary, publishes the run's metrics and says the exit code.
+/// Prints the summary, reports it to Dagster Pipes, publishes the run's metrics and says the
+/// exit code.
 async fn finish(
     settings: &Settings,
     run: &RunContext,
     results: &[SeriesResult],
     format: OutputFormat,
+    pipes: Option<&pipes::Session>,
     started: Instant,
 ) -> i32 {
     let summary = RunSummary::new(&run.ingestion_id, results);
     output::print_summary(&summary, format);
+    if let Some(pipes) = pipes {
+        pipes.report(&summary);
+    }
     publish_metrics(settings, &summary, results, started).await;
     error::finished(summary.succeeded(), run.shutdown.requested())
 }
@@ -185,7 +208,13 @@ fn optional<T>(
     value.as_deref().map(|v| parse(v, flag)).transpose()
 }
 
-async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: Out) -> Result<i32> {
+async fn backfill(
+    input: SettingsInput,
+    args: BackfillArgs,
+    clock: Clock,
+    out: Out,
+    pipes: Option<&pipes::Session>,
+) -> Result<i32> {
     let started = Instant::now();
     let shard = Shard::resolve(args.shard.as_deref(), &input.env)?;
     let settings = settings(input, Access::Writes).await?;
@@ -210,10 +239,16 @@ async fn backfill(input: SettingsInput, args: BackfillArgs, clock: Clock, out: O
     }
     let mut results = planned.failed;
     results.extend(Arc::new(runner).run_all(planned.requests).await);
-    Ok(finish(&settings, &run, &results, out.format, started).await)
+    Ok(finish(&settings, &run, &results, out.format, pipes, started).await)
 }
 
-async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) -> Result<i32> {
+async fn topup(
+    input: SettingsInput,
+    args: TopupArgs,
+    clock: Clock,
+    out: Out,
+    pipes: Option<&pipes::Session>,
+) -> Result<i32> {
     let started = Instant::now();
     let shard = Shard::resolve(args.shard.as_deref(), &input.env)?;
     let settings = settings(input, Access::Writes).await?;
@@ -223,7 +258,7 @@ async fn topup(input: SettingsInput, args: TopupArgs, clock: Clock, out: Out) ->
     let run = run_context(clock, out.json_logs)?;
     let topup = ops::topup::plan(&settings, &selection, &run).await?;
     let results = ops::topup::run(topup).await;
-    Ok(finish(&settings, &run, &results, out.format, started).await)
+    Ok(finish(&settings, &run, &results, out.format, pipes, started).await)
 }
 
 /// The lock of the state dir, or of one shard's run in it.

@@ -7,6 +7,7 @@ mod cli;
 mod coinbase;
 mod config;
 mod crash;
+mod dagster;
 mod damage;
 mod demo;
 mod dlq;

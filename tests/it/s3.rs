@@ -4,21 +4,10 @@
 
 use candlelake::providers::Timeframe;
 
-use crate::support::servers::moto;
+use crate::support::servers::{moto, s3_options};
 use crate::support::synth::{slow_server, synth_server};
 use crate::support::workspace::assert_done_or_lost_race;
 use crate::support::{Workspace, backfill, python};
-
-/// The object-store options of the S3 lake at `endpoint`, for the binary and Python alike.
-fn s3_options(endpoint: &str) -> [(&'static str, String); 5] {
-    [
-        ("AWS_ENDPOINT_URL", endpoint.to_string()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ALLOW_HTTP", "true".into()),
-    ]
-}
 
 fn on_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
     ws.set("CANDLELAKE_LAKE", "s3://lake/candles");

@@ -8,22 +8,12 @@ use candlelake::providers::Timeframe;
 
 use crate::support::args::{Args, backfill};
 use crate::support::synth::synth_server;
-use crate::support::{Workspace, cells};
+use crate::support::{Workspace, cells, shard_of};
 
 const PAIRS: &str = "BTC-USD,ETH-USD,SOL-USD,LTC-USD";
 
 fn week() -> Args {
     backfill("coinbase", PAIRS, "1h,1d").range("2024-01-01", "2024-01-08")
-}
-
-/// The shard of a series as the contract defines it.
-fn shard_of(provider: &str, pair: &str, tf: &str, shards: u64) -> u64 {
-    let hash = format!("{provider}/{pair}/{tf}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-    hash % shards
 }
 
 type Key = (String, String, String);

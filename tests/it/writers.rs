@@ -3,11 +3,13 @@
 //! the table.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use candlelake::providers::Timeframe;
 
 use crate::support::args::{Args, backfill};
-use crate::support::synth::{slow_server, synth_server};
+use crate::support::servers::serve;
+use crate::support::synth::{SynthCoinbase, synth_server};
 use crate::support::{Workspace, cells, read_json, series_in, unique_keys};
 
 fn weeks() -> Args {
@@ -34,18 +36,27 @@ fn dlq_records(ws: &Workspace) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
-    let (fast, slow) = (synth_server().await, slow_server().await);
+    // The second provider answers after 3 s: the second run reads the table, asks, and
+    // commits only after the first run (started once the second has asked) committed.
+    let fast = synth_server().await;
+    let slow = serve(SynthCoinbase(Duration::from_secs(3))).await;
     let first = Workspace::synth(&fast);
     let second = Workspace::synth(&slow).with("CANDLELAKE_LAKE", &first.lake());
-    // Both read the table before either commits; the slow one commits second.
-    let runs: Vec<_> = [&second, &first]
-        .iter()
-        .map(|ws| {
-            let mut command = ws.command(weeks());
-            command.stdout(std::process::Stdio::piped());
-            command.spawn().unwrap()
-        })
-        .collect();
+    let spawn = |ws: &Workspace| {
+        let mut command = ws.command(weeks());
+        command.stdout(std::process::Stdio::piped());
+        command.spawn().unwrap()
+    };
+    let late = spawn(&second);
+    while slow
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let runs = [late, spawn(&first)];
     let mut skipped = 0;
     for child in runs {
         let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())

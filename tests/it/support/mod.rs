@@ -21,6 +21,16 @@ pub use workspace::{
     stdout_json, unique_keys,
 };
 
+/// The shard of a series as the contract defines it.
+pub fn shard_of(provider: &str, pair: &str, tf: &str, shards: u64) -> u64 {
+    let hash = format!("{provider}/{pair}/{tf}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    hash % shards
+}
+
 /// The text of `fixtures/{rel}`.
 pub fn fixture(rel: &str) -> String {
     let path = root().join("fixtures").join(rel);

@@ -244,3 +244,14 @@ pub async fn moto() -> Process {
     assert!(made.contains("ok"), "could not create the bucket: {made}");
     moto
 }
+
+/// The object-store options of the S3 lake at `endpoint`, for the binary and Python alike.
+pub fn s3_options(endpoint: &str) -> [(&'static str, String); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
+}
