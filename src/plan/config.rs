@@ -12,6 +12,7 @@ use super::PlanError;
 use super::aws::AwsEnv;
 use super::config_file::ConfigFile;
 use super::credentials::Credentials;
+use crate::fetch::shared::RedisUrl;
 use crate::providers::alphavantage::AssetClass;
 use crate::providers::{ProviderId, Timeframe};
 use crate::sink::PartitionPeriod;
@@ -48,6 +49,16 @@ pub struct Settings {
     pub commit_rows: usize,
     /// Windows of one series in flight at once.
     pub window_concurrency: usize,
+    /// Whose rate budget requests count against (`CANDLELAKE_RATE_LIMITER`).
+    pub rate_limiter: Limiter,
+}
+
+/// `local`: this process's own budget; `redis://host:port/db`: one budget per provider and
+/// credential shared by every process that uses that Redis.
+#[derive(Debug, Clone)]
+pub enum Limiter {
+    Local,
+    Redis(RedisUrl),
 }
 
 /// Where a provider is and how fast it may be asked.
@@ -201,6 +212,21 @@ impl Sources {
         }
     }
 
+    /// `CANDLELAKE_RATE_LIMITER`; a refused value is not repeated (a URL may hold a password).
+    fn limiter(&self) -> Result<Limiter, PlanError> {
+        let Some(Found { text, label }) = self.get("CANDLELAKE_RATE_LIMITER", Kind::Text)? else {
+            return Ok(Limiter::Local);
+        };
+        match text.trim() {
+            "local" => Ok(Limiter::Local),
+            url => RedisUrl::parse(url).map(Limiter::Redis).ok_or_else(|| {
+                PlanError(format!(
+                    "{label} is neither local nor a redis://host:port/db URL; set it to one of them"
+                ))
+            }),
+        }
+    }
+
     fn rate(&self, name: &str, default: Decimal) -> Result<Decimal, PlanError> {
         match self.get(name, Kind::Number)? {
             None => Ok(default),
@@ -262,6 +288,7 @@ impl Settings {
             partition_periods: sources.file.partition_periods()?,
             commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 10_000)?,
             window_concurrency: 4,
+            rate_limiter: sources.limiter()?,
         })
     }
 }

@@ -1,0 +1,316 @@
+//! One rate budget for every process (`CANDLELAKE_RATE_LIMITER=redis://...`), against Debian's
+//! redis-server: the scripts' answers (GCRA slots, the shared cool-down, the daily count), four
+//! shards sharing 10 req/s against a server that answers 429 above it, and what happens when
+//! Redis is gone at the start or dies mid-run.
+
+use std::collections::BTreeSet;
+use std::process::{Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use candlelake::fetch::shared::{RedisUrl, SharedBudget, Turn};
+use candlelake::providers::{Clock, ProviderId, Secret, Timeframe};
+use rust_decimal::Decimal;
+
+use crate::support::args::{Args, backfill};
+use crate::support::servers::Redis;
+use crate::support::synth::{Seen, limited_server, synth_server};
+use crate::support::{Workspace, at, cells};
+
+const PAIRS: &str = "BTC-USD,ETH-USD,SOL-USD,LTC-USD,ADA-USD,XRP-USD,DOT-USD,AVAX-USD";
+
+/// 8 pairs × (1m, 1h) over three days: 15 windows of 1m and one of 1h a pair, 128 requests.
+fn three_days() -> Args {
+    backfill("coinbase", PAIRS, "1m,1h")
+        .range("2024-01-01", "2024-01-04")
+        .global(&["--output", "json"])
+}
+
+fn clock(day: &str) -> Clock {
+    let t = at(day);
+    Arc::new(move || t)
+}
+
+async fn budget(redis: &Redis, credential: &str, rps: u32, daily: Option<u64>) -> SharedBudget {
+    let secret = Secret::new(credential);
+    SharedBudget::connect(
+        &RedisUrl::parse(&redis.url()).unwrap(),
+        ProviderId::AlphaVantage,
+        Some(&secret),
+        Decimal::from(rps),
+        daily,
+        clock("2025-03-04T12:00:00Z"),
+    )
+    .await
+    .unwrap()
+}
+
+/// Redis's clock in µs.
+async fn redis_time(redis: &Redis) -> i64 {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let (s, us): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    s * 1_000_000 + us
+}
+
+fn reserved(turn: Turn) -> Duration {
+    match turn {
+        Turn::Reserved(wait) => wait,
+        Turn::Cooling(left) => panic!("cooling for {left:?}, expected a slot"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gcra_script_hands_out_slots_one_interval_apart_across_processes() {
+    let redis = Redis::start().await;
+    // Two "processes" with one credential share the slots; another credential has its own.
+    let (a, b) = (
+        budget(&redis, "key-one", 10, None).await,
+        budget(&redis, "key-one", 10, None).await,
+    );
+    let other = budget(&redis, "key-two", 10, None).await;
+    let before = redis_time(&redis).await;
+    let mut waits = Vec::new();
+    for k in 0..6 {
+        let process = if k % 2 == 0 { &a } else { &b };
+        waits.push(reserved(process.turn().await.unwrap()));
+    }
+    let spent = Duration::from_micros((redis_time(&redis).await - before).unsigned_abs());
+    // Slot k is k × 100 ms after the first, which came between `before` and now.
+    for (k, wait) in waits.iter().enumerate() {
+        let slot = Duration::from_millis(100) * k as u32;
+        assert!(*wait <= slot, "slot {k}: {wait:?}");
+        assert!(*wait + spent >= slot, "slot {k}: {wait:?} (+{spent:?})");
+    }
+    assert_eq!(reserved(other.turn().await.unwrap()), Duration::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cool_down_pauses_every_process_of_the_credential_and_a_longer_one_stays() {
+    let redis = Redis::start().await;
+    let (a, b) = (
+        budget(&redis, "key-one", 10, None).await,
+        budget(&redis, "key-one", 10, None).await,
+    );
+    let other = budget(&redis, "key-two", 10, None).await;
+    let left = a.cool_down(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(left, Duration::from_secs(60));
+    // A shorter cool-down asked later does not cut the running one short.
+    let left = b.cool_down(Duration::from_secs(1)).await.unwrap();
+    assert!(left > Duration::from_secs(1), "{left:?}");
+    match b.turn().await.unwrap() {
+        Turn::Cooling(left) => assert!(left > Duration::from_secs(1), "{left:?}"),
+        turn => panic!("{turn:?}"),
+    }
+    assert!(a.cooling().await.unwrap().is_some());
+    assert!(other.cooling().await.unwrap().is_none());
+    assert_eq!(reserved(other.turn().await.unwrap()), Duration::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daily_limit_counts_every_process_of_the_credential() {
+    let redis = Redis::start().await;
+    let (a, b) = (
+        budget(&redis, "key-one", 0, Some(3)).await,
+        budget(&redis, "key-one", 0, Some(3)).await,
+    );
+    a.spend_daily().await.unwrap();
+    b.spend_daily().await.unwrap();
+    a.spend_daily().await.unwrap();
+    let refused = b.spend_daily().await.unwrap_err();
+    assert!(
+        refused
+            .message
+            .contains("alphavantage daily budget of 3 requests for 2025-03-04"),
+        "{refused}"
+    );
+    assert!(a.spend_daily().await.is_err());
+    budget(&redis, "key-two", 0, Some(3))
+        .await
+        .spend_daily()
+        .await
+        .unwrap();
+    // Another UTC day has its own count.
+    let next_day = SharedBudget::connect(
+        &RedisUrl::parse(&redis.url()).unwrap(),
+        ProviderId::AlphaVantage,
+        Some(&Secret::new("key-one")),
+        Decimal::ZERO,
+        Some(3),
+        clock("2025-03-05T12:00:00Z"),
+    )
+    .await
+    .unwrap();
+    next_day.spend_daily().await.unwrap();
+}
+
+/// Starts the four shards of `args` at once.
+fn four_shards(ws: &Workspace, args: &Args) -> Vec<std::process::Child> {
+    (0..4)
+        .map(|i| {
+            let mut command = ws.command(args.clone().flag("--shard", &format!("{i}/4")));
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            command.spawn().unwrap()
+        })
+        .collect()
+}
+
+async fn wait_all(children: Vec<std::process::Child>) -> Vec<Output> {
+    let mut outputs = Vec::new();
+    for child in children {
+        outputs.push(
+            tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    outputs
+}
+
+/// The most requests that arrived within any `span`.
+fn busiest(arrivals: &[Instant], span: Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    (0..sorted.len())
+        .map(|i| {
+            sorted[i..]
+                .iter()
+                .take_while(|t| **t - sorted[i] < span)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_shards_share_one_budget_and_write_what_one_run_writes() {
+    let redis = Redis::start().await;
+    let (server, seen) = limited_server(10, 15).await;
+    let ws = Workspace::synth(&server)
+        .with("CANDLELAKE_COINBASE_RPS", "10")
+        .with("CANDLELAKE_RATE_LIMITER", &redis.url());
+    let outputs = wait_all(four_shards(&ws, &three_days())).await;
+    let mut ran = BTreeSet::new();
+    for out in &outputs {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for s in summary["results"].as_array().unwrap() {
+            let key = (s["asset_pair"].to_string(), s["timeframe"].to_string());
+            assert!(ran.insert(key), "two shards ran one series");
+        }
+    }
+    assert_eq!(ran.len(), 16, "every series ran once");
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let Seen {
+        arrivals,
+        windows,
+        refused,
+        ..
+    } = seen;
+    assert_eq!(refused, 0, "the server answered 429");
+    let asked: BTreeSet<_> = windows.iter().cloned().collect();
+    assert_eq!(asked.len(), windows.len(), "a window was asked twice");
+    assert_eq!(windows.len(), 128);
+    // The budget caps the rate from above (no 429); from below, while all four were busy, the
+    // busiest 3 s held at least 80% of the budget (24 of 30 slots).
+    let most = busiest(&arrivals, Duration::from_secs(3));
+    println!("busiest 3 s: {most} requests");
+    assert!(most >= 24, "only {most} requests in the busiest 3 s");
+
+    let reference_server = synth_server().await;
+    let reference = Workspace::synth(&reference_server);
+    reference.run_expect(three_days(), 0).await;
+    for tf in [Timeframe::M1, Timeframe::H1] {
+        assert_eq!(
+            cells(ws.rows(tf).await),
+            cells(reference.rows(tf).await),
+            "{tf}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_dying_mid_run_fails_the_runs_and_nothing_is_sent_after() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let (server, seen) = limited_server(10, 15).await;
+    let ws = Workspace::synth(&server)
+        .with("CANDLELAKE_COINBASE_RPS", "4")
+        .with("CANDLELAKE_RATE_LIMITER", &url);
+    let children = four_shards(&ws, &three_days());
+    while seen.lock().unwrap().arrivals.len() < 8 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(redis);
+    let died = Instant::now();
+    let outputs = wait_all(children).await;
+    for out in &outputs {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let errors: Vec<&str> = summary["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| s["error"].as_str())
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.contains(&format!(
+                "the shared rate limiter at {url} stopped answering"
+            )) && e.contains("no more coinbase requests were sent")),
+            "{errors:?}"
+        );
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.arrivals.len() < 128, "the runs went on without Redis");
+    // A request goes out only after Redis answered for it; those answered before it died may
+    // still have been on the wire.
+    let late: Vec<Duration> = seen
+        .arrivals
+        .iter()
+        .filter(|t| **t > died)
+        .map(|t| *t - died)
+        .collect();
+    assert!(
+        late.iter().all(|d| *d < Duration::from_secs(1)),
+        "requests after Redis died: {late:?}"
+    );
+    assert_eq!(seen.refused, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_unreachable_at_the_start_is_exit_1_before_any_request() {
+    let (server, seen) = limited_server(10, 15).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ws = Workspace::synth(&server).with(
+        "CANDLELAKE_RATE_LIMITER",
+        &format!("redis://:pw-Secret-9f2@127.0.0.1:{port}/0"),
+    );
+    let out = ws.run_expect(three_days(), 1).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the shared rate limiter at redis://127.0.0.1:{port}/0 (CANDLELAKE_RATE_LIMITER) cannot be reached"
+        )) && stderr.contains("CANDLELAKE_RATE_LIMITER=local"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("pw-Secret-9f2"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(seen.lock().unwrap().arrivals.is_empty());
+
+    let bad = Workspace::synth(&server)
+        .with("CANDLELAKE_RATE_LIMITER", "redis:/nohost")
+        .run_expect(three_days(), 1)
+        .await;
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither local nor a redis://"));
+}
