@@ -1,7 +1,7 @@
 //! One rate budget for every process (`CANDLELAKE_RATE_LIMITER=redis://...`), against Debian's
 //! redis-server: the scripts' answers (GCRA slots, the shared cool-down, the daily count), four
-//! shards sharing 10 req/s against a server that answers 429 above it, and what happens when
-//! Redis is gone at the start or dies mid-run.
+//! shards sharing 10 req/s against a server that answers 429 above it, Alpha Vantage's daily
+//! limit across state dirs, and what happens when Redis is gone at the start or dies mid-run.
 
 use std::collections::BTreeSet;
 use std::process::{Output, Stdio};
@@ -13,9 +13,9 @@ use candlelake::providers::{Clock, ProviderId, Secret, Timeframe};
 use rust_decimal::Decimal;
 
 use crate::support::args::{Args, backfill};
-use crate::support::servers::Redis;
+use crate::support::servers::{Redis, av_server};
 use crate::support::synth::{Seen, limited_server, synth_server};
-use crate::support::{Workspace, at, cells};
+use crate::support::{Workspace, at, cells, series};
 
 const PAIRS: &str = "BTC-USD,ETH-USD,SOL-USD,LTC-USD,ADA-USD,XRP-USD,DOT-USD,AVAX-USD";
 
@@ -188,6 +188,7 @@ async fn four_shards_share_one_budget_and_write_what_one_run_writes() {
     let (server, seen) = limited_server(10, 15).await;
     let ws = Workspace::synth(&server)
         .with("CANDLELAKE_COINBASE_RPS", "10")
+        .with("CANDLELAKE_COMMIT_ROWS", "10000")
         .with("CANDLELAKE_RATE_LIMITER", &redis.url());
     let outputs = wait_all(four_shards(&ws, &three_days())).await;
     let mut ran = BTreeSet::new();
@@ -220,7 +221,16 @@ async fn four_shards_share_one_budget_and_write_what_one_run_writes() {
     // The budget caps the rate from above (no 429); from below, while all four were busy, the
     // busiest 3 s held at least 80% of the budget (24 of 30 slots).
     let most = busiest(&arrivals, Duration::from_secs(3));
-    println!("busiest 3 s: {most} requests");
+    let span = arrivals
+        .iter()
+        .max()
+        .unwrap()
+        .duration_since(*arrivals.iter().min().unwrap());
+    println!(
+        "{} requests in {span:?} ({:.2}/s from the first to the last); busiest 3 s: {most}",
+        arrivals.len(),
+        (arrivals.len() - 1) as f64 / span.as_secs_f64()
+    );
     assert!(most >= 24, "only {most} requests in the busiest 3 s");
 
     let reference_server = synth_server().await;
@@ -244,9 +254,17 @@ async fn redis_dying_mid_run_fails_the_runs_and_nothing_is_sent_after() {
         .with("CANDLELAKE_COINBASE_RPS", "4")
         .with("CANDLELAKE_RATE_LIMITER", &url);
     let children = four_shards(&ws, &three_days());
-    while seen.lock().unwrap().arrivals.len() < 8 {
+    // Redis dies once the runs are under way (a bound only so a broken build cannot hang).
+    for _ in 0..3000 {
+        if seen.lock().unwrap().arrivals.len() >= 8 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        seen.lock().unwrap().arrivals.len() >= 8,
+        "the runs never got going"
+    );
     drop(redis);
     let died = Instant::now();
     let outputs = wait_all(children).await;
@@ -313,4 +331,35 @@ async fn redis_unreachable_at_the_start_is_exit_1_before_any_request() {
         .run_expect(three_days(), 1)
         .await;
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither local nor a redis://"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alpha_vantages_daily_limit_counts_the_requests_of_every_state_dir() {
+    let redis = Redis::start().await;
+    let server = av_server(&[]).await;
+    let shared = |ws: Workspace| {
+        ws.with("CANDLELAKE_ALPHAVANTAGE_DAILY_LIMIT", "25")
+            .with("CANDLELAKE_RATE_LIMITER", &redis.url())
+    };
+    // Two state dirs, one key: thirteen New York months each, thirteen requests a run.
+    let (first, second) = (
+        shared(Workspace::alphavantage(&server)),
+        shared(Workspace::alphavantage(&server)),
+    );
+    let months = |ticker| {
+        backfill("alphavantage", ticker, "30m")
+            .range("2023-01-01T05:00:00Z", "2024-02-01T05:00:00Z")
+    };
+    first.run_ok(months("IBM")).await;
+    let summary = second.run_json_expect(months("MSFT"), 2).await;
+    let sent = server.received_requests().await.unwrap().len();
+    assert_eq!(sent, 25, "the 26th request of the day is never sent");
+    let error = series(&summary, "MSFT", "30m")["error"].as_str().unwrap();
+    assert!(
+        error.contains("daily budget of 25 requests") && error.contains("not sent"),
+        "{error}"
+    );
+    // Nothing was counted in either state dir: the count is Redis's.
+    assert!(!first.state().join("budget").exists());
+    assert!(!second.state().join("budget").exists());
 }
