@@ -581,6 +581,14 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
     // The largest process's peak.
     let max_rss_kib = exits.iter().map(|e| e.max_rss_kib).max().unwrap_or(0);
     let rss_mb = max_rss_kib as f64 / 1024.0;
+    // Requests per second between the server's first and last request: the rate while the
+    // processes were asking, without start-up and shutdown.
+    let busy_ms = stat("last_request_ms").saturating_sub(stat("first_request_ms"));
+    let busy_per_s = if busy_ms > 0 {
+        requests.saturating_sub(1) as f64 * 1000.0 / busy_ms as f64
+    } else {
+        0.0
+    };
     let stop_s = term_sent.map(|t| wall.saturating_sub(t - started).as_secs_f64());
 
     // candlelake exits 143 after our SIGTERM; that is the expected end of a timed run.
@@ -603,6 +611,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         counts.data_files,
         rss_mb
     );
+    println!("requests/s from the first request to the last: {busy_per_s:.2}");
     if let Some(stop) = stop_s {
         println!(
             "stopped with SIGTERM after {s} s; exit took {stop:.2} s",
@@ -632,6 +641,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         "candles_per_s": candles_per_s.round(),
         "requests": requests,
         "requests_per_s": (requests_per_s * 10.0).round() / 10.0,
+        "busy_requests_per_s": (busy_per_s * 100.0).round() / 100.0,
         "ok": stat("ok"),
         "rate_limited": stat("rate_limited"),
         "server_errors": stat("errors"),

@@ -155,14 +155,15 @@ fn four_shards(ws: &Workspace, args: &Args) -> Vec<std::process::Child> {
         .collect()
 }
 
+/// Waits for every child at once (each one's pipes drained while the others run).
 async fn wait_all(children: Vec<std::process::Child>) -> Vec<Output> {
+    let waits: Vec<_> = children
+        .into_iter()
+        .map(|child| tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()))
+        .collect();
     let mut outputs = Vec::new();
-    for child in children {
-        outputs.push(
-            tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-                .await
-                .unwrap(),
-        );
+    for wait in waits {
+        outputs.push(wait.await.unwrap());
     }
     outputs
 }
