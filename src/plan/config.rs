@@ -357,6 +357,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_rate_limiter_is_local_or_a_redis_url_never_repeated_in_a_message() {
+        let limiter = |v: Option<&str>| {
+            Settings::resolve(SettingsInput {
+                env: v
+                    .map(|v| HashMap::from([("CANDLELAKE_RATE_LIMITER".into(), v.into())]))
+                    .unwrap_or_default(),
+                ..Default::default()
+            })
+            .map(|s| s.rate_limiter)
+        };
+        assert!(matches!(limiter(None), Ok(Limiter::Local)));
+        assert!(matches!(limiter(Some("local")), Ok(Limiter::Local)));
+        match limiter(Some("redis://:pw-7Hq@cache:6379/1")) {
+            Ok(Limiter::Redis(url)) => assert_eq!(url.shown(), "redis://cache:6379/1"),
+            other => panic!("{other:?}"),
+        }
+        let err = limiter(Some("memcached://:pw-7Hq@cache:11211"))
+            .unwrap_err()
+            .0;
+        assert!(err.starts_with("CANDLELAKE_RATE_LIMITER is neither local nor a redis://"));
+        assert!(!err.contains("pw-7Hq"), "{err}");
+        let (_, err) = file_error("rate_limiter = \"local\"\n");
+        assert_eq!(err, None);
+    }
+
     /// Resolves with only a config file holding `text`; the error message, if any.
     fn file_error(text: &str) -> (String, Option<String>) {
         let dir = tempfile::tempdir().unwrap();

@@ -19,10 +19,17 @@ use crate::providers::{Clock, ErrorKind, FetchError, ProviderId, Secret};
 use crate::state::quota::QuotaError;
 
 /// A `redis://` URL, and how messages show it (without any password).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisUrl {
     url: String,
     shown: String,
+}
+
+/// Only the URL without its password, wherever settings are printed.
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
 }
 
 impl RedisUrl {
@@ -236,6 +243,7 @@ mod tests {
         assert_eq!(url.shown(), "redis://127.0.0.1:6390/0");
         let url = RedisUrl::parse("redis://user:hunter2pass@cache:6379/2").unwrap();
         assert_eq!(url.shown(), "redis://cache:6379/2");
+        assert_eq!(format!("{url:?}"), "redis://cache:6379/2");
         assert!(RedisUrl::parse("http://127.0.0.1:6379").is_none());
         assert!(RedisUrl::parse("rediss://127.0.0.1:6379").is_none());
         assert!(RedisUrl::parse("127.0.0.1:6379").is_none());
