@@ -1,7 +1,8 @@
 //! One rate budget for every process (`CANDLELAKE_RATE_LIMITER=redis://...`), against Debian's
 //! redis-server: the scripts' answers (GCRA slots, the shared cool-down, the daily count), four
-//! shards sharing 10 req/s against a server that answers 429 above it, Alpha Vantage's daily
-//! limit across state dirs, and what happens when Redis is gone at the start or dies mid-run.
+//! shards sharing 10 req/s against a server that answers 429 above it, one shard's 429 pausing
+//! the others, Alpha Vantage's daily limit across state dirs, and what happens when Redis is
+//! gone at the start or dies mid-run.
 
 use std::collections::BTreeSet;
 use std::process::{Output, Stdio};
@@ -14,7 +15,7 @@ use rust_decimal::Decimal;
 
 use crate::support::args::{Args, backfill};
 use crate::support::servers::{Redis, av_server};
-use crate::support::synth::{Seen, limited_server, synth_server};
+use crate::support::synth::{Seen, limited_server, refusing_server, synth_server};
 use crate::support::{Workspace, at, cells, series};
 
 const PAIRS: &str = "BTC-USD,ETH-USD,SOL-USD,LTC-USD,ADA-USD,XRP-USD,DOT-USD,AVAX-USD";
@@ -363,4 +364,66 @@ async fn alpha_vantages_daily_limit_counts_the_requests_of_every_state_dir() {
     // Nothing was counted in either state dir: the count is Redis's.
     assert!(!first.state().join("budget").exists());
     assert!(!second.state().join("budget").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_shards_429_pauses_every_shard_for_its_retry_after() {
+    let redis = Redis::start().await;
+    // The 30th request (3 s in at 10/s) gets a 429 with Retry-After: 4.
+    let (server, seen) = refusing_server(100, 100, Some((29, 4))).await;
+    let ws = Workspace::synth(&server)
+        .with("CANDLELAKE_COINBASE_RPS", "10")
+        .with("CANDLELAKE_COMMIT_ROWS", "10000")
+        .with("CANDLELAKE_RATE_LIMITER", &redis.url());
+    let outputs = wait_all(four_shards(&ws, &three_days())).await;
+    // Which shard ran which series, by the pair and granularity its requests name.
+    let mut shard_of = std::collections::BTreeMap::new();
+    for (i, out) in outputs.iter().enumerate() {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for s in summary["results"].as_array().unwrap() {
+            let granularity = match s["timeframe"].as_str().unwrap() {
+                "1m" => "ONE_MINUTE",
+                _ => "ONE_HOUR",
+            };
+            let pair = s["asset_pair"].as_str().unwrap().to_string();
+            shard_of.insert((pair, granularity.to_string()), i);
+        }
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.refused_at, [29]);
+    let refused = seen.arrivals[29];
+    let shard = |k: usize| {
+        let (pair, granularity, _) = &seen.windows[k];
+        shard_of[&(pair.clone(), granularity.clone())]
+    };
+    let asking = |keep: &dyn Fn(Instant) -> bool| -> BTreeSet<usize> {
+        (0..seen.arrivals.len())
+            .filter(|k| keep(seen.arrivals[*k]))
+            .map(shard)
+            .collect()
+    };
+    let before = asking(&|t| t < refused);
+    // Through the cool-down no shard asks (the first second excepted: requests cleared before
+    // it began may still be on the wire) ...
+    let during = asking(&|t| {
+        t > refused + Duration::from_secs(1) && t < refused + Duration::from_millis(3900)
+    });
+    assert!(
+        during.is_empty(),
+        "shards {during:?} asked during the cool-down"
+    );
+    // ... and another shard than the refused one, asking before and after, was paused by it.
+    let after = asking(&|t| t > refused + Duration::from_secs(4));
+    let paused: BTreeSet<usize> = before
+        .intersection(&after)
+        .copied()
+        .filter(|s| *s != shard(29))
+        .collect();
+    assert!(!paused.is_empty(), "before {before:?}, after {after:?}");
 }
