@@ -13,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-pub use keys::Keys;
+use keys::Keys;
 
 use crate::providers::{Clock, ErrorKind, FetchError, ProviderId, Secret};
 use crate::state::quota::QuotaError;
