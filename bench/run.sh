@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the release binaries and runs candlelake-bench's fixed conditions.
 #
-#   bench/run.sh            # all four conditions: a b c d
+#   bench/run.sh            # all five conditions: a b c d e (e needs redis-server)
 #   bench/run.sh a d        # only some of them
 #
 # Honours CARGO_TARGET_DIR (default: target/ in the workspace).
@@ -23,7 +23,7 @@ candlelake="$target/release/candlelake"
 
 conditions=("$@")
 if [ ${#conditions[@]} -eq 0 ]; then
-  conditions=(a b c d)
+  conditions=(a b c d e)
 fi
 
 failed=()
@@ -57,7 +57,10 @@ for c in "${conditions[@]}"; do
          --pairs 20 --timeframe 1m --rate-limit --rps 10 --duration-s 120 ;;
     d) run_condition d "429 blackout: 2 s after 3 s, client 10/s, 15 s" \
          --pairs 20 --timeframe 1m --rps 10 --blackout-after-ms 3000 --blackout-ms 2000 --duration-s 15 ;;
-    *) echo "unknown condition: $c (use a b c d)" >&2; exit 2 ;;
+    e) run_condition e "rate-limited, 4 processes sharing one 10/s budget in Redis, 120 s" \
+         --pairs 20 --timeframe 1m --rate-limit --rps 10 --duration-s 120 \
+         --processes 4 --shared-budget ;;
+    *) echo "unknown condition: $c (use a b c d e)" >&2; exit 2 ;;
   esac
 done
 

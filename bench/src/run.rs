@@ -40,6 +40,13 @@ pub struct RunOptions {
     pub duration_s: Option<u64>,
     #[command(flatten)]
     pub blackout: crate::Blackout,
+    /// candlelake processes, each running one shard (`--shard I/N`) of the pairs at once.
+    #[arg(long, default_value_t = 1)]
+    pub processes: u32,
+    /// Start Debian's redis-server on a free port and give every process one shared budget
+    /// (`CANDLELAKE_RATE_LIMITER=redis://...`).
+    #[arg(long)]
+    pub shared_budget: bool,
     /// The candlelake binary [default: next to this binary, else target/release/candlelake].
     #[arg(long)]
     pub binary: Option<PathBuf>,
@@ -153,6 +160,32 @@ impl Drop for ServerGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `redis-server` on a free loopback port, keeping nothing on disk; its URL.
+fn start_redis(dir: &Path) -> Result<(ServerGuard, String), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for redis-server: {e}"))?
+        .port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start redis-server ({e}); apt-get install redis-server"))?;
+    let guard = ServerGuard(child);
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((guard, format!("redis://127.0.0.1:{port}/0")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err("redis-server did not start".into())
 }
 
 fn start_server(options: &RunOptions) -> Result<(ServerGuard, u16), String> {
@@ -331,6 +364,14 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Where candlelake process `i` of `n` writes its stderr.
+fn stderr_path(dir: &Path, i: u32, n: u32) -> PathBuf {
+    match n {
+        1 => dir.join("candlelake.stderr"),
+        _ => dir.join(format!("candlelake-{i}.stderr")),
+    }
+}
+
 /// The JSON summary candlelake prints on stdout (`--output json`).
 fn parse_summary(stdout: &str) -> Option<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(stdout.trim()) {
@@ -354,6 +395,9 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
     if options.pairs == 0 {
         return Err("--pairs must be at least 1".into());
     }
+    if options.processes == 0 {
+        return Err("--processes must be at least 1".into());
+    }
     parse_rps(&options.rps)?;
     let binary = candlelake_binary(&options)?;
     let per_pair = buckets_per_pair(&options)?;
@@ -363,7 +407,6 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
     let tmp = temp_dir(options.keep)?;
     let lake = tmp.path.join("lake");
     let state = tmp.path.join("state");
-    let stderr_path = tmp.path.join("candlelake.stderr");
 
     let (_server, port) = start_server(&options)?;
 
@@ -399,87 +442,128 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
             .map(|s| format!(", stopped after {s} s"))
             .unwrap_or_default(),
     );
+    if options.processes > 1 {
+        println!(
+            "   {} processes (--shard I/{}), {}",
+            options.processes,
+            options.processes,
+            if options.shared_budget {
+                "one budget shared through redis-server"
+            } else {
+                "each with its own budget"
+            }
+        );
+    }
     let _ = std::io::stdout().flush();
 
-    let stderr_file = std::fs::File::create(&stderr_path)
-        .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
-    let mut cmd = Command::new(&binary);
-    cmd.current_dir(&tmp.path)
-        .args([
-            "--output",
-            "json",
-            "backfill",
-            "--provider",
-            "coinbase",
-            "--pairs",
-            &pairs.join(","),
-            "--timeframes",
-            &options.timeframe,
-            "--start",
-            &rfc3339(start),
-            "--end",
-            &rfc3339(END_UNIX),
-        ])
-        .env(
-            "CANDLELAKE_COINBASE_URL",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .env("CANDLELAKE_LAKE", &lake)
-        .env("CANDLELAKE_STATE_DIR", &state)
-        .env("CANDLELAKE_COINBASE_RPS", &options.rps)
-        .env("CANDLELAKE_RETRY_BASE_MS", "1000")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(stderr_file));
-
+    let redis = options
+        .shared_budget
+        .then(|| start_redis(&tmp.path))
+        .transpose()?;
+    let processes = options.processes;
+    let mut children = Vec::new();
     let started = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let pid = child.id() as i32;
-    let mut stdout = child.stdout.take().ok_or("no candlelake stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    // Sends SIGTERM after `--duration-s` unless the child has exited by then.
+    for i in 0..processes {
+        let stderr_file = std::fs::File::create(stderr_path(&tmp.path, i, processes))
+            .map_err(|e| format!("cannot create a stderr file in {}: {e}", tmp.path.display()))?;
+        let mut cmd = Command::new(&binary);
+        cmd.current_dir(&tmp.path)
+            .args([
+                "--output",
+                "json",
+                "backfill",
+                "--provider",
+                "coinbase",
+                "--pairs",
+                &pairs.join(","),
+                "--timeframes",
+                &options.timeframe,
+                "--start",
+                &rfc3339(start),
+                "--end",
+                &rfc3339(END_UNIX),
+            ])
+            .env(
+                "CANDLELAKE_COINBASE_URL",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .env("CANDLELAKE_LAKE", &lake)
+            .env("CANDLELAKE_STATE_DIR", &state)
+            .env("CANDLELAKE_COINBASE_RPS", &options.rps)
+            .env("CANDLELAKE_RETRY_BASE_MS", "1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr_file));
+        if processes > 1 {
+            cmd.args(["--shard", &format!("{i}/{processes}")]);
+        }
+        if let Some((_, url)) = &redis {
+            cmd.env("CANDLELAKE_RATE_LIMITER", url);
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut stdout = child.stdout.take().ok_or("no candlelake stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        children.push((child, reader));
+    }
+    let pids: Vec<i32> = children.iter().map(|(c, _)| c.id() as i32).collect();
+    // Sends SIGTERM after `--duration-s` unless the children have exited by then.
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let stopper = options.duration_s.map(|s| {
+        let pids = pids.clone();
         std::thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) =
                 done_rx.recv_timeout(Duration::from_secs(s))
             {
-                // SAFETY: pid is our child, not yet reaped (the main thread signals first).
-                unsafe { libc::kill(pid, libc::SIGTERM) };
+                for pid in pids {
+                    // SAFETY: pid is our child, not yet reaped (the main thread signals first).
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
                 Some(Instant::now())
             } else {
                 None
             }
         })
     });
-    let exit = wait4(pid)?;
+    let exits = pids
+        .iter()
+        .map(|pid| wait4(*pid))
+        .collect::<Result<Vec<_>, _>>()?;
     let wall = started.elapsed();
     let _ = done_tx.send(());
     let term_sent = stopper.and_then(|h| h.join().ok()).flatten();
-    drop(child);
-    let stdout = reader.join().unwrap_or_default();
+    let summaries: Vec<Option<Value>> = children
+        .into_iter()
+        .map(|(child, reader)| {
+            drop(child);
+            parse_summary(&reader.join().unwrap_or_default())
+        })
+        .collect();
+    drop(redis);
 
     let stats = server_stats(port)?;
     let mut counts = LakeCounts::default();
     count_lake(&lake, false, &mut counts);
 
-    let summary = parse_summary(&stdout);
-    let written = summary
-        .as_ref()
-        .and_then(|s| s.get("total_records"))
-        .and_then(Value::as_u64);
-    let status = summary
-        .as_ref()
-        .and_then(|s| s.get("status"))
-        .and_then(Value::as_str)
-        .unwrap_or("none")
-        .to_string();
+    let written = summaries
+        .iter()
+        .map(|s| s.as_ref()?.get("total_records")?.as_u64())
+        .sum::<Option<u64>>();
+    let status = summaries
+        .iter()
+        .map(|s| {
+            s.as_ref()
+                .and_then(|s| s.get("status"))
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     let stat = |k: &str| stats.get(k).and_then(Value::as_u64).unwrap_or(0);
     let requests = stat("requests");
     let secs = wall.as_secs_f64();
@@ -494,12 +578,24 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
     } else {
         0.0
     };
-    let rss_mb = exit.max_rss_kib as f64 / 1024.0;
+    // The largest process's peak.
+    let max_rss_kib = exits.iter().map(|e| e.max_rss_kib).max().unwrap_or(0);
+    let rss_mb = max_rss_kib as f64 / 1024.0;
+    // Requests per second between the server's first and last request: the rate while the
+    // processes were asking, without start-up and shutdown.
+    let busy_ms = stat("last_request_ms").saturating_sub(stat("first_request_ms"));
+    let busy_per_s = if busy_ms > 0 {
+        requests.saturating_sub(1) as f64 * 1000.0 / busy_ms as f64
+    } else {
+        0.0
+    };
     let stop_s = term_sent.map(|t| wall.saturating_sub(t - started).as_secs_f64());
 
     // candlelake exits 143 after our SIGTERM; that is the expected end of a timed run.
     let stopped_by_us = term_sent.is_some();
-    let ok_exit = matches!((exit.code, stopped_by_us), (Some(0), _) | (Some(143), true));
+    let ok_exit = exits
+        .iter()
+        .all(|e| matches!((e.code, stopped_by_us), (Some(0), _) | (Some(143), true)));
     let complete_run = options.duration_s.is_none();
     let count_ok = !complete_run || written == Some(expected);
 
@@ -515,6 +611,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         counts.data_files,
         rss_mb
     );
+    println!("requests/s from the first request to the last: {busy_per_s:.2}");
     if let Some(stop) = stop_s {
         println!(
             "stopped with SIGTERM after {s} s; exit took {stop:.2} s",
@@ -544,6 +641,7 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         "candles_per_s": candles_per_s.round(),
         "requests": requests,
         "requests_per_s": (requests_per_s * 10.0).round() / 10.0,
+        "busy_requests_per_s": (busy_per_s * 100.0).round() / 100.0,
         "ok": stat("ok"),
         "rate_limited": stat("rate_limited"),
         "server_errors": stat("errors"),
@@ -552,9 +650,11 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         "commits": counts.commits,
         "data_files": counts.data_files,
         "data_bytes": counts.data_bytes,
-        "peak_rss_kib": exit.max_rss_kib,
-        "exit_code": exit.code,
-        "exit_signal": exit.signal,
+        "processes": processes,
+        "shared_budget": options.shared_budget,
+        "peak_rss_kib": max_rss_kib,
+        "exit_codes": exits.iter().map(|e| e.code).collect::<Vec<_>>(),
+        "exit_signals": exits.iter().map(|e| e.signal).collect::<Vec<_>>(),
         "status": status,
     });
     println!("{line}");
@@ -563,19 +663,22 @@ pub fn run(options: RunOptions) -> Result<i32, String> {
         println!("kept {}", tmp.path.display());
     }
     if !ok_exit {
-        eprintln!(
-            "candlelake failed (exit {:?}, signal {:?}, summary status {status}); last stderr lines:\n{}",
-            exit.code,
-            exit.signal,
-            tail(&stderr_path, 20)
-        );
+        for (i, exit) in exits.iter().enumerate() {
+            eprintln!(
+                "candlelake {i} ended with exit {:?}, signal {:?}; last stderr lines:\n{}",
+                exit.code,
+                exit.signal,
+                tail(&stderr_path(&tmp.path, i as u32, processes), 20)
+            );
+        }
+        eprintln!("summary statuses: {status}");
         return Ok(1);
     }
     if !count_ok {
         eprintln!(
             "candlelake wrote {} candles, expected {expected}; last stderr lines:\n{}",
             written.map_or("no summary".to_string(), |w| w.to_string()),
-            tail(&stderr_path, 20)
+            tail(&stderr_path(&tmp.path, 0, processes), 20)
         );
         return Ok(1);
     }
@@ -620,6 +723,8 @@ mod tests {
                 blackout_after_ms: None,
                 blackout_ms: None,
             },
+            processes: 1,
+            shared_budget: false,
             binary: None,
             keep: false,
         };

@@ -92,6 +92,9 @@ pub struct Global {
     /// Rows of a series gathered before a Delta commit [env: CANDLELAKE_COMMIT_ROWS] [default: 10000].
     #[arg(long, global = true)]
     pub commit_rows: Option<String>,
+    /// `local` (this process's own budget) or `redis://host:port/db` (one budget per provider and credential for every process) [env: CANDLELAKE_RATE_LIMITER] [default: local].
+    #[arg(long, global = true)]
+    pub rate_limiter: Option<String>,
     /// Log lines on stderr as `text` or `json`.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub log_format: LogFormat,
@@ -125,6 +128,7 @@ impl Global {
             ("CANDLELAKE_HTTP_TIMEOUT_MS", &self.http_timeout_ms),
             ("CANDLELAKE_SETTLE_MS", &self.settle_ms),
             ("CANDLELAKE_COMMIT_ROWS", &self.commit_rows),
+            ("CANDLELAKE_RATE_LIMITER", &self.rate_limiter),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))

@@ -222,7 +222,7 @@ async fn backfill(
     plan.shard = shard;
     let (lists, patterns) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
-    let runner = run.runner(&settings, plan.provider)?;
+    let runner = run.runner(&settings, plan.provider).await?;
     let _lock = if plan.dry_run {
         None
     } else {
@@ -293,7 +293,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
     let mut plan = backfill_plan(&args.range, false, &clock)?;
     let (lists, _) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
-    let runner = run.runner(&settings, plan.provider)?;
+    let runner = run.runner(&settings, plan.provider).await?;
     let _lock = RunLock::acquire(&settings.state_dir)?;
     let planned = ops::backfill::requests(&runner, &settings, &plan, false, &lists).await?;
     let report = ops::refetch::refetch_all(&runner, &planned).await;

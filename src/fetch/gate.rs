@@ -1,6 +1,8 @@
 //! One rate budget per provider, shared by every task: a client-side limiter, a shared
 //! cool-down that a 429 sets (every task waits it out instead of retrying on its own), an
 //! optional daily request budget, and a halt that stops the provider for the rest of the run.
+//! With a shared budget (Redis), the rate, the cool-down and the daily count are those of every
+//! process, and this process's own limiter and daily file are not used.
 
 use std::num::NonZeroU32;
 use std::sync::Mutex;
@@ -12,11 +14,13 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use tokio::time::Instant;
 
+use super::shared::SharedBudget;
 use crate::providers::{ErrorKind, FetchError, Gate};
 use crate::state::quota::DailyQuota;
 
 pub struct RateGate {
     limiter: Option<DefaultDirectRateLimiter>,
+    shared: Option<SharedBudget>,
     cool_down_until: Mutex<Option<Instant>>,
     daily: Option<DailyQuota>,
     halted: Mutex<Option<FetchError>>,
@@ -32,8 +36,20 @@ impl RateGate {
             .map(|q| RateLimiter::direct(q.allow_burst(NonZeroU32::MIN)));
         RateGate {
             limiter,
+            shared: None,
             cool_down_until: Mutex::new(None),
             daily,
+            halted: Mutex::new(None),
+        }
+    }
+
+    /// A gate whose rate, cool-down and daily count are shared with every process through Redis.
+    pub fn shared(budget: SharedBudget) -> Self {
+        RateGate {
+            limiter: None,
+            shared: Some(budget),
+            cool_down_until: Mutex::new(None),
+            daily: None,
             halted: Mutex::new(None),
         }
     }
@@ -44,6 +60,15 @@ impl RateGate {
         let mut guard = self.cool_down_until.lock().expect("cool-down lock");
         if guard.is_none_or(|t| t < until) {
             *guard = Some(until);
+        }
+        if let Some(shared) = self.shared.clone() {
+            // Published in the background: this task waits `wait` anyway, and a Redis that
+            // cannot take it fails the next request's turn.
+            tokio::spawn(async move {
+                if let Err(e) = shared.cool_down(wait).await {
+                    tracing::error!("{e}");
+                }
+            });
         }
     }
 
@@ -72,6 +97,9 @@ impl Gate for RateGate {
             if let Some(limiter) = &self.limiter {
                 limiter.until_ready().await;
             }
+            if let Some(shared) = &self.shared {
+                shared.wait_turn().await?;
+            }
             let until = *self.cool_down_until.lock().expect("cool-down lock");
             if until.is_none_or(|t| t <= Instant::now()) {
                 break;
@@ -86,6 +114,9 @@ impl Gate for RateGate {
             daily
                 .spend_one()
                 .map_err(|e| FetchError::new(ErrorKind::Halt, e.to_string()))?;
+        }
+        if let Some(shared) = &self.shared {
+            shared.spend_daily().await?;
         }
         Ok(())
     }

@@ -41,8 +41,12 @@ impl RunContext {
     }
 
     /// The runner of `provider`: its client and rate gate, checked before any request.
-    pub fn runner(&self, settings: &Settings, provider: ProviderId) -> Result<Runner, PlanError> {
-        let source = connect(settings, provider, self.clock.clone())?;
+    pub async fn runner(
+        &self,
+        settings: &Settings,
+        provider: ProviderId,
+    ) -> Result<Runner, PlanError> {
+        let source = connect(settings, provider, self.clock.clone()).await?;
         Ok(
             Runner::builder(settings, source, self.clock.clone(), &self.ingestion_id)
                 .shutdown(self.shutdown.clone())

@@ -61,7 +61,7 @@ pub async fn plan(settings: &Settings, selection: &Selection, run: &RunContext) 
     let lists = lists(settings, &marks, run.clock.clone()).await;
     let mut jobs = Vec::new();
     for p in providers {
-        let runner = run.runner(settings, p)?;
+        let runner = run.runner(settings, p).await?;
         let mine: Vec<&SeriesKey> = marks.iter().filter(|k| k.provider == p).collect();
         let periods =
             partition_periods(&runner, settings, mine.iter().map(|k| k.timeframe)).await?;

@@ -42,7 +42,7 @@ pub async fn current(
         )
         .into());
     }
-    let source = connect(settings, provider, clock)?;
+    let source = connect(settings, provider, clock).await?;
     let mut wait = settings.retry_base;
     let mut tries = 0;
     let instruments = loop {

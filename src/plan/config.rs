@@ -12,6 +12,7 @@ use super::PlanError;
 use super::aws::AwsEnv;
 use super::config_file::ConfigFile;
 use super::credentials::Credentials;
+use crate::fetch::shared::RedisUrl;
 use crate::providers::alphavantage::AssetClass;
 use crate::providers::{ProviderId, Timeframe};
 use crate::sink::PartitionPeriod;
@@ -48,6 +49,16 @@ pub struct Settings {
     pub commit_rows: usize,
     /// Windows of one series in flight at once.
     pub window_concurrency: usize,
+    /// Whose rate budget requests count against (`CANDLELAKE_RATE_LIMITER`).
+    pub rate_limiter: Limiter,
+}
+
+/// `local`: this process's own budget; `redis://host:port/db`: one budget per provider and
+/// credential shared by every process that uses that Redis.
+#[derive(Debug, Clone)]
+pub enum Limiter {
+    Local,
+    Redis(RedisUrl),
 }
 
 /// Where a provider is and how fast it may be asked.
@@ -201,6 +212,21 @@ impl Sources {
         }
     }
 
+    /// `CANDLELAKE_RATE_LIMITER`; a refused value is not repeated (a URL may hold a password).
+    fn limiter(&self) -> Result<Limiter, PlanError> {
+        let Some(Found { text, label }) = self.get("CANDLELAKE_RATE_LIMITER", Kind::Text)? else {
+            return Ok(Limiter::Local);
+        };
+        match text.trim() {
+            "local" => Ok(Limiter::Local),
+            url => RedisUrl::parse(url).map(Limiter::Redis).ok_or_else(|| {
+                PlanError(format!(
+                    "{label} is neither local nor a redis://host:port/db URL; set it to one of them"
+                ))
+            }),
+        }
+    }
+
     fn rate(&self, name: &str, default: Decimal) -> Result<Decimal, PlanError> {
         match self.get(name, Kind::Number)? {
             None => Ok(default),
@@ -262,6 +288,7 @@ impl Settings {
             partition_periods: sources.file.partition_periods()?,
             commit_rows: sources.count("CANDLELAKE_COMMIT_ROWS", 10_000)?,
             window_concurrency: 4,
+            rate_limiter: sources.limiter()?,
         })
     }
 }
@@ -328,6 +355,32 @@ mod tests {
             let err = Settings::resolve(input(name, value)).unwrap_err().0;
             assert!(err.starts_with(&format!("{name} is '{value}'")), "{err}");
         }
+    }
+
+    #[test]
+    fn the_rate_limiter_is_local_or_a_redis_url_never_repeated_in_a_message() {
+        let limiter = |v: Option<&str>| {
+            Settings::resolve(SettingsInput {
+                env: v
+                    .map(|v| HashMap::from([("CANDLELAKE_RATE_LIMITER".into(), v.into())]))
+                    .unwrap_or_default(),
+                ..Default::default()
+            })
+            .map(|s| s.rate_limiter)
+        };
+        assert!(matches!(limiter(None), Ok(Limiter::Local)));
+        assert!(matches!(limiter(Some("local")), Ok(Limiter::Local)));
+        match limiter(Some("redis://:pw-7Hq@cache:6379/1")) {
+            Ok(Limiter::Redis(url)) => assert_eq!(url.shown(), "redis://cache:6379/1"),
+            other => panic!("{other:?}"),
+        }
+        let err = limiter(Some("memcached://:pw-7Hq@cache:11211"))
+            .unwrap_err()
+            .0;
+        assert!(err.starts_with("CANDLELAKE_RATE_LIMITER is neither local nor a redis://"));
+        assert!(!err.contains("pw-7Hq"), "{err}");
+        let (_, err) = file_error("rate_limiter = \"local\"\n");
+        assert_eq!(err, None);
     }
 
     /// Resolves with only a config file holding `text`; the error message, if any.

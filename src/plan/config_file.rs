@@ -12,7 +12,7 @@ use crate::providers::alphavantage::AssetClass;
 use crate::sink::PartitionPeriod;
 
 /// The settings the file can hold, by env name; the provider ones live in the provider's table.
-pub(super) const SETTINGS: [&str; 18] = [
+pub(super) const SETTINGS: [&str; 19] = [
     "CANDLELAKE_LAKE",
     "CANDLELAKE_STATE_DIR",
     "CANDLELAKE_METRICS_FILE",
@@ -22,6 +22,7 @@ pub(super) const SETTINGS: [&str; 18] = [
     "CANDLELAKE_HTTP_TIMEOUT_MS",
     "CANDLELAKE_SETTLE_MS",
     "CANDLELAKE_COMMIT_ROWS",
+    "CANDLELAKE_RATE_LIMITER",
     "CANDLELAKE_COINBASE_URL",
     "CANDLELAKE_COINBASE_RPS",
     "CANDLELAKE_OANDA_ENV",

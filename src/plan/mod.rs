@@ -15,7 +15,7 @@ mod sources;
 mod time;
 
 pub use aws::AwsEnv;
-pub use config::{Endpoint, Settings, SettingsInput};
+pub use config::{Endpoint, Limiter, Settings, SettingsInput};
 pub use credentials::Credentials;
 pub use glob::{canonical_pattern, expand, is_pattern, matched_nothing};
 pub use pair::canonical_pair;

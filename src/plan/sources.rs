@@ -1,11 +1,12 @@
 //! Builds a provider's client and the rate gate every request to it passes, from checked
-//! settings and the provider's credential. A missing credential is a usage error, found before
-//! any request.
+//! settings and the provider's credential. A missing credential, or a shared rate limiter that
+//! cannot be reached, is a usage error, found before any request.
 
 use std::sync::Arc;
 
-use super::{PlanError, Settings};
+use super::{Limiter, PlanError, Settings};
 use crate::fetch::RateGate;
+use crate::fetch::shared::SharedBudget;
 use crate::providers::alphavantage::{AlphaVantageClient, AlphaVantageConfig};
 use crate::providers::coinbase::{CoinbaseClient, CoinbaseConfig};
 use crate::providers::oanda::{OandaClient, OandaConfig};
@@ -19,16 +20,14 @@ pub struct Source {
 }
 
 /// The client and gate of `provider` for this run.
-pub fn connect(
+pub async fn connect(
     settings: &Settings,
     provider: ProviderId,
     clock: Clock,
 ) -> Result<Source, PlanError> {
     // Coinbase needs no credential; the others always have one here.
-    let secret = settings
-        .credentials
-        .for_provider(provider)?
-        .unwrap_or_default();
+    let credential = settings.credentials.for_provider(provider)?;
+    let secret = credential.clone().unwrap_or_default();
     let timeout = settings.http_timeout;
     let endpoint = settings.endpoint(provider);
     let (base_url, at) = (endpoint.url.clone(), clock.clone());
@@ -56,10 +55,24 @@ pub fn connect(
             at,
         ))?),
     };
-    let gate = Arc::new(RateGate::new(
-        endpoint.rps,
-        daily_quota(settings, provider, clock),
-    ));
+    let gate = Arc::new(match &settings.rate_limiter {
+        Limiter::Local => RateGate::new(endpoint.rps, daily_quota(settings, provider, clock)),
+        Limiter::Redis(url) => {
+            let daily = (provider.has_daily_quota() && settings.alphavantage_daily_limit > 0)
+                .then_some(settings.alphavantage_daily_limit);
+            let budget = SharedBudget::connect(
+                url,
+                provider,
+                credential.as_ref(),
+                endpoint.rps,
+                daily,
+                clock,
+            )
+            .await
+            .map_err(PlanError)?;
+            RateGate::shared(budget)
+        }
+    });
     Ok(Source {
         client: source,
         gate,

@@ -12,8 +12,7 @@
 #       `sh -n` parses; plus `crontab -T` when the installed crontab is cronie's;
 #   (d) with CANDLELAKE_BIN set to a built binary: every `candlelake <command> --flag` and every
 #       variable the examples (and the Dagster project) name exists in that binary (its --help,
-#       or for the credential variables, its strings). CANDLELAKE_RATE_LIMITER, which the
-#       contract defines and another change implements, is a note while the binary lacks it.
+#       or for the credential variables, its strings).
 # Installs what it lacks: the `systemd` package (apt-get) when systemd-analyze is missing, and a
 # Python virtualenv with pinned kubernetes-validate and croniter (cached, offline afterwards).
 #
@@ -462,9 +461,6 @@ for where, command, rest in invocations:
 env_help = set(re.findall(r"\[env: ([A-Z0-9_]+)", top))
 for command in ("backfill", "topup"):
     env_help |= set(re.findall(r"\b(CANDLELAKE_[A-Z0-9_]*[A-Z0-9])\b", help_of([command]) or ""))
-# Defined by the contract, implemented by another change: a note until the binary has it.
-pending = {"CANDLELAKE_RATE_LIMITER"}
-notes = []
 names = set()
 for f in files:
     names |= set(re.findall(r"\b(CANDLELAKE_[A-Z0-9_]*[A-Z0-9]|[A-Z]+_API_(?:KEY|TOKEN)(?:_FILE)?)\b", open(f, encoding="utf-8").read()))
@@ -472,16 +468,14 @@ blob = open(binary, "rb").read()
 names -= {"CANDLELAKE_BIN", "CANDLELAKE_CHECK_VENV"}  # this script's own variables
 for name in sorted(names):
     if name.startswith("CANDLELAKE_"):
-        if name not in env_help and name in pending:
-            notes.append(f"note: {name} is not read by {binary} yet (the contract's; another change implements it)")
-        elif name not in env_help:
+        if name not in env_help:
             problems.append(f"{name} is not a variable of {binary} (not in --help)")
     elif name.encode() not in blob:
         problems.append(f"{name} is never read by {binary}")
 
 print(f"{len(invocations)} invocations, flags checked: {', '.join(sorted(checked_flags))}")
 print(f"variables checked: {', '.join(sorted(names))}")
-print("\n".join(notes + problems))
+print("\n".join(problems))
 sys.exit(1 if problems else 0)
 EOF
     ); then

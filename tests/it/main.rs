@@ -3,6 +3,7 @@
 
 mod alphavantage;
 mod answers;
+mod budget;
 mod cli;
 mod coinbase;
 mod config;

@@ -3,8 +3,9 @@
 //!   back, and summary checks;
 //! - `args`: command lines built in one line (`backfill("coinbase", "BTC-USD", "1h").range(..)`);
 //! - `servers`: the mock provider servers answering with fixtures, and the external processes
-//!   (moto, the Pushgateway) behind one guard;
-//! - `synth`: a synthetic Coinbase server with deterministic candles for any window.
+//!   (moto, the Pushgateway, redis-server) behind one guard;
+//! - `synth`: a synthetic Coinbase server with deterministic candles for any window, also one
+//!   that answers 429 above a rate and records what it saw.
 
 pub mod args;
 pub mod servers;

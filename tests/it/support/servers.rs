@@ -1,6 +1,6 @@
 //! What the binary talks to in tests: mock provider servers answering with fixture bodies
-//! (Alpha Vantage, Oanda v20), and the external servers (moto's S3, Debian's Pushgateway)
-//! started as processes behind one guard.
+//! (Alpha Vantage, Oanda v20), and the external servers (moto's S3, Debian's Pushgateway and
+//! redis-server) started as processes behind one guard.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -254,4 +254,41 @@ pub fn s3_options(endpoint: &str) -> [(&'static str, String); 5] {
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ALLOW_HTTP", "true".into()),
     ]
+}
+
+/// Debian's redis-server on a free loopback port, keeping nothing on disk (its dir is a temp
+/// dir that goes with the guard).
+pub struct Redis {
+    pub process: Process,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub async fn start() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().display().to_string();
+        let args = |port: u16| {
+            [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                &path,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let process = Process::start("redis-server", args, SETUP).await;
+        Redis { process, _dir: dir }
+    }
+
+    /// `redis://127.0.0.1:{port}/0`, what `CANDLELAKE_RATE_LIMITER` takes.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.process.port)
+    }
 }

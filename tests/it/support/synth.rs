@@ -168,3 +168,77 @@ impl Respond for SynthListed {
 pub async fn listed_server(lives: Vec<(&'static str, i64, i64)>) -> MockServer {
     serve(SynthListed(lives)).await
 }
+
+/// What the rate-limited synthetic Coinbase saw: when each request came and what it asked
+/// (pair, granularity, start), and how many it refused with a 429.
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub arrivals: Vec<std::time::Instant>,
+    pub windows: Vec<(String, String, String)>,
+    pub refused: usize,
+    /// The indices (into `arrivals`) of the requests refused on purpose.
+    pub refused_at: Vec<usize>,
+    /// GCRA's theoretical arrival time of the next request.
+    next: Option<std::time::Instant>,
+}
+
+/// The synthetic Coinbase that enforces a rate as a provider does: GCRA at `rps` with a burst
+/// of `burst`, a 429 (with `Retry-After: 1`) for a request above it; and, when `refuse` is
+/// `(n, s)`, a 429 with `Retry-After: s` for its n-th request (from 0) whatever the rate.
+pub struct SynthLimited {
+    pub seen: std::sync::Arc<std::sync::Mutex<Seen>>,
+    pub rps: u32,
+    pub burst: u32,
+    pub refuse: Option<(usize, u64)>,
+}
+
+impl Respond for SynthLimited {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let now = std::time::Instant::now();
+        let interval = Duration::from_secs(1) / self.rps;
+        let mut seen = self.seen.lock().unwrap();
+        seen.arrivals.push(now);
+        let q = |k: &str| query(request, k).unwrap_or_default();
+        let pair = request.url.path().split('/').rev().nth(1).unwrap_or("");
+        seen.windows
+            .push((pair.to_string(), q("granularity"), q("start")));
+        if let Some((n, wait)) = self.refuse.filter(|(n, _)| *n + 1 == seen.arrivals.len()) {
+            seen.refused += 1;
+            seen.refused_at.push(n);
+            return ResponseTemplate::new(429).insert_header("Retry-After", wait.to_string());
+        }
+        let next = seen.next.map_or(now, |t| t.max(now));
+        if next.duration_since(now) > interval * (self.burst - 1) {
+            seen.refused += 1;
+            return ResponseTemplate::new(429).insert_header("Retry-After", "1");
+        }
+        seen.next = Some(next + interval);
+        drop(seen);
+        page(request, candle)
+    }
+}
+
+/// The synthetic Coinbase answering 429 above `rps` requests a second (burst `burst`), and
+/// what it saw.
+pub async fn limited_server(
+    rps: u32,
+    burst: u32,
+) -> (MockServer, std::sync::Arc<std::sync::Mutex<Seen>>) {
+    refusing_server(rps, burst, None).await
+}
+
+/// `limited_server`, whose n-th request also gets a 429 with `Retry-After: s` (`refuse`).
+pub async fn refusing_server(
+    rps: u32,
+    burst: u32,
+    refuse: Option<(usize, u64)>,
+) -> (MockServer, std::sync::Arc<std::sync::Mutex<Seen>>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::default()));
+    let limited = SynthLimited {
+        seen: seen.clone(),
+        rps,
+        burst,
+        refuse,
+    };
+    (serve(limited).await, seen)
+}
