@@ -432,3 +432,44 @@ async fn one_shards_429_pauses_every_shard_for_its_retry_after() {
         .collect();
     assert!(!paused.is_empty(), "before {before:?}, after {after:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_killed_mid_run_and_rerun_leaves_the_table_exact() {
+    let redis = Redis::start().await;
+    let (server, seen) = limited_server(10, 15).await;
+    let ws = Workspace::synth(&server)
+        .with("CANDLELAKE_COINBASE_RPS", "10")
+        .with("CANDLELAKE_RATE_LIMITER", &redis.url());
+    let mut children = four_shards(&ws, &three_days());
+    // Shard 0 is SIGKILLed once the four are under way.
+    for _ in 0..3000 {
+        if seen.lock().unwrap().arrivals.len() >= 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut killed = children.remove(0);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    for out in wait_all(children).await {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    ws.run_expect(three_days().flag("--shard", "0/4"), 0).await;
+    assert_eq!(seen.lock().unwrap().refused, 0, "the server answered 429");
+
+    let reference_server = synth_server().await;
+    let reference = Workspace::synth(&reference_server);
+    reference.run_expect(three_days(), 0).await;
+    for tf in [Timeframe::M1, Timeframe::H1] {
+        assert_eq!(
+            cells(ws.rows(tf).await),
+            cells(reference.rows(tf).await),
+            "{tf}"
+        );
+    }
+}
