@@ -5,6 +5,7 @@
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
 
 mod batch;
+pub mod import;
 mod log;
 pub mod marks;
 mod partition;

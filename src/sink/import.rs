@@ -1,0 +1,244 @@
+//! Committing one imported file: its rows (one batch per pair), the removal of the rows an
+//! earlier version of the same file brought and of any row at a key the file now holds, and the
+//! file's mark (a `txn` action `candlelake/import/{file key}` at the file's version), all in one
+//! commit. A file's rows and its mark become visible together or not at all.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{AsArray, BooleanArray};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, LogicalFileView, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use serde::{Deserialize, Serialize};
+
+use super::PartitionPeriod;
+use super::batch::{Labels, build_labelled};
+use super::rewrite::{file_batch, group_of, overlaps};
+use super::table::{DeltaSink, SinkError};
+use crate::failpoint;
+use crate::model::Row;
+use crate::providers::{Timeframe, VolumeKind};
+
+/// The rows of one pair read from a file, validated and free of duplicates.
+#[derive(Debug, Clone)]
+pub struct PairRows {
+    pub pair: String,
+    pub volume_kind: VolumeKind,
+    pub rows: Vec<Row>,
+}
+
+/// The open times of one pair's rows a file brought: what a changed file replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footprint {
+    pub pair: String,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+impl PairRows {
+    /// The span of open times these rows cover; `None` when there are none.
+    pub fn footprint(&self) -> Option<Footprint> {
+        let times = self.rows.iter().map(|r| r.candle.open_time);
+        Some(Footprint {
+            pair: self.pair.clone(),
+            first: times.clone().min()?,
+            last: times.max()?,
+        })
+    }
+}
+
+/// One file's commit.
+pub struct FileCommit<'a> {
+    pub timeframe: Timeframe,
+    pub period: PartitionPeriod,
+    /// `source_provider` of every row: the vendor or `--provider-name`.
+    pub source_provider: &'a str,
+    pub ingestion_id: &'a str,
+    pub groups: &'a [PairRows],
+    /// What the previous version of the file brought, when it was imported before.
+    pub replaced: &'a [Footprint],
+    /// The file's mark and the version this commit records.
+    pub app_id: &'a str,
+    pub version: i64,
+}
+
+/// Loaded tables of one import run, kept up to date between files instead of re-read.
+#[derive(Default)]
+pub struct ImportTables {
+    tables: HashMap<Timeframe, DeltaTable>,
+}
+
+impl ImportTables {
+    /// The table of `tf`, read up to its latest version; `None` when it does not exist yet.
+    async fn current(
+        &mut self,
+        sink: &DeltaSink,
+        tf: Timeframe,
+    ) -> Result<Option<&mut DeltaTable>, SinkError> {
+        if let Some(table) = self.tables.get_mut(&tf) {
+            table
+                .update_incremental(None)
+                .await
+                .map_err(sink.delta_err(tf))?;
+        } else if let Some(table) = sink.load(tf).await? {
+            self.tables.insert(tf, table);
+        }
+        Ok(self.tables.get_mut(&tf))
+    }
+
+    /// The version a file's mark records in the table of `tf`.
+    pub async fn mark(
+        &mut self,
+        sink: &DeltaSink,
+        tf: Timeframe,
+        app_id: &str,
+    ) -> Result<Option<i64>, SinkError> {
+        let err = sink.delta_err(tf);
+        let Some(table) = self.current(sink, tf).await? else {
+            return Ok(None);
+        };
+        let log_store = table.log_store();
+        table
+            .snapshot()
+            .map_err(&err)?
+            .transaction_version(log_store.as_ref(), app_id)
+            .await
+            .map_err(&err)
+    }
+
+    /// Writes the file's rows and commits them with its mark and the removals, creating the
+    /// table when it does not exist. Returns the new table version.
+    pub async fn commit(
+        &mut self,
+        sink: &DeltaSink,
+        file: &FileCommit<'_>,
+    ) -> Result<u64, SinkError> {
+        let tf = file.timeframe;
+        let err = sink.delta_err(tf);
+        if self.current(sink, tf).await?.is_none() {
+            sink.create_or_join(tf, file.period).await?;
+        }
+        let Some(table) = self.current(sink, tf).await? else {
+            return Err(err(DeltaTableError::NotATable(sink.location(tf))));
+        };
+        let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
+        let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
+        for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
+            let labels = Labels {
+                pair: &group.pair,
+                timeframe: tf,
+                volume_kind: group.volume_kind,
+                source_provider: file.source_provider,
+                ingestion_id: file.ingestion_id,
+                is_mock: false,
+                period: file.period,
+            };
+            let batch = build_labelled(&labels, &group.rows).map_err(|e| err(e.into()))?;
+            writer.write(batch).await.map_err(&err)?;
+        }
+        for batch in kept {
+            writer.write(batch).await.map_err(&err)?;
+        }
+        let mut actions = removes;
+        actions.extend(
+            writer
+                .flush()
+                .await
+                .map_err(&err)?
+                .into_iter()
+                .map(Action::Add),
+        );
+        failpoint::hit("before_commit");
+        let mark = Transaction::new_with_last_update(
+            file.app_id,
+            file.version,
+            Some(Utc::now().timestamp_millis()),
+        );
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: Some(format!("import of {}", file.app_id)),
+        };
+        let finalized =
+            CommitBuilder::from(CommitProperties::default().with_application_transaction(mark))
+                .with_actions(actions)
+                .build(
+                    Some(table.snapshot().map_err(&err)?),
+                    table.log_store(),
+                    operation,
+                )
+                .await
+                .map_err(&err)?;
+        failpoint::hit("after_commit");
+        let version = finalized.version();
+        table.state = Some(finalized.snapshot());
+        Ok(version)
+    }
+}
+
+/// The files of the table holding rows this file replaces, as `remove` actions, and each such
+/// file's other rows, to be written again.
+async fn replaced_rows(
+    table: &DeltaTable,
+    file: &FileCommit<'_>,
+) -> Result<(Vec<Action>, Vec<deltalake::arrow::array::RecordBatch>), DeltaTableError> {
+    let old: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = file
+        .replaced
+        .iter()
+        .map(|f| (f.pair.as_str(), (f.first, f.last)))
+        .collect();
+    let new: HashMap<&str, (HashSet<i64>, Option<Footprint>)> = file
+        .groups
+        .iter()
+        .map(|g| {
+            let keys = g.rows.iter().map(|r| r.candle.open_time.timestamp_micros());
+            (g.pair.as_str(), (keys.collect(), g.footprint()))
+        })
+        .collect();
+    let files: Vec<LogicalFileView> = table.snapshot()?.log_data().iter().collect();
+    let (mut removes, mut kept) = (Vec::new(), Vec::new());
+    for f in files {
+        let group = group_of(&f);
+        if group.provider != file.source_provider {
+            continue;
+        }
+        let pair = group.asset_pair.as_str();
+        let old_span = old.get(pair).copied();
+        let new_span = new
+            .get(pair)
+            .and_then(|(_, fp)| fp.as_ref())
+            .map(|fp| (fp.first, fp.last));
+        let touches = |span: Option<(DateTime<Utc>, DateTime<Utc>)>| {
+            span.is_some_and(|(first, last)| {
+                overlaps(&f, first, last + chrono::TimeDelta::microseconds(1))
+            })
+        };
+        if !touches(old_span) && !touches(new_span) {
+            continue;
+        }
+        let batch = file_batch(table, &f).await?;
+        let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        let new_keys = new.get(pair).map(|(keys, _)| keys);
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                let t = times.value(i);
+                let in_old = old_span.is_some_and(|(first, last)| {
+                    first.timestamp_micros() <= t && t <= last.timestamp_micros()
+                });
+                let in_new = new_keys.is_some_and(|k| k.contains(&t));
+                Some(!(in_old || in_new))
+            })
+            .collect();
+        if keep.true_count() == batch.num_rows() {
+            continue;
+        }
+        kept.push(filter_record_batch(&batch, &keep)?);
+        removes.push(Action::Remove(f.remove_action(true)));
+    }
+    Ok((removes, kept))
+}
