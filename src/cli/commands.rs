@@ -9,8 +9,8 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::args::{
-    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, LogFormat, MaintainArgs, OutputFormat,
-    RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
+    BackfillArgs, Cli, Command, DlqCommand, DruidSpecArgs, GapsArgs, ImportArgs, LogFormat,
+    MaintainArgs, OutputFormat, RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
 };
 use super::output;
 use crate::error::{self, Error, Result, exit};
@@ -22,6 +22,7 @@ use crate::plan::{
     parse_instant,
 };
 use crate::providers::{Clock, Facts, Timeframe, system_clock};
+use crate::report::import_progress::ImportProgress;
 use crate::report::metrics;
 use crate::report::progress::Progress;
 use crate::report::summary::{RunSummary, SeriesResult};
@@ -46,6 +47,8 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Refetch(args) => refetch(input, args, clock, out).await,
         Command::Gaps(args) => gaps(input, args, out).await,
         Command::Maintain(args) => maintain(input, args, out).await,
+        Command::Import(args) => import(input, args, out).await,
+        Command::DruidSpec(args) => druid_spec(input, args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -282,6 +285,30 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let report = ops::maintain::maintain(&sink, &timeframes, retention, args.repair).await?;
     output::print_maintain(&report, out.format);
+    Ok(exit::OK)
+}
+
+async fn import(input: SettingsInput, args: ImportArgs, out: Out) -> Result<i32> {
+    let settings = settings(input, Access::Writes).await?;
+    let request = super::import::request(&args)?;
+    let shutdown = Shutdown::on_signals()
+        .map_err(|e| Error::Failed(format!("could not listen for SIGINT/SIGTERM: {e}")))?;
+    let progress = ImportProgress::for_stderr(out.json_logs, request.files.len() as u64);
+    let ingestion_id = new_ingestion_id();
+    let report = ops::import::import(&settings, &request, &ingestion_id, &progress, || {
+        shutdown.requested().is_some()
+    })
+    .await;
+    output::print_import(&report, out.format);
+    Ok(error::finished(report.succeeded(), shutdown.requested()))
+}
+
+async fn druid_spec(input: SettingsInput, args: DruidSpecArgs) -> Result<i32> {
+    let settings = settings(input, Access::Reads).await?;
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let explicit = |tf| settings.partition_periods.contains_key(&tf);
+    let specs = super::import::druid_specs(&args, &settings.lake, &sink, explicit).await?;
+    output::print_druid_specs(&specs);
     Ok(exit::OK)
 }
 

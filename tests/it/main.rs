@@ -13,6 +13,7 @@ mod dlq;
 mod exactly_once;
 mod gaps;
 mod health;
+mod import;
 mod oanda;
 mod platform;
 mod python_readers;

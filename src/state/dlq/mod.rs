@@ -2,10 +2,12 @@
 //! candles `refetch` replaced (`revisions`), and the ledger of replayed records (`ledger`).
 //! This file reads the queue back, naming every file it cannot read instead of skipping it.
 
+mod imported;
 mod ledger;
 mod rejects;
 mod revisions;
 
+pub use imported::{ImportContext, LineReject};
 pub use ledger::{Ledger, LedgerEntry};
 pub use rejects::DlqContext;
 pub use revisions::{Change, Revision};
