@@ -290,7 +290,7 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
 
 async fn import(input: SettingsInput, args: ImportArgs, out: Out) -> Result<i32> {
     let settings = settings(input, Access::Writes).await?;
-    let request = super::import::request(&args)?;
+    let request = super::import::request(&args).await?;
     let shutdown = Shutdown::on_signals()
         .map_err(|e| Error::Failed(format!("could not listen for SIGINT/SIGTERM: {e}")))?;
     let progress = ImportProgress::for_stderr(out.json_logs, request.files.len() as u64);

@@ -10,7 +10,7 @@ use crate::providers::{ProviderId, Timeframe};
 use crate::sink::DeltaSink;
 
 /// The import's request, or the first mistake in its flags.
-pub fn request(args: &ImportArgs) -> Result<ImportRequest, PlanError> {
+pub async fn request(args: &ImportArgs) -> Result<ImportRequest> {
     let format = Format::parse(&args.format).ok_or_else(|| {
         PlanError(format!(
             "unknown --format '{}'; use binance-klines, polygon-minute-aggs, histdata-m1, csv or parquet",
@@ -27,7 +27,8 @@ pub fn request(args: &ImportArgs) -> Result<ImportRequest, PlanError> {
         return Err(PlanError(format!(
             "--format {} needs --timeframe (1m 5m 15m 30m 1h 4h 1d): the file does not say it",
             args.format
-        )));
+        ))
+        .into());
     }
     let source_provider = match (&args.provider_name, format.vendor()) {
         (Some(name), _) => provider_name(name)?,
@@ -36,7 +37,8 @@ pub fn request(args: &ImportArgs) -> Result<ImportRequest, PlanError> {
             return Err(PlanError(format!(
                 "--format {} needs --provider-name: the vendor the rows come from (their source_provider)",
                 args.format
-            )));
+            ))
+            .into());
         }
     };
     let pairs = args
@@ -83,7 +85,7 @@ pub fn request(args: &ImportArgs) -> Result<ImportRequest, PlanError> {
         .map(|p| p[0].clone());
     Ok(ImportRequest {
         format,
-        files: discover(&args.source, format)?,
+        files: discover(&args.source, format).await?,
         timeframe,
         pairs,
         source_provider,

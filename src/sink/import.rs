@@ -200,7 +200,18 @@ async fn replaced_rows(
             (g.pair.as_str(), (keys.collect(), g.footprint()))
         })
         .collect();
-    let files: Vec<LogicalFileView> = table.snapshot()?.log_data().iter().collect();
+    // The pair is a partition value, read without parsing the file's statistics: most files of
+    // a large table hold other pairs.
+    let files: Vec<LogicalFileView> = table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .filter(|f| {
+            let parts = f.partition_values_map();
+            let pair = parts.get("partition_asset_pair").cloned().flatten();
+            pair.is_some_and(|p| old.contains_key(p.as_str()) || new.contains_key(p.as_str()))
+        })
+        .collect();
     let (mut removes, mut kept) = (Vec::new(), Vec::new());
     for f in files {
         let group = group_of(&f);

@@ -3,20 +3,12 @@
 //! beside the file.
 
 use std::io::Read;
-use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// Checks `{file}.CHECKSUM` when present: `<sha256 hex>  <name>`.
-pub fn verify_checksum(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let mut sidecar = path.as_os_str().to_owned();
-    sidecar.push(".CHECKSUM");
-    let text = match std::fs::read_to_string(&sidecar) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("its .CHECKSUM file cannot be read ({e})")),
-    };
-    let expected = text
+/// Checks the text of a `.CHECKSUM` file (`<sha256 hex>  <name>`) against the archive's bytes.
+pub fn verify_checksum(sidecar: &str, bytes: &[u8]) -> Result<(), String> {
+    let expected = sidecar
         .split_whitespace()
         .next()
         .unwrap_or_default()

@@ -75,6 +75,7 @@ impl Importer<'_> {
     ) -> Result<(), String> {
         let file = listed
             .refreshed()
+            .await
             .map_err(|e| format!("it cannot be read any more ({e})"))?;
         let location = file.location();
         let previous = self.states.load(key);
@@ -127,7 +128,7 @@ impl Importer<'_> {
             }
             Plan::Finish(p) => {
                 let ingestion_id = p.ingestion_id.clone().unwrap_or_default();
-                let sorted = self.read_and_sort(&attempt.file, tf)?;
+                let sorted = self.read_and_sort(&attempt.file, tf).await?;
                 let dlq = self.dead_letter(&location, key, tf, &ingestion_id, &sorted)?;
                 self.succeed(attempt, tf, &sorted, dlq, report)
             }
@@ -141,7 +142,7 @@ impl Importer<'_> {
                 state.footprint = replaced.clone();
                 state.error = None;
                 self.save(key, state)?;
-                let sorted = match self.read_and_sort(&attempt.file, tf) {
+                let sorted = match self.read_and_sort(&attempt.file, tf).await {
                     Ok(sorted) => sorted,
                     Err(e) => return self.fail(attempt, e, report),
                 };
@@ -175,8 +176,12 @@ impl Importer<'_> {
         }
     }
 
-    fn read_and_sort(&self, file: &super::SourceFile, tf: Timeframe) -> Result<Sorted, String> {
-        let parsed = self.read(file)?;
+    async fn read_and_sort(
+        &self,
+        file: &super::SourceFile,
+        tf: Timeframe,
+    ) -> Result<Sorted, String> {
+        let parsed = self.read(file).await?;
         if let Some(named) = parsed.timeframe
             && named != tf
         {
@@ -188,10 +193,18 @@ impl Importer<'_> {
         Ok(sort(&parsed, tf, selected, Utc::now()))
     }
 
-    fn read(&self, file: &super::SourceFile) -> Result<Parsed, String> {
-        let bytes = std::fs::read(&file.path).map_err(|e| format!("it cannot be read ({e})"))?;
-        if self.request.format == Format::BinanceKlines {
-            decode::verify_checksum(&file.path, &bytes)?;
+    async fn read(&self, file: &super::SourceFile) -> Result<Parsed, String> {
+        let bytes = file
+            .bytes()
+            .await
+            .map_err(|e| format!("it cannot be read ({e})"))?;
+        if self.request.format == Format::BinanceKlines
+            && let Some(sidecar) = file
+                .checksum()
+                .await
+                .map_err(|e| format!("its .CHECKSUM file cannot be read ({e})"))?
+        {
+            decode::verify_checksum(&sidecar, &bytes)?;
         }
         let text = match self.request.format {
             Format::Parquet => super::parquet::text(bytes, &self.request.options)?,

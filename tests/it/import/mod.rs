@@ -3,6 +3,7 @@
 //! importers and crashes leaving the table exact.
 
 mod formats;
+mod objects;
 mod reruns;
 
 use std::path::{Path, PathBuf};
