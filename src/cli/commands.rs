@@ -298,7 +298,7 @@ async fn import(input: SettingsInput, args: ImportArgs, out: Out) -> Result<i32>
     let report = ops::import::import(&settings, &request, &ingestion_id, &progress, || {
         shutdown.requested().is_some()
     })
-    .await;
+    .await?;
     output::print_import(&report, out.format);
     Ok(error::finished(report.succeeded(), shutdown.requested()))
 }

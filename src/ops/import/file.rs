@@ -42,20 +42,19 @@ impl Importer<'_> {
         let location = file.location();
         let key = key_of(&location);
         let mut report = FileReport::new(&location);
-        let claim =
-            match super::claim::Claim::try_take(self.states.dir(), &key) {
-                Ok(Some(claim)) => claim,
-                Ok(None) => {
-                    report.status = Status::Skipped;
-                    report.note = Some("another import holds this file".into());
-                    return report;
-                }
-                Err(e) => return report.failed(format!(
-                    "its claim file cannot be written ({e}); check that the state dir is writable"
-                )),
-            };
+        let claim = match self.claims.try_take(&key).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => {
+                report.status = Status::Skipped;
+                report.note = Some("another import holds this file".into());
+                return report;
+            }
+            Err(e) => return report.failed(format!(
+                "it could not be claimed ({e}); check that the state dir or the lake is writable"
+            )),
+        };
         let result = self.run_file(file, &key, &mut report, started).await;
-        drop(claim);
+        self.claims.release(claim).await;
         if let Err(error) = result {
             report.status = Status::Failed;
             report.error = Some(error);

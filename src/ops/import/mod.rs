@@ -20,7 +20,7 @@ use serde::Serialize;
 pub use source::{SourceFile, discover};
 use state::{FileState, ImportStates, Status};
 
-use crate::plan::Settings;
+use crate::plan::{PlanError, Settings};
 use crate::providers::Timeframe;
 use crate::report::import_progress::ImportProgress;
 use crate::sink::import::ImportTables;
@@ -146,6 +146,7 @@ struct Importer<'a> {
     explicit_periods: &'a HashMap<Timeframe, PartitionPeriod>,
     tables: ImportTables,
     states: ImportStates,
+    claims: claim::Claims,
     dlq: DeadLetterQueue,
     ingestion_id: &'a str,
     source_provider: &'a str,
@@ -157,16 +158,17 @@ impl Importer<'_> {
     /// Records every listed file never seen before as `discovered`, under its claim so that a
     /// worker already importing it is not overwritten. A state that cannot be written here is
     /// reported when the file itself is imported.
-    fn discover_all(&self) {
+    async fn discover_all(&self) {
         for file in &self.request.files {
             let location = file.location();
             let key = state::key_of(&location);
-            if let Ok(Some(_claim)) = claim::Claim::try_take(self.states.dir(), &key)
-                && self.states.load(&key).is_none()
-            {
-                let _ = self
-                    .states
-                    .save(&key, &FileState::discovered(&location, file));
+            if let Ok(Some(claim)) = self.claims.try_take(&key).await {
+                if self.states.load(&key).is_none() {
+                    let _ = self
+                        .states
+                        .save(&key, &FileState::discovered(&location, file));
+                }
+                self.claims.release(claim).await;
             }
         }
     }
@@ -195,21 +197,24 @@ pub async fn import(
     ingestion_id: &str,
     progress: &ImportProgress,
     stop: impl Fn() -> bool,
-) -> ImportReport {
+) -> Result<ImportReport, PlanError> {
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let states = ImportStates::new(&settings.state_dir);
+    let claims = claim::Claims::for_lake(&settings.lake, states.dir()).map_err(PlanError)?;
     let mut importer = Importer {
         request,
         sink: &sink,
         explicit_periods: &settings.partition_periods,
         tables: ImportTables::default(),
-        states: ImportStates::new(&settings.state_dir),
+        states,
+        claims,
         dlq: DeadLetterQueue::new(&settings.state_dir),
         ingestion_id,
         source_provider: &request.source_provider,
         progress,
         periods: HashMap::new(),
     };
-    importer.discover_all();
+    importer.discover_all().await;
     let mut reports = Vec::with_capacity(request.files.len());
     for file in &request.files {
         if stop() {
@@ -218,5 +223,5 @@ pub async fn import(
         reports.push(importer.import_file(file).await);
     }
     progress.finish();
-    ImportReport::new(ingestion_id, reports)
+    Ok(ImportReport::new(ingestion_id, reports))
 }
