@@ -164,7 +164,7 @@ async fn importers_on_an_s3_lake_claim_files_in_the_lake() {
     ));
     let expected = table(&local, Timeframe::M1).await.len();
     assert!(
-        lake_rows.contains(&format!("rows {expected}")),
+        lake_rows.contains(&format!("rows {expected}\n")),
         "{lake_rows}"
     );
 }
