@@ -1,19 +1,71 @@
 //! One source file through the import: claim it, decide from its state and the table's mark
-//! whether it is done, being finished after a crash, or to be imported; then read, sort, commit
-//! (rows, replaced rows and mark in one commit), dead-letter its rejects and record its state.
+//! whether it is done, being finished after a crash, or to be imported; then read and sort it
+//! (on a blocking thread, beside the previous file's commit), commit (rows, replaced rows and
+//! mark in one commit), dead-letter its rejects and record its state.
 
 use std::time::Instant;
 
 use chrono::Utc;
+use tokio::task::JoinHandle;
 
+use super::claim::Claim;
 use super::decode;
-use super::formats::{Format, Parsed, read};
+use super::formats::{Format, ReadOptions, read};
 use super::sort::{Sorted, sort};
 use super::state::{FileState, Status, key_of};
 use super::{FileReport, Importer};
 use crate::providers::Timeframe;
 use crate::sink::import::{FileCommit, Footprint};
 use crate::state::dlq::{ImportContext, LineReject};
+
+/// The file's mark: the `txn` app id its commits record.
+fn app_id(key: &str) -> String {
+    format!("candlelake/import/{key}")
+}
+
+/// What reading a file needs, owned, so that it runs beside the commit of the file before.
+struct Reader {
+    format: Format,
+    options: ReadOptions,
+    pairs: Option<Vec<String>>,
+}
+
+impl Reader {
+    async fn read_and_sort(self, file: super::SourceFile, tf: Timeframe) -> Result<Sorted, String> {
+        let bytes = file
+            .bytes()
+            .await
+            .map_err(|e| format!("it cannot be read ({e})"))?;
+        let sidecar = if self.format == Format::BinanceKlines {
+            file.checksum()
+                .await
+                .map_err(|e| format!("its .CHECKSUM file cannot be read ({e})"))?
+        } else {
+            None
+        };
+        let name = file.name().to_string();
+        tokio::task::spawn_blocking(move || {
+            if let Some(sidecar) = sidecar {
+                decode::verify_checksum(&sidecar, &bytes)?;
+            }
+            let text = match self.format {
+                Format::Parquet => super::parquet::text(bytes, &self.options)?,
+                _ => decode::text(&name, bytes)?,
+            };
+            let parsed = read(self.format, &name, text, &self.options)?;
+            if let Some(named) = parsed.timeframe
+                && named != tf
+            {
+                return Err(format!(
+                    "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
+                ));
+            }
+            Ok(sort(&parsed, tf, self.pairs.as_deref(), Utc::now()))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("its reading stopped ({e})")))
+    }
+}
 
 /// One try at one file: its key, the file as it is now, and its state being updated.
 struct Attempt {
@@ -36,8 +88,32 @@ enum Plan {
     },
 }
 
+/// A file claimed and planned, its reading under way on another thread while the file before
+/// it is written: the two cores parse one file and encode another.
+pub(super) struct Prepared {
+    claim: Option<Claim>,
+    report: FileReport,
+    step: Step,
+}
+
+enum Step {
+    /// Nothing more to do: the report is final.
+    Reported,
+    /// To finish or import once the reading ends.
+    Read(Box<Reading>),
+}
+
+/// A file being read, and what to do with it then.
+struct Reading {
+    attempt: Attempt,
+    tf: Timeframe,
+    plan: Plan,
+    sorted: JoinHandle<Result<Sorted, String>>,
+}
+
 impl Importer<'_> {
-    pub(super) async fn import_file(&mut self, file: &super::SourceFile) -> FileReport {
+    /// Claims `file`, decides what it needs and starts reading it.
+    pub(super) async fn prepare(&mut self, file: &super::SourceFile) -> Prepared {
         let started = Instant::now();
         let location = file.location();
         let key = key_of(&location);
@@ -47,31 +123,79 @@ impl Importer<'_> {
             Ok(None) => {
                 report.status = Status::Skipped;
                 report.note = Some("another import holds this file".into());
-                return report;
+                return Prepared {
+                    claim: None,
+                    report,
+                    step: Step::Reported,
+                };
             }
-            Err(e) => return report.failed(format!(
-                "it could not be claimed ({e}); check that the state dir or the lake is writable"
-            )),
+            Err(e) => {
+                return Prepared {
+                    claim: None,
+                    report: report.failed(format!(
+                        "it could not be claimed ({e}); check that the state dir or the lake is writable"
+                    )),
+                    step: Step::Reported,
+                };
+            }
         };
-        let result = self.run_file(file, &key, &mut report, started).await;
-        self.claims.release(claim).await;
-        if let Err(error) = result {
-            report.status = Status::Failed;
-            report.error = Some(error);
+        let step = match self.plan(file, &key, &mut report, started).await {
+            Ok(step) => step,
+            Err(error) => {
+                report.status = Status::Failed;
+                report.error = Some(error);
+                Step::Reported
+            }
+        };
+        Prepared {
+            claim: Some(claim),
+            report,
+            step,
         }
-        report.duration_ms = started.elapsed().as_millis() as u64;
+    }
+
+    /// Ends a prepared file: its commit, DLQ and state; then gives its claim up.
+    pub(super) async fn complete(&mut self, prepared: Prepared) -> FileReport {
+        let Prepared {
+            claim,
+            mut report,
+            step,
+        } = prepared;
+        let started = match &step {
+            Step::Read(reading) => reading.attempt.started,
+            Step::Reported => Instant::now(),
+        };
+        if let Step::Read(reading) = step {
+            let Reading {
+                attempt,
+                tf,
+                plan,
+                sorted,
+            } = *reading;
+            let read = sorted
+                .await
+                .unwrap_or_else(|e| Err(format!("its reading stopped ({e})")));
+            if let Err(error) = self.finish(attempt, tf, plan, read, &mut report).await {
+                report.status = Status::Failed;
+                report.error = Some(error);
+            }
+        }
+        if let Some(claim) = claim {
+            self.claims.release(claim).await;
+        }
+        report.duration_ms = report.duration_ms.max(started.elapsed().as_millis() as u64);
         self.progress
-            .file_done(&location, report.status.as_str(), report.rows);
+            .file_done(&report.path, report.status.as_str(), report.rows);
         report
     }
 
-    async fn run_file(
+    async fn plan(
         &mut self,
         listed: &super::SourceFile,
         key: &str,
         report: &mut FileReport,
         started: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Step, String> {
         let file = listed
             .refreshed()
             .await
@@ -89,9 +213,9 @@ impl Importer<'_> {
         };
         let tf = match self.timeframe_of(attempt.file.name()) {
             Ok(tf) => tf,
-            Err(e) => return self.fail(attempt, e, report),
+            Err(e) => return self.fail(attempt, e, report).map(|()| Step::Reported),
         };
-        let app_id = format!("candlelake/import/{key}");
+        let app_id = app_id(key);
         let mark = self
             .tables
             .mark(self.sink, tf, &app_id)
@@ -118,33 +242,67 @@ impl Importer<'_> {
             },
         };
         self.progress.file_started(&location, attempt.file.size);
-        match plan {
+        match &plan {
             Plan::Done => {
                 report.status = Status::Skipped;
                 report.attempts = attempt.state.attempts;
                 attempt.state.status = Status::Skipped;
-                self.save(key, &attempt.state)
+                self.save(key, &attempt.state)?;
+                return Ok(Step::Reported);
             }
-            Plan::Finish(p) => {
-                let ingestion_id = p.ingestion_id.clone().unwrap_or_default();
-                let sorted = self.read_and_sort(&attempt.file, tf).await?;
-                let dlq = self.dead_letter(&location, key, tf, &ingestion_id, &sorted)?;
-                self.succeed(attempt, tf, &sorted, dlq, report)
-            }
+            Plan::Finish(_) => {}
             Plan::Import { version, replaced } => {
                 let state = &mut attempt.state;
                 state.status = Status::Processing;
                 state.attempts += 1;
-                state.mark = Some(version);
+                state.mark = Some(*version);
                 state.ingestion_id = Some(self.ingestion_id.to_string());
                 state.timeframe = Some(tf.to_string());
                 state.footprint = replaced.clone();
                 state.error = None;
                 self.save(key, state)?;
-                let sorted = match self.read_and_sort(&attempt.file, tf).await {
+            }
+        }
+        let reader = Reader {
+            format: self.request.format,
+            options: self.request.options.clone(),
+            pairs: self.request.pairs.clone(),
+        };
+        let file = attempt.file.clone();
+        let sorted = tokio::spawn(async move { reader.read_and_sort(file, tf).await });
+        Ok(Step::Read(Box::new(Reading {
+            attempt,
+            tf,
+            plan,
+            sorted,
+        })))
+    }
+
+    /// Commits (or, for a file committed before a crash, only records) what was read.
+    async fn finish(
+        &mut self,
+        attempt: Attempt,
+        tf: Timeframe,
+        plan: Plan,
+        read: Result<Sorted, String>,
+        report: &mut FileReport,
+    ) -> Result<(), String> {
+        let location = attempt.file.location();
+        let key = attempt.key.clone();
+        match plan {
+            Plan::Done => Ok(()),
+            Plan::Finish(p) => {
+                let ingestion_id = p.ingestion_id.clone().unwrap_or_default();
+                let sorted = read?;
+                let dlq = self.dead_letter(&location, &key, tf, &ingestion_id, &sorted)?;
+                self.succeed(attempt, tf, &sorted, dlq, report)
+            }
+            Plan::Import { version, replaced } => {
+                let sorted = match read {
                     Ok(sorted) => sorted,
                     Err(e) => return self.fail(attempt, e, report),
                 };
+                let app_id = app_id(&key);
                 let commit = FileCommit {
                     timeframe: tf,
                     period: self.period(tf).await?,
@@ -158,7 +316,7 @@ impl Importer<'_> {
                 if let Err(e) = self.tables.commit(self.sink, &commit).await {
                     return self.fail(attempt, e.to_string(), report);
                 }
-                let dlq = self.dead_letter(&location, key, tf, self.ingestion_id, &sorted)?;
+                let dlq = self.dead_letter(&location, &key, tf, self.ingestion_id, &sorted)?;
                 self.succeed(attempt, tf, &sorted, dlq, report)
             }
         }
@@ -173,48 +331,6 @@ impl Importer<'_> {
                 Err("no timeframe: give --timeframe for csv and parquet files".into())
             }
         }
-    }
-
-    async fn read_and_sort(
-        &self,
-        file: &super::SourceFile,
-        tf: Timeframe,
-    ) -> Result<Sorted, String> {
-        let parsed = self.read(file).await?;
-        if let Some(named) = parsed.timeframe
-            && named != tf
-        {
-            return Err(format!(
-                "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
-            ));
-        }
-        let selected = self.request.pairs.as_deref();
-        Ok(sort(&parsed, tf, selected, Utc::now()))
-    }
-
-    async fn read(&self, file: &super::SourceFile) -> Result<Parsed, String> {
-        let bytes = file
-            .bytes()
-            .await
-            .map_err(|e| format!("it cannot be read ({e})"))?;
-        if self.request.format == Format::BinanceKlines
-            && let Some(sidecar) = file
-                .checksum()
-                .await
-                .map_err(|e| format!("its .CHECKSUM file cannot be read ({e})"))?
-        {
-            decode::verify_checksum(&sidecar, &bytes)?;
-        }
-        let text = match self.request.format {
-            Format::Parquet => super::parquet::text(bytes, &self.request.options)?,
-            _ => decode::text(file.name(), bytes)?,
-        };
-        read(
-            self.request.format,
-            file.name(),
-            text,
-            &self.request.options,
-        )
     }
 
     fn dead_letter(

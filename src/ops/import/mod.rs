@@ -216,11 +216,18 @@ pub async fn import(
     };
     importer.discover_all().await;
     let mut reports = Vec::with_capacity(request.files.len());
+    let mut pending = None;
     for file in &request.files {
         if stop() {
             break;
         }
-        reports.push(importer.import_file(file).await);
+        let next = importer.prepare(file).await;
+        if let Some(prepared) = pending.replace(next) {
+            reports.push(importer.complete(prepared).await);
+        }
+    }
+    if let Some(prepared) = pending {
+        reports.push(importer.complete(prepared).await);
     }
     progress.finish();
     Ok(ImportReport::new(ingestion_id, reports))
