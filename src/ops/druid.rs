@@ -1,8 +1,8 @@
 //! `candlelake druid-spec`: an Apache Druid native batch ingestion spec (`index_parallel`) per
 //! table: the Delta input source on the table's path, `timestamp` as the time column, the string
 //! columns as dimensions, no rollup, and segment granularity from the table's partition period.
-//! Druid has no exact decimal type: the prices become `double` dimensions there, while the lake
-//! keeps them exact.
+//! The prices are metrics (`doubleSum` of one row each, as nothing is rolled up): Druid has no
+//! exact decimal type, so they are doubles there while the lake keeps them exact.
 
 use serde_json::{Value, json};
 
@@ -24,16 +24,14 @@ const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 /// The spec of the table of `tf` under `lake`, partitioned by `period`.
 pub fn spec(lake: &str, tf: Timeframe, period: PartitionPeriod) -> Value {
     let table = table_name(tf);
-    let mut dimensions: Vec<Value> = STRING_COLUMNS
+    let dimensions: Vec<Value> = STRING_COLUMNS
         .iter()
         .map(|c| json!({"type": "string", "name": c}))
         .collect();
-    dimensions.extend(
-        PRICE_COLUMNS
-            .iter()
-            .map(|c| json!({"type": "double", "name": c})),
-    );
-    dimensions.push(json!({"type": "long", "name": "is_mock"}));
+    let metrics: Vec<Value> = PRICE_COLUMNS
+        .iter()
+        .map(|c| json!({"type": "doubleSum", "name": c, "fieldName": c}))
+        .collect();
     let segment = match period {
         PartitionPeriod::Day => "DAY",
         PartitionPeriod::Month => "MONTH",
@@ -46,7 +44,7 @@ pub fn spec(lake: &str, tf: Timeframe, period: PartitionPeriod) -> Value {
                 "dataSource": table,
                 "timestampSpec": {"column": "timestamp", "format": "auto"},
                 "dimensionsSpec": {"dimensions": dimensions},
-                "metricsSpec": [],
+                "metricsSpec": metrics,
                 "granularitySpec": {
                     "type": "uniform",
                     "segmentGranularity": segment,

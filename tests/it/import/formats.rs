@@ -470,38 +470,26 @@ async fn druid_spec_names_each_table_field_by_field() {
             schema["timestampSpec"],
             serde_json::json!({"column": "timestamp", "format": "auto"})
         );
-        let dims: Vec<(String, String)> = schema["dimensionsSpec"]["dimensions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["name"].as_str().unwrap().into(),
-                    d["type"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        let strings: Vec<&str> = dims
-            .iter()
-            .filter(|d| d.1 == "string")
-            .map(|d| d.0.as_str())
-            .collect();
+        let dimensions: Vec<serde_json::Value> = [
+            "asset_pair",
+            "timeframe",
+            "volume_kind",
+            "source_provider",
+            "_ingestion_id",
+            "partition_asset_pair",
+        ]
+        .iter()
+        .map(|c| serde_json::json!({"type": "string", "name": c}))
+        .collect();
         assert_eq!(
-            strings,
-            [
-                "asset_pair",
-                "timeframe",
-                "volume_kind",
-                "source_provider",
-                "_ingestion_id",
-                "partition_asset_pair"
-            ]
+            schema["dimensionsSpec"]["dimensions"],
+            serde_json::Value::from(dimensions)
         );
-        assert!(
-            !dims.iter().any(|d| d.0 == "timestamp"),
-            "the time column is no dimension"
-        );
-        assert_eq!(schema["metricsSpec"], serde_json::json!([]));
+        let metrics: Vec<serde_json::Value> = ["open", "high", "low", "close", "volume"]
+            .iter()
+            .map(|c| serde_json::json!({"type": "doubleSum", "name": c, "fieldName": c}))
+            .collect();
+        assert_eq!(schema["metricsSpec"], serde_json::Value::from(metrics));
         let granularity = &schema["granularitySpec"];
         assert_eq!(granularity["rollup"], false);
         assert_eq!(granularity["segmentGranularity"], segment);
