@@ -23,8 +23,8 @@ else
 fi
 bin="$target/$profile/candlelake"
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+work="${WORK:-$(mktemp -d)}"
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
 python3 - "$work" "$rows" "$csv_rows" <<'PY'
 import calendar, io, os, sys, zipfile

@@ -192,12 +192,12 @@ async fn replaced_rows(
         .iter()
         .map(|f| (f.pair.as_str(), (f.first, f.last)))
         .collect();
-    let new: HashMap<&str, (HashSet<i64>, Option<Footprint>)> = file
+    let spans: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = file
         .groups
         .iter()
-        .map(|g| {
-            let keys = g.rows.iter().map(|r| r.candle.open_time.timestamp_micros());
-            (g.pair.as_str(), (keys.collect(), g.footprint()))
+        .filter_map(|g| {
+            g.footprint()
+                .map(|fp| (g.pair.as_str(), (fp.first, fp.last)))
         })
         .collect();
     // The pair is a partition value, read without parsing the file's statistics: most files of
@@ -209,10 +209,11 @@ async fn replaced_rows(
         .filter(|f| {
             let parts = f.partition_values_map();
             let pair = parts.get("partition_asset_pair").cloned().flatten();
-            pair.is_some_and(|p| old.contains_key(p.as_str()) || new.contains_key(p.as_str()))
+            pair.is_some_and(|p| old.contains_key(p.as_str()) || spans.contains_key(p.as_str()))
         })
         .collect();
     let (mut removes, mut kept) = (Vec::new(), Vec::new());
+    let mut keys: HashMap<String, HashSet<i64>> = HashMap::new();
     for f in files {
         let group = group_of(&f);
         if group.provider != file.source_provider {
@@ -220,10 +221,7 @@ async fn replaced_rows(
         }
         let pair = group.asset_pair.as_str();
         let old_span = old.get(pair).copied();
-        let new_span = new
-            .get(pair)
-            .and_then(|(_, fp)| fp.as_ref())
-            .map(|fp| (fp.first, fp.last));
+        let new_span = spans.get(pair).copied();
         let touches = |span: Option<(DateTime<Utc>, DateTime<Utc>)>| {
             span.is_some_and(|(first, last)| {
                 overlaps(&f, first, last + chrono::TimeDelta::microseconds(1))
@@ -234,14 +232,22 @@ async fn replaced_rows(
         }
         let batch = file_batch(table, &f).await?;
         let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
-        let new_keys = new.get(pair).map(|(keys, _)| keys);
+        // The open times of the file's rows of this pair, gathered only for a pair whose stored
+        // rows the file overlaps (a first import of new history overlaps none).
+        let new_keys = keys.entry(pair.to_string()).or_insert_with(|| {
+            file.groups
+                .iter()
+                .filter(|g| g.pair == pair)
+                .flat_map(|g| g.rows.iter().map(|r| r.candle.open_time.timestamp_micros()))
+                .collect()
+        });
         let keep: BooleanArray = (0..batch.num_rows())
             .map(|i| {
                 let t = times.value(i);
                 let in_old = old_span.is_some_and(|(first, last)| {
                     first.timestamp_micros() <= t && t <= last.timestamp_micros()
                 });
-                let in_new = new_keys.is_some_and(|k| k.contains(&t));
+                let in_new = new_keys.contains(&t);
                 Some(!(in_old || in_new))
             })
             .collect();

@@ -2,9 +2,10 @@
 //! time, the last occurrence in file order wins), then pairs not selected are skipped, then the
 //! contract's candle rules. Pure: no I/O, no clock.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use foldhash::fast::FixedState;
 
 use super::formats::Parsed;
 use crate::model::Row;
@@ -40,12 +41,10 @@ pub fn sort(
     selected: Option<&[String]>,
     extracted_at: DateTime<Utc>,
 ) -> Sorted {
-    let mut last: HashMap<(usize, DateTime<Utc>), usize> =
-        HashMap::with_capacity(parsed.records.len());
-    for (i, r) in parsed.records.iter().enumerate() {
-        if let Ok(t) = r.fields.open_time {
-            last.insert((r.pair, t), i);
-        }
+    let last = last_occurrences(parsed);
+    let mut per_pair = vec![0usize; parsed.pairs.len()];
+    for r in &parsed.records {
+        per_pair[r.pair] += 1;
     }
     let wanted: Vec<bool> = parsed
         .pairs
@@ -55,10 +54,11 @@ pub fn sort(
     let mut groups: Vec<PairRows> = parsed
         .pairs
         .iter()
-        .map(|(pair, kind)| PairRows {
+        .zip(&per_pair)
+        .map(|((pair, kind), n)| PairRows {
             pair: pair.clone(),
             volume_kind: *kind,
-            rows: Vec::new(),
+            rows: Vec::with_capacity(*n),
         })
         .collect();
     let mut sorted = Sorted {
@@ -66,9 +66,7 @@ pub fn sort(
         ..Sorted::default()
     };
     for (i, r) in parsed.records.iter().enumerate() {
-        if let Ok(t) = r.fields.open_time
-            && last[&(r.pair, t)] != i
-        {
+        if !last[i] {
             sorted.duplicates += 1;
             continue;
         }
@@ -93,6 +91,21 @@ pub fn sort(
     groups.retain(|g| !g.rows.is_empty());
     sorted.groups = groups;
     sorted
+}
+
+/// For each record, whether it is the last of its pair and open time in file order (a record
+/// without a readable open time always is). Found walking backwards, so the set of keys seen is
+/// freed before any row is built.
+fn last_occurrences(parsed: &Parsed) -> Vec<bool> {
+    let mut seen: HashSet<(usize, DateTime<Utc>), FixedState> =
+        HashSet::with_capacity_and_hasher(parsed.records.len(), FixedState::default());
+    let mut last = vec![true; parsed.records.len()];
+    for (i, r) in parsed.records.iter().enumerate().rev() {
+        if let Ok(t) = r.fields.open_time {
+            last[i] = seen.insert((r.pair, t));
+        }
+    }
+    last
 }
 
 impl Sorted {

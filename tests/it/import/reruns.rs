@@ -276,3 +276,49 @@ async fn sigkill_at_random_moments_then_rerun_is_exact() {
         assert_like_clean(&ws, &clean, &format!("kill {i} after {delay:?}")).await;
     }
 }
+
+#[tokio::test]
+async fn a_file_overlapping_another_keeps_one_row_per_key_its_own() {
+    let ws = Workspace::offline();
+    let dir = ws.dir.path().join("files/desk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = "pair,timestamp,open,high,low,close,volume\n\
+                 ETH-USD,1704067200,10,12,9,11,1\n\
+                 ETH-USD,1704070800,11,13,10,12,2\n";
+    std::fs::write(dir.join("a.csv"), first).unwrap();
+    let args = |file: &str| {
+        import(
+            "csv",
+            &dir.join(file),
+            &[
+                "--timeframe",
+                "1h",
+                "--provider-name",
+                "desk",
+                "--timestamp-unit",
+                "s",
+            ],
+        )
+    };
+    ws.run_expect(args("a.csv"), 0).await;
+    // b.csv restates 01:00 and adds 02:00.
+    let second = "pair,timestamp,open,high,low,close,volume\n\
+                  ETH-USD,1704070800,11,14,10,13,3\n\
+                  ETH-USD,1704074400,13,15,12,14,4\n";
+    std::fs::write(dir.join("b.csv"), second).unwrap();
+    ws.run_expect(args("b.csv"), 0).await;
+    let rows: Vec<(i64, [String; 5])> = table(&ws, Timeframe::H1)
+        .await
+        .into_iter()
+        .map(|r| (r.2, r.4))
+        .collect();
+    let s = |v: [&str; 5]| v.map(String::from);
+    assert_eq!(
+        rows,
+        [
+            (1704067200, s(["10", "12", "9", "11", "1"])),
+            (1704070800, s(["11", "14", "10", "13", "3"])),
+            (1704074400, s(["13", "15", "12", "14", "4"])),
+        ]
+    );
+}

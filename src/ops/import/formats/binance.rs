@@ -4,7 +4,7 @@
 //! microseconds in spot files from 2025 on; the pair and timeframe come from the file name, the
 //! symbol split into base and quote by a list of Binance's quote assets.
 
-use super::lines::{lines, split};
+use super::lines::{count, lines, split};
 use super::stamp::epoch;
 use super::{Parsed, Record};
 use crate::providers::{FieldError, Timeframe, VolumeKind};
@@ -56,7 +56,7 @@ pub fn read(name: &str, text: String) -> Result<Parsed, String> {
     };
     let index = parsed.pair_index(&pair, VolumeKind::Base);
     let mut fields = Vec::with_capacity(12);
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(count(&text));
     for line in lines(&text) {
         split(line.text, b',', &mut fields);
         if line.number == 1 && fields[0] == "open_time" {

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::lines::{lines, split};
+use super::lines::{count, lines, split};
 use super::stamp::{datetime, epoch};
 use super::{Parsed, ReadOptions, Record};
 use crate::providers::decimal::parse_exact;
@@ -129,7 +129,9 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
     let unit = options.unit.map(TimestampUnit::per_second);
     let zone = options.timezone.unwrap_or(chrono_tz::UTC);
     let mut fields = Vec::with_capacity(names.len());
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(count(&text));
+    // Rows of one pair come together: the pair text of the row before is looked up once.
+    let mut last: Option<(&str, usize)> = None;
     for line in all {
         split(line.text, b',', &mut fields);
         let get = |i: usize| {
@@ -142,11 +144,15 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
         let pair = match (fixed, pair_column) {
             (Some(i), _) => i,
             (None, Some(c)) => {
-                let name = get(c).unwrap_or_default().to_ascii_uppercase();
-                let name =
-                    crate::plan::canonical_pair(&name, crate::providers::ProviderId::AlphaVantage)
-                        .unwrap_or(name);
-                parsed.pair_index(&name, kind)
+                let raw = get(c).unwrap_or_default();
+                match last {
+                    Some((seen, i)) if seen == raw => i,
+                    _ => {
+                        let i = parsed.pair_index(&canonical(raw), kind);
+                        last = Some((raw, i));
+                        i
+                    }
+                }
             }
             (None, None) => unreachable!("checked above"),
         };
@@ -174,6 +180,12 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
     parsed.records = records;
     parsed.text = text;
     Ok(parsed)
+}
+
+/// A pair column's text as the tables spell it (`btc/usd` → `BTC-USD`; a ticker stays a ticker).
+fn canonical(raw: &str) -> String {
+    let upper = raw.to_ascii_uppercase();
+    crate::plan::canonical_pair(&upper, crate::providers::ProviderId::AlphaVantage).unwrap_or(upper)
 }
 
 #[cfg(test)]

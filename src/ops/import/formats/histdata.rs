@@ -3,7 +3,7 @@
 //! `YYYYMMDD HHMMSS;open;high;low;close;volume`, stamped in Eastern Standard Time all year
 //! (UTC−5, no daylight saving). Volume is always 0: stored with volume kind `none`.
 
-use super::lines::{lines, split};
+use super::lines::{count, lines, split};
 use super::stamp::{datetime, eastern_standard};
 use super::{Parsed, Record};
 use crate::providers::decimal::parse_exact;
@@ -30,7 +30,7 @@ pub fn read(name: &str, text: String, pair: Option<&str>) -> Result<Parsed, Stri
     let index = parsed.pair_index(&pair, VolumeKind::None);
     let zone = eastern_standard();
     let mut fields = Vec::with_capacity(6);
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(count(&text));
     for line in lines(&text) {
         split(line.text, b';', &mut fields);
         let get = |i: usize| {

@@ -39,6 +39,11 @@ pub fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
     })
 }
 
+/// How many lines `text` has at most: the capacity to reserve for its records.
+pub fn count(text: &str) -> usize {
+    memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1
+}
+
 /// Splits `line` on `delimiter` into `out` (cleared first), unquoting `"..."` fields.
 pub fn split<'a>(line: &'a str, delimiter: u8, out: &mut Vec<&'a str>) {
     out.clear();

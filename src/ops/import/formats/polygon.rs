@@ -4,7 +4,7 @@
 //! header's names. Stock tickers stay tickers (`AAPL`, shares); crypto `X:BTCUSD` and forex
 //! `C:EURUSD` tickers become pairs (base units and ticks).
 
-use super::lines::{lines, split};
+use super::lines::{count, lines, split};
 use super::stamp::epoch;
 use super::{Parsed, Record};
 use crate::providers::decimal::parse_exact;
@@ -53,7 +53,7 @@ pub fn read(text: String) -> Result<Parsed, String> {
     };
     let mut fields = Vec::with_capacity(names.len());
     let mut last: Option<(&str, usize)> = None;
-    let mut records = Vec::new();
+    let mut records = Vec::with_capacity(count(&text));
     for line in all {
         split(line.text, b',', &mut fields);
         let get = |i: usize| {
