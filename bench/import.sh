@@ -4,7 +4,9 @@
 #      files of CSV_ROWS rows;
 #   2. Binance kline archives (`--format binance-klines`, zip of headerless CSV), monthly 1m
 #      files of 2024 (44,640 rows for January), enough pairs for ROWS rows.
-# Each import starts on an empty lake; the files are written first (Python, not timed).
+# Each import starts on an empty lake of its own; the files are written first (Python, not
+# timed), and each import waits PAUSE seconds (40) first: on ext4, creating files right after
+# many were written or deleted measures the filesystem's inode allocator, not candlelake.
 #
 #   bench/import.sh                        # 10,000,000 rows each, release build
 #   ROWS=1000000 PROFILE=debug bench/import.sh
@@ -76,10 +78,10 @@ while written < rows:
 PY
 
 run() {
-  local label="$1"; shift
-  rm -rf "$work/lake" "$work/state"
+  local label="$1" name="$2"; shift 2
+  sleep "${PAUSE:-40}"
   local out
-  out="$( { /usr/bin/time -f '%e %M' env CANDLELAKE_LAKE="$work/lake" CANDLELAKE_STATE_DIR="$work/state" \
+  out="$( { /usr/bin/time -f '%e %M' env CANDLELAKE_LAKE="$work/lake-$name" CANDLELAKE_STATE_DIR="$work/state-$name" \
       "$bin" --output json import "$@" >"$work/report.json"; } 2>&1 | tail -1)"
   local secs="${out% *}" kb="${out#* }"
   local candles
@@ -88,5 +90,5 @@ run() {
     "$label" "$profile" "$candles" "$secs" "$(python3 -c "print(int($candles / $secs))")" "$((kb / 1024))"
 }
 
-run "local CSV" --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
-run "Binance zips" --format binance-klines --source "$work/binance"
+run "local CSV" csv --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
+run "Binance zips" binance --format binance-klines --source "$work/binance"

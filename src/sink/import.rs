@@ -67,6 +67,9 @@ pub struct FileCommit<'a> {
     pub version: i64,
 }
 
+/// Rows turned into one Arrow batch at a time.
+const BATCH_ROWS: usize = 32_768;
+
 /// Loaded tables of one import run, kept up to date between files instead of re-read.
 #[derive(Default)]
 pub struct ImportTables {
@@ -138,8 +141,12 @@ impl ImportTables {
                 is_mock: false,
                 period: file.period,
             };
-            let batch = build_labelled(&labels, &group.rows).map_err(|e| err(e.into()))?;
-            writer.write(batch).await.map_err(&err)?;
+            // In slices: the writer encodes each batch as it comes, so only one slice of a
+            // large file is held as Arrow arrays at a time.
+            for rows in group.rows.chunks(BATCH_ROWS) {
+                let batch = build_labelled(&labels, rows).map_err(|e| err(e.into()))?;
+                writer.write(batch).await.map_err(&err)?;
+            }
         }
         for batch in kept {
             writer.write(batch).await.map_err(&err)?;
