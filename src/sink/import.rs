@@ -6,10 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use deltalake::arrow::array::{AsArray, BooleanArray};
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, LogicalFileView, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::PartitionPeriod;
 use super::batch::{Labels, build_labelled};
 use super::rewrite::{file_batch, group_of, overlaps};
-use super::table::{DeltaSink, SinkError};
+use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::failpoint;
 use crate::model::Row;
 use crate::providers::{Timeframe, VolumeKind};
@@ -102,20 +101,18 @@ impl ImportTables {
         app_id: &str,
     ) -> Result<Option<i64>, SinkError> {
         let err = sink.delta_err(tf);
-        let Some(table) = self.current(sink, tf).await? else {
-            return Ok(None);
-        };
-        let log_store = table.log_store();
-        table
-            .snapshot()
-            .map_err(&err)?
-            .transaction_version(log_store.as_ref(), app_id)
-            .await
-            .map_err(&err)
+        let found = sink
+            .on_log(tf, None, async |log| log.mark(app_id).await.map_err(&err))
+            .await?;
+        Ok(found.flatten())
     }
 
     /// Writes the file's rows and commits them with its mark and the removals, creating the
     /// table when it does not exist. Returns the new table version.
+    ///
+    /// The rows it replaces are found in the loaded table's file list; the commit itself goes
+    /// through the append path's log. When another writer takes the version first, an append
+    /// is committed again at the next one, and a replacement is worked out again.
     pub async fn commit(
         &mut self,
         sink: &DeltaSink,
@@ -123,69 +120,83 @@ impl ImportTables {
     ) -> Result<u64, SinkError> {
         let tf = file.timeframe;
         let err = sink.delta_err(tf);
-        if self.current(sink, tf).await?.is_none() {
-            sink.create_or_join(tf, file.period).await?;
-        }
-        let Some(table) = self.current(sink, tf).await? else {
-            return Err(err(DeltaTableError::NotATable(sink.location(tf))));
-        };
-        let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
-        let mut writer = RecordBatchWriter::for_table(table).map_err(&err)?;
-        for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
-            let labels = Labels {
-                pair: &group.pair,
-                timeframe: tf,
-                volume_kind: group.volume_kind,
-                source_provider: file.source_provider,
-                ingestion_id: file.ingestion_id,
-                is_mock: false,
-                period: file.period,
+        let mut tries = 0;
+        while tries < COMMIT_TRIES {
+            if self.current(sink, tf).await?.is_none() {
+                sink.on_log(tf, Some(file.period), async |_| Ok(())).await?;
+            }
+            let Some(table) = self.current(sink, tf).await? else {
+                return Err(err(DeltaTableError::NotATable(sink.location(tf))));
             };
-            // In slices: the writer encodes each batch as it comes, so only one slice of a
-            // large file is held as Arrow arrays at a time.
-            for rows in group.rows.chunks(BATCH_ROWS) {
-                let batch = build_labelled(&labels, rows).map_err(|e| err(e.into()))?;
-                writer.write(batch).await.map_err(&err)?;
+            let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
+            let replacing = !removes.is_empty();
+            let mut actions = removes;
+            actions.extend(write(table, file, kept).await.map_err(&err)?);
+            failpoint::hit("before_commit");
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: Some(format!("import of {}", file.app_id)),
+            };
+            while tries < COMMIT_TRIES {
+                tries += 1;
+                let mark = Transaction::new_with_last_update(
+                    file.app_id,
+                    file.version,
+                    Some(Utc::now().timestamp_millis()),
+                );
+                let committed = sink
+                    .on_log(tf, None, async |log| {
+                        log.commit_actions(actions.clone(), vec![mark], operation.clone())
+                            .await
+                            .map_err(&err)
+                    })
+                    .await?
+                    .flatten();
+                if let Some(version) = committed {
+                    failpoint::hit("after_commit");
+                    return Ok(version);
+                }
+                lost_race_pause(tries).await;
+                if replacing {
+                    break;
+                }
             }
         }
-        for batch in kept {
-            writer.write(batch).await.map_err(&err)?;
-        }
-        let mut actions = removes;
-        actions.extend(
-            writer
-                .flush()
-                .await
-                .map_err(&err)?
-                .into_iter()
-                .map(Action::Add),
-        );
-        failpoint::hit("before_commit");
-        let mark = Transaction::new_with_last_update(
-            file.app_id,
-            file.version,
-            Some(Utc::now().timestamp_millis()),
-        );
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: None,
-            predicate: Some(format!("import of {}", file.app_id)),
-        };
-        let finalized =
-            CommitBuilder::from(CommitProperties::default().with_application_transaction(mark))
-                .with_actions(actions)
-                .build(
-                    Some(table.snapshot().map_err(&err)?),
-                    table.log_store(),
-                    operation,
-                )
-                .await
-                .map_err(&err)?;
-        failpoint::hit("after_commit");
-        let version = finalized.version();
-        table.state = Some(finalized.snapshot());
-        Ok(version)
+        Err(SinkError::Busy {
+            table: sink.location(tf),
+        })
     }
+}
+
+/// Writes the file's rows, and the kept rows of the files it replaces, as data files of the
+/// table; returns their `add` actions.
+async fn write(
+    table: &DeltaTable,
+    file: &FileCommit<'_>,
+    kept: Vec<RecordBatch>,
+) -> Result<Vec<Action>, DeltaTableError> {
+    let mut writer = RecordBatchWriter::for_table(table)?;
+    for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
+        let labels = Labels {
+            pair: &group.pair,
+            timeframe: file.timeframe,
+            volume_kind: group.volume_kind,
+            source_provider: file.source_provider,
+            ingestion_id: file.ingestion_id,
+            is_mock: false,
+            period: file.period,
+        };
+        // In slices: the writer encodes each batch as it comes, so only one slice of a large
+        // file is held as Arrow arrays at a time.
+        for rows in group.rows.chunks(BATCH_ROWS) {
+            writer.write(build_labelled(&labels, rows)?).await?;
+        }
+    }
+    for batch in kept {
+        writer.write(batch).await?;
+    }
+    Ok(writer.flush().await?.into_iter().map(Action::Add).collect())
 }
 
 /// The files of the table holding rows this file replaces, as `remove` actions, and each such
@@ -193,7 +204,7 @@ impl ImportTables {
 async fn replaced_rows(
     table: &DeltaTable,
     file: &FileCommit<'_>,
-) -> Result<(Vec<Action>, Vec<deltalake::arrow::array::RecordBatch>), DeltaTableError> {
+) -> Result<(Vec<Action>, Vec<RecordBatch>), DeltaTableError> {
     let old: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = file
         .replaced
         .iter()

@@ -136,8 +136,19 @@ impl AppendLog {
         txns: Vec<Transaction>,
         operation: DeltaOperation,
     ) -> Result<Option<u64>, DeltaTableError> {
-        let version = self.version + 1;
         let actions = adds.iter().cloned().map(Action::Add).collect();
+        self.commit_actions(actions, txns, operation).await
+    }
+
+    /// Writes the next version of the log with any `actions` (an import's removes and adds) and
+    /// `txns`; `None` when another writer took that version first.
+    pub(super) async fn commit_actions(
+        &mut self,
+        actions: Vec<Action>,
+        txns: Vec<Transaction>,
+        operation: DeltaOperation,
+    ) -> Result<Option<u64>, DeltaTableError> {
+        let version = self.version + 1;
         let data = CommitData::new(actions, operation, HashMap::new(), txns.clone());
         let bytes = data.get_bytes()?;
         let log_store = self.table.log_store();
