@@ -8,7 +8,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
-use deltalake::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::arrow::compute::kernels::boolean::not;
+use deltalake::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, LogicalFileView, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -170,33 +171,68 @@ impl ImportTables {
 }
 
 /// Writes the file's rows, and the kept rows of the files it replaces, as data files of the
-/// table; returns their `add` actions.
+/// table; returns their `add` actions. Two writers encode at once, one taking the partitions of
+/// even days since the epoch and the other the odd ones, so each partition is one file and
+/// both cores encode Parquet.
 async fn write(
     table: &DeltaTable,
     file: &FileCommit<'_>,
     kept: Vec<RecordBatch>,
 ) -> Result<Vec<Action>, DeltaTableError> {
-    let mut writer = RecordBatchWriter::for_table(table)?;
-    for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
-        let labels = Labels {
-            pair: &group.pair,
-            timeframe: file.timeframe,
-            volume_kind: group.volume_kind,
-            source_provider: file.source_provider,
-            ingestion_id: file.ingestion_id,
-            is_mock: false,
-            period: file.period,
-        };
-        // In slices: the writer encodes each batch as it comes, so only one slice of a large
-        // file is held as Arrow arrays at a time.
-        for rows in group.rows.chunks(BATCH_ROWS) {
-            writer.write(build_labelled(&labels, rows)?).await?;
+    let mut first = RecordBatchWriter::for_table(table)?;
+    let mut second = RecordBatchWriter::for_table(table)?;
+    let (odd, mut odd_batches) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let other = tokio::spawn(async move {
+        while let Some(batch) = odd_batches.recv().await {
+            second.write(batch).await?;
         }
-    }
-    for batch in kept {
-        writer.write(batch).await?;
-    }
-    Ok(writer.flush().await?.into_iter().map(Action::Add).collect())
+        second.flush().await
+    });
+    let written = async || -> Result<(), DeltaTableError> {
+        for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
+            let labels = Labels {
+                pair: &group.pair,
+                timeframe: file.timeframe,
+                volume_kind: group.volume_kind,
+                source_provider: file.source_provider,
+                ingestion_id: file.ingestion_id,
+                is_mock: false,
+                period: file.period,
+            };
+            // In slices: the writers encode each batch as it comes, so only a few slices of a
+            // large file are held as Arrow arrays at a time.
+            for rows in group.rows.chunks(BATCH_ROWS) {
+                let batch = build_labelled(&labels, rows)?;
+                let days = batch
+                    .column_by_name("partition_date")
+                    .expect("the table schema has partition_date")
+                    .as_primitive::<Date32Type>();
+                let even: BooleanArray = days.iter().map(|d| d.map(|d| d % 2 == 0)).collect();
+                let own = filter_record_batch(&batch, &even)?;
+                if own.num_rows() > 0 {
+                    first.write(own).await?;
+                }
+                let rest = filter_record_batch(&batch, &not(&even)?)?;
+                if rest.num_rows() > 0 && odd.send(rest).await.is_err() {
+                    // The other writer stopped: its error is the one to report.
+                    return Ok(());
+                }
+            }
+        }
+        for batch in kept {
+            first.write(batch).await?;
+        }
+        Ok(())
+    };
+    let result = written().await;
+    drop(odd);
+    let mut adds = first.flush().await?;
+    let others = other
+        .await
+        .map_err(|e| DeltaTableError::Generic(format!("a Parquet writer stopped: {e}")))??;
+    result?;
+    adds.extend(others);
+    Ok(adds.into_iter().map(Action::Add).collect())
 }
 
 /// The files of the table holding rows this file replaces, as `remove` actions, and each such
