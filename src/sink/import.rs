@@ -68,7 +68,7 @@ pub struct FileCommit<'a> {
 }
 
 /// Rows turned into one Arrow batch at a time.
-const BATCH_ROWS: usize = 32_768;
+const BATCH_ROWS: usize = 8_192;
 
 /// Loaded tables of one import run, kept up to date between files instead of re-read.
 #[derive(Default)]
@@ -181,7 +181,7 @@ async fn write(
 ) -> Result<Vec<Action>, DeltaTableError> {
     let mut first = RecordBatchWriter::for_table(table)?;
     let mut second = RecordBatchWriter::for_table(table)?;
-    let (odd, mut odd_batches) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let (odd, mut odd_batches) = tokio::sync::mpsc::channel::<RecordBatch>(1);
     let other = tokio::spawn(async move {
         while let Some(batch) = odd_batches.recv().await {
             second.write(batch).await?;
