@@ -154,6 +154,10 @@ pub enum Command {
     Refetch(RefetchArgs),
     /// Compact small files, vacuum files no commit references, and checkpoint every table.
     Maintain(MaintainArgs),
+    /// Import vendor files (Binance, Polygon, HistData, CSV, Parquet) into the same tables.
+    Import(ImportArgs),
+    /// Print an Apache Druid batch ingestion spec for each table.
+    DruidSpec(DruidSpecArgs),
     /// The dead-letter queue: list files, show one, replay corrected records.
     Dlq {
         #[command(subcommand)]
@@ -298,6 +302,45 @@ pub struct MaintainArgs {
     /// the table reads again (their candles can then be refetched).
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// binance-klines, polygon-minute-aggs, histdata-m1, csv or parquet.
+    #[arg(long)]
+    pub format: String,
+    /// A file, or a directory whose files of the format are all imported.
+    #[arg(long)]
+    pub source: String,
+    /// The table to import into (required for csv and parquet; Binance file names say it).
+    #[arg(long)]
+    pub timeframe: Option<String>,
+    /// Only these pairs; for a csv or parquet file without a pair column, its one pair.
+    #[arg(long)]
+    pub pairs: Option<String>,
+    /// `source_provider` of the rows (default: binance, polygon or histdata; required for csv
+    /// and parquet).
+    #[arg(long)]
+    pub provider_name: Option<String>,
+    /// Columns of a csv or parquet file: timestamp=COL,open=COL,high=COL,low=COL,close=COL,volume=COL,pair=COL.
+    #[arg(long)]
+    pub map: Option<String>,
+    /// Integer open times are in s, ms, us or ns (default: date-time text).
+    #[arg(long)]
+    pub timestamp_unit: Option<String>,
+    /// Zone of date-times without an offset, e.g. America/New_York (default: UTC).
+    #[arg(long)]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DruidSpecArgs {
+    /// Comma-separated timeframes whose tables get a spec.
+    #[arg(long)]
+    pub timeframes: String,
+    /// The tables' root as Druid reaches it (default: the lake).
+    #[arg(long)]
+    pub lake_uri: Option<String>,
 }
 
 #[derive(Debug, Args)]

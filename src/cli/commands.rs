@@ -9,8 +9,9 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::args::{
-    BackfillArgs, Cli, Command, DlqCommand, GapsArgs, InstrumentsArgs, LogFormat, MaintainArgs,
-    OutputFormat, RangeArgs, RefetchArgs, SelectionArgs, StatusArgs, TopupArgs,
+    BackfillArgs, Cli, Command, DlqCommand, DruidSpecArgs, GapsArgs, ImportArgs, InstrumentsArgs,
+    LogFormat, MaintainArgs, OutputFormat, RangeArgs, RefetchArgs, SelectionArgs, StatusArgs,
+    TopupArgs,
 };
 use super::output;
 use crate::error::{self, Error, Result, exit};
@@ -22,6 +23,7 @@ use crate::plan::{
     parse_duration, parse_instant, parse_provider,
 };
 use crate::providers::{Clock, Facts, Timeframe, system_clock};
+use crate::report::import_progress::ImportProgress;
 use crate::report::progress::Progress;
 use crate::report::summary::{RunSummary, SeriesResult};
 use crate::report::{metrics, pipes};
@@ -58,6 +60,8 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Gaps(args) => gaps(input, args, out).await,
         Command::Instruments(args) => instruments(input, args, clock, out).await,
         Command::Maintain(args) => maintain(input, args, out).await,
+        Command::Import(args) => import(input, args, out).await,
+        Command::DruidSpec(args) => druid_spec(input, args).await,
     };
     let (code, error) = match result {
         Ok(code) => (code, None),
@@ -354,6 +358,30 @@ async fn instruments(
     let current = ops::universe::current(&settings, provider, clock, args.refresh).await?;
     let report = ops::instruments::report(&settings, &current, args.all).await;
     output::print_instruments(&report, out.json(args.json));
+    Ok(exit::OK)
+}
+
+async fn import(input: SettingsInput, args: ImportArgs, out: Out) -> Result<i32> {
+    let settings = settings(input, Access::Writes).await?;
+    let request = super::import::request(&args).await?;
+    let shutdown = Shutdown::on_signals()
+        .map_err(|e| Error::Failed(format!("could not listen for SIGINT/SIGTERM: {e}")))?;
+    let progress = ImportProgress::for_stderr(out.json_logs, request.files.len() as u64);
+    let ingestion_id = new_ingestion_id();
+    let report = ops::import::import(&settings, &request, &ingestion_id, &progress, || {
+        shutdown.requested().is_some()
+    })
+    .await?;
+    output::print_import(&report, out.format);
+    Ok(error::finished(report.succeeded(), shutdown.requested()))
+}
+
+async fn druid_spec(input: SettingsInput, args: DruidSpecArgs) -> Result<i32> {
+    let settings = settings(input, Access::Reads).await?;
+    let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
+    let explicit = |tf| settings.partition_periods.contains_key(&tf);
+    let specs = super::import::druid_specs(&args, &settings.lake, &sink, explicit).await?;
+    output::print_druid_specs(&specs);
     Ok(exit::OK)
 }
 

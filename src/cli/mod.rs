@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod import;
 mod output;
 
 pub use args::{Cli, LogFormat, OutputFormat};

@@ -7,6 +7,7 @@ use super::args::OutputFormat;
 use crate::ops::backfill::DryRun;
 use crate::ops::demo::DemoReport;
 use crate::ops::gaps::SeriesGaps;
+use crate::ops::import::ImportReport;
 use crate::ops::instruments::{InstrumentLine, InstrumentsReport};
 use crate::ops::maintain::MaintainReport;
 use crate::ops::refetch::{RefetchOutcome, RefetchRun};
@@ -365,4 +366,37 @@ pub fn print_instrument(i: &InstrumentLine) {
             s.coverage.to.as_deref().unwrap_or("-")
         );
     }
+}
+
+pub fn print_import(report: &ImportReport, format: OutputFormat) {
+    print_report(report, format, || {
+        let mut text = String::new();
+        for f in &report.files {
+            text.push_str(&format!(
+                "{}: {}, {} rows, {} rejects, {} duplicates",
+                f.path,
+                f.status.as_str(),
+                f.rows,
+                f.rejects,
+                f.duplicates
+            ));
+            if let Some(note) = f.note.as_ref().or(f.error.as_ref()) {
+                text.push_str(&format!(" ({note})"));
+            }
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "import {}: {} rows, {} rejects\n",
+            report.status, report.total_rows, report.total_rejects
+        ));
+        text
+    });
+}
+
+/// Druid specs are JSON whatever `--output` says.
+pub fn print_druid_specs(specs: &[serde_json::Value]) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(specs).expect("a spec serialises")
+    );
 }

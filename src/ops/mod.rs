@@ -2,7 +2,9 @@
 
 pub mod backfill;
 pub mod demo;
+pub mod druid;
 pub mod gaps;
+pub mod import;
 pub mod instruments;
 pub mod lake;
 pub mod maintain;

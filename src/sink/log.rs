@@ -179,12 +179,25 @@ impl AppendLog {
         operation: DeltaOperation,
         dlq: &[String],
     ) -> Result<Option<u64>, DeltaTableError> {
-        let version = self.version + 1;
         let actions = adds.iter().cloned().map(Action::Add).collect();
         let mut info = HashMap::new();
         if !dlq.is_empty() {
             info.insert(DLQ_INFO.to_string(), serde_json::json!(dlq));
         }
+        self.commit_actions(actions, txns, operation, info).await
+    }
+
+    /// Writes the next version of the log with any `actions` (an import's removes and adds),
+    /// `txns` and `info` for its `commitInfo`; `None` when another writer took that version
+    /// first.
+    pub(super) async fn commit_actions(
+        &mut self,
+        actions: Vec<Action>,
+        txns: Vec<Transaction>,
+        operation: DeltaOperation,
+        info: HashMap<String, serde_json::Value>,
+    ) -> Result<Option<u64>, DeltaTableError> {
+        let version = self.version + 1;
         let data = CommitData::new(actions, operation, info, txns.clone());
         let bytes = data.get_bytes()?;
         let log_store = self.table.log_store();

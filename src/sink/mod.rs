@@ -6,6 +6,7 @@
 
 mod batch;
 mod history;
+pub mod import;
 mod log;
 pub mod marks;
 mod named;

@@ -28,10 +28,10 @@ use crate::providers::Timeframe;
 
 /// The partition a file belongs to and the provider its rows come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct FileGroup {
-    partition_date: String,
-    asset_pair: String,
-    provider: String,
+pub(super) struct FileGroup {
+    pub(super) partition_date: String,
+    pub(super) asset_pair: String,
+    pub(super) provider: String,
 }
 
 /// A file's statistics from the log (`numRecords`, `minValues`, `maxValues`), or `null`.
@@ -41,7 +41,7 @@ pub(super) fn file_stats(file: &LogicalFileView) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-fn group_of(file: &LogicalFileView) -> FileGroup {
+pub(super) fn group_of(file: &LogicalFileView) -> FileGroup {
     let parts = file.partition_values_map();
     let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
     let stats = file_stats(file);
@@ -57,7 +57,7 @@ fn group_of(file: &LogicalFileView) -> FileGroup {
 }
 
 /// Whether a file's timestamp statistics overlap `[start, end)`; unknown statistics overlap.
-fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+pub(super) fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
     let stats = file_stats(file);
     let bound = |k: &str| {
         stats[k]["timestamp"]

@@ -485,6 +485,25 @@ impl DeltaSink {
         })
     }
 
+    /// Runs `work` on the append path's log of the table of `tf`, read up to its latest version
+    /// (the table created with `create_with` when missing, else `None`): how imports look up
+    /// their marks and commit without loading the table's file list.
+    pub(super) async fn on_log<T>(
+        &self,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+        work: impl AsyncFnOnce(&mut AppendLog) -> Result<T, SinkError>,
+    ) -> Result<Option<T>, SinkError> {
+        self.with_log(tf, async |slot| {
+            let Some(log) = self.open_log(slot, tf, create_with).await? else {
+                return Ok(None);
+            };
+            self.catch_up(log, tf).await?;
+            work(log).await.map(Some)
+        })
+        .await
+    }
+
     /// Brings the cached log up to the table's latest version; `true` when the table's
     /// metadata or protocol changed on the way.
     async fn catch_up(&self, log: &mut AppendLog, tf: Timeframe) -> Result<bool, SinkError> {
@@ -592,7 +611,7 @@ pub(super) const COMMIT_TRIES: usize = 10;
 
 /// A short pause after losing a version to another writer, growing with each loss and jittered
 /// so that two writers do not collide again in step.
-async fn lost_race_pause(tries: usize) {
+pub(super) async fn lost_race_pause(tries: usize) {
     let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
     tokio::time::sleep(std::time::Duration::from_millis(20 * tries as u64 + jitter)).await;
 }

@@ -66,6 +66,41 @@ pub struct Reject {
 
 /// Applies every rule of the contract to one candle of timeframe `tf`.
 pub fn validate(wire: WireCandle, tf: Timeframe) -> Result<Candle, Box<Reject>> {
+    let fields = Fields {
+        open_time: wire.open_time,
+        open: wire.open,
+        high: wire.high,
+        low: wire.low,
+        close: wire.close,
+        volume: wire.volume,
+    };
+    check(fields, tf).map_err(|(open_time, reasons)| {
+        Box::new(Reject {
+            open_time,
+            reasons,
+            raw: wire.raw,
+        })
+    })
+}
+
+/// A candle's fields as read, before the rules: each a value or why it is not one.
+#[derive(Debug, Clone)]
+pub struct Fields {
+    pub open_time: Result<DateTime<Utc>, FieldError>,
+    pub open: Result<Decimal, FieldError>,
+    pub high: Result<Decimal, FieldError>,
+    pub low: Result<Decimal, FieldError>,
+    pub close: Result<Decimal, FieldError>,
+    pub volume: Result<Decimal, FieldError>,
+}
+
+/// The rules on bare fields: the candle, or its open time (when readable) and every reason
+/// that applies. Callers that keep the raw record elsewhere (file imports) build a `Reject`
+/// only for the candles that fail.
+pub fn check(
+    fields: Fields,
+    tf: Timeframe,
+) -> Result<Candle, (Option<DateTime<Utc>>, Vec<Reason>)> {
     let mut reasons = Vec::new();
     let mut take = |field: Result<Decimal, FieldError>| match field {
         Ok(v) => Some(v),
@@ -74,12 +109,12 @@ pub fn validate(wire: WireCandle, tf: Timeframe) -> Result<Candle, Box<Reject>> 
             None
         }
     };
-    let open = take(wire.open);
-    let high = take(wire.high);
-    let low = take(wire.low);
-    let close = take(wire.close);
-    let volume = take(wire.volume);
-    let open_time = match wire.open_time {
+    let open = take(fields.open);
+    let high = take(fields.high);
+    let low = take(fields.low);
+    let close = take(fields.close);
+    let volume = take(fields.volume);
+    let open_time = match fields.open_time {
         Ok(t) => Some(t),
         Err(e) => {
             reasons.push(Reason::from_field(e));
@@ -128,11 +163,7 @@ pub fn validate(wire: WireCandle, tf: Timeframe) -> Result<Candle, Box<Reject>> 
         _ => {
             reasons.sort();
             reasons.dedup();
-            Err(Box::new(Reject {
-                open_time,
-                reasons,
-                raw: wire.raw,
-            }))
+            Err((open_time, reasons))
         }
     }
 }

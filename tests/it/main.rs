@@ -15,6 +15,7 @@ mod dlq;
 mod exactly_once;
 mod gaps;
 mod health;
+mod import;
 mod instruments;
 mod listing;
 mod oanda;

@@ -2,11 +2,13 @@
 //! candles `refetch` replaced (`revisions`), and the ledger of replayed records (`ledger`).
 //! This file reads the queue back, naming every file it cannot read instead of skipping it.
 
+mod imported;
 mod ledger;
 mod pending;
 mod rejects;
 mod revisions;
 
+pub use imported::{ImportContext, LineReject};
 pub use ledger::{Ledger, LedgerEntry};
 pub use pending::PendingFile;
 pub use rejects::DlqContext;

@@ -1,0 +1,320 @@
+//! Committing one imported file: its rows (one batch per pair), the removal of the rows an
+//! earlier version of the same file brought and of any row at a key the file now holds, and the
+//! file's mark (a `txn` action `candlelake/import/{file key}` at the file's version), all in one
+//! commit. A file's rows and its mark become visible together or not at all.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::compute::kernels::boolean::not;
+use deltalake::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+use deltalake::kernel::{Action, LogicalFileView, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableError};
+use serde::{Deserialize, Serialize};
+
+use super::PartitionPeriod;
+use super::batch::{Labels, build_labelled};
+use super::rewrite::{file_batch, group_of, overlaps};
+use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
+use crate::failpoint;
+use crate::model::Row;
+use crate::providers::{Timeframe, VolumeKind};
+
+/// The rows of one pair read from a file, validated and free of duplicates.
+#[derive(Debug, Clone)]
+pub struct PairRows {
+    pub pair: String,
+    pub volume_kind: VolumeKind,
+    pub rows: Vec<Row>,
+}
+
+/// The open times of one pair's rows a file brought: what a changed file replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Footprint {
+    pub pair: String,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+impl PairRows {
+    /// The span of open times these rows cover; `None` when there are none.
+    pub fn footprint(&self) -> Option<Footprint> {
+        let times = self.rows.iter().map(|r| r.candle.open_time);
+        Some(Footprint {
+            pair: self.pair.clone(),
+            first: times.clone().min()?,
+            last: times.max()?,
+        })
+    }
+}
+
+/// One file's commit.
+pub struct FileCommit<'a> {
+    pub timeframe: Timeframe,
+    pub period: PartitionPeriod,
+    /// `source_provider` of every row: the vendor or `--provider-name`.
+    pub source_provider: &'a str,
+    pub ingestion_id: &'a str,
+    pub groups: &'a [PairRows],
+    /// What the previous version of the file brought, when it was imported before.
+    pub replaced: &'a [Footprint],
+    /// The file's mark and the version this commit records.
+    pub app_id: &'a str,
+    pub version: i64,
+}
+
+/// Rows turned into one Arrow batch at a time.
+const BATCH_ROWS: usize = 8_192;
+
+/// Loaded tables of one import run, kept up to date between files instead of re-read.
+#[derive(Default)]
+pub struct ImportTables {
+    tables: HashMap<Timeframe, DeltaTable>,
+}
+
+impl ImportTables {
+    /// The table of `tf`, read up to its latest version; `None` when it does not exist yet.
+    async fn current(
+        &mut self,
+        sink: &DeltaSink,
+        tf: Timeframe,
+    ) -> Result<Option<&mut DeltaTable>, SinkError> {
+        if let Some(table) = self.tables.get_mut(&tf) {
+            table
+                .update_incremental(None)
+                .await
+                .map_err(sink.delta_err(tf))?;
+        } else if let Some(table) = sink.load(tf).await? {
+            self.tables.insert(tf, table);
+        }
+        Ok(self.tables.get_mut(&tf))
+    }
+
+    /// The version a file's mark records in the table of `tf`.
+    pub async fn mark(
+        &mut self,
+        sink: &DeltaSink,
+        tf: Timeframe,
+        app_id: &str,
+    ) -> Result<Option<i64>, SinkError> {
+        let err = sink.delta_err(tf);
+        let found = sink
+            .on_log(tf, None, async |log| log.mark(app_id).await.map_err(&err))
+            .await?;
+        Ok(found.flatten())
+    }
+
+    /// Writes the file's rows and commits them with its mark and the removals, creating the
+    /// table when it does not exist. Returns the new table version.
+    ///
+    /// The rows it replaces are found in the loaded table's file list; the commit itself goes
+    /// through the append path's log. When another writer takes the version first, an append
+    /// is committed again at the next one, and a replacement is worked out again.
+    pub async fn commit(
+        &mut self,
+        sink: &DeltaSink,
+        file: &FileCommit<'_>,
+    ) -> Result<u64, SinkError> {
+        let tf = file.timeframe;
+        let err = sink.delta_err(tf);
+        let mut tries = 0;
+        while tries < COMMIT_TRIES {
+            if self.current(sink, tf).await?.is_none() {
+                sink.on_log(tf, Some(file.period), async |_| Ok(())).await?;
+            }
+            let Some(table) = self.current(sink, tf).await? else {
+                return Err(err(DeltaTableError::NotATable(sink.location(tf))));
+            };
+            let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
+            let replacing = !removes.is_empty();
+            let mut actions = removes;
+            actions.extend(write(table, file, kept).await.map_err(&err)?);
+            failpoint::hit("before_commit");
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: Some(format!("import of {}", file.app_id)),
+            };
+            while tries < COMMIT_TRIES {
+                tries += 1;
+                let mark = Transaction::new_with_last_update(
+                    file.app_id,
+                    file.version,
+                    Some(Utc::now().timestamp_millis()),
+                );
+                let committed = sink
+                    .on_log(tf, None, async |log| {
+                        log.commit_actions(
+                            actions.clone(),
+                            vec![mark],
+                            operation.clone(),
+                            HashMap::new(),
+                        )
+                        .await
+                        .map_err(&err)
+                    })
+                    .await?
+                    .flatten();
+                if let Some(version) = committed {
+                    failpoint::hit("after_commit");
+                    return Ok(version);
+                }
+                lost_race_pause(tries).await;
+                if replacing {
+                    break;
+                }
+            }
+        }
+        Err(SinkError::Busy {
+            table: sink.location(tf),
+        })
+    }
+}
+
+/// Writes the file's rows, and the kept rows of the files it replaces, as data files of the
+/// table; returns their `add` actions. Two writers encode at once, one taking the partitions of
+/// even days since the epoch and the other the odd ones, so each partition is one file and
+/// both cores encode Parquet.
+async fn write(
+    table: &DeltaTable,
+    file: &FileCommit<'_>,
+    kept: Vec<RecordBatch>,
+) -> Result<Vec<Action>, DeltaTableError> {
+    let mut first = RecordBatchWriter::for_table(table)?;
+    let mut second = RecordBatchWriter::for_table(table)?;
+    let (odd, mut odd_batches) = tokio::sync::mpsc::channel::<RecordBatch>(1);
+    let other = tokio::spawn(async move {
+        while let Some(batch) = odd_batches.recv().await {
+            second.write(batch).await?;
+        }
+        second.flush().await
+    });
+    let written = async || -> Result<(), DeltaTableError> {
+        for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
+            let labels = Labels {
+                pair: &group.pair,
+                timeframe: file.timeframe,
+                volume_kind: group.volume_kind,
+                source_provider: file.source_provider,
+                ingestion_id: file.ingestion_id,
+                is_mock: false,
+                period: file.period,
+            };
+            // In slices: the writers encode each batch as it comes, so only a few slices of a
+            // large file are held as Arrow arrays at a time.
+            for rows in group.rows.chunks(BATCH_ROWS) {
+                let batch = build_labelled(&labels, rows)?;
+                let days = batch
+                    .column_by_name("partition_date")
+                    .expect("the table schema has partition_date")
+                    .as_primitive::<Date32Type>();
+                let even: BooleanArray = days.iter().map(|d| d.map(|d| d % 2 == 0)).collect();
+                let own = filter_record_batch(&batch, &even)?;
+                if own.num_rows() > 0 {
+                    first.write(own).await?;
+                }
+                let rest = filter_record_batch(&batch, &not(&even)?)?;
+                if rest.num_rows() > 0 && odd.send(rest).await.is_err() {
+                    // The other writer stopped: its error is the one to report.
+                    return Ok(());
+                }
+            }
+        }
+        for batch in kept {
+            first.write(batch).await?;
+        }
+        Ok(())
+    };
+    let result = written().await;
+    drop(odd);
+    let mut adds = first.flush().await?;
+    let others = other
+        .await
+        .map_err(|e| DeltaTableError::Generic(format!("a Parquet writer stopped: {e}")))??;
+    result?;
+    adds.extend(others);
+    Ok(adds.into_iter().map(Action::Add).collect())
+}
+
+/// The files of the table holding rows this file replaces, as `remove` actions, and each such
+/// file's other rows, to be written again.
+async fn replaced_rows(
+    table: &DeltaTable,
+    file: &FileCommit<'_>,
+) -> Result<(Vec<Action>, Vec<RecordBatch>), DeltaTableError> {
+    let old: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = file
+        .replaced
+        .iter()
+        .map(|f| (f.pair.as_str(), (f.first, f.last)))
+        .collect();
+    let spans: HashMap<&str, (DateTime<Utc>, DateTime<Utc>)> = file
+        .groups
+        .iter()
+        .filter_map(|g| {
+            g.footprint()
+                .map(|fp| (g.pair.as_str(), (fp.first, fp.last)))
+        })
+        .collect();
+    // The pair is a partition value, read without parsing the file's statistics: most files of
+    // a large table hold other pairs.
+    let files: Vec<LogicalFileView> = table
+        .snapshot()?
+        .log_data()
+        .iter()
+        .filter(|f| {
+            let parts = f.partition_values_map();
+            let pair = parts.get("partition_asset_pair").cloned().flatten();
+            pair.is_some_and(|p| old.contains_key(p.as_str()) || spans.contains_key(p.as_str()))
+        })
+        .collect();
+    let (mut removes, mut kept) = (Vec::new(), Vec::new());
+    let mut keys: HashMap<String, HashSet<i64>> = HashMap::new();
+    for f in files {
+        let group = group_of(&f);
+        if group.provider != file.source_provider {
+            continue;
+        }
+        let pair = group.asset_pair.as_str();
+        let old_span = old.get(pair).copied();
+        let new_span = spans.get(pair).copied();
+        let touches = |span: Option<(DateTime<Utc>, DateTime<Utc>)>| {
+            span.is_some_and(|(first, last)| {
+                overlaps(&f, first, last + chrono::TimeDelta::microseconds(1))
+            })
+        };
+        if !touches(old_span) && !touches(new_span) {
+            continue;
+        }
+        let batch = file_batch(table, &f).await?;
+        let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        // The open times of the file's rows of this pair, gathered only for a pair whose stored
+        // rows the file overlaps (a first import of new history overlaps none).
+        let new_keys = keys.entry(pair.to_string()).or_insert_with(|| {
+            file.groups
+                .iter()
+                .filter(|g| g.pair == pair)
+                .flat_map(|g| g.rows.iter().map(|r| r.candle.open_time.timestamp_micros()))
+                .collect()
+        });
+        let keep: BooleanArray = (0..batch.num_rows())
+            .map(|i| {
+                let t = times.value(i);
+                let in_old = old_span.is_some_and(|(first, last)| {
+                    first.timestamp_micros() <= t && t <= last.timestamp_micros()
+                });
+                let in_new = new_keys.contains(&t);
+                Some(!(in_old || in_new))
+            })
+            .collect();
+        if keep.true_count() == batch.num_rows() {
+            continue;
+        }
+        kept.push(filter_record_batch(&batch, &keep)?);
+        removes.push(Action::Remove(f.remove_action(true)));
+    }
+    Ok((removes, kept))
+}

@@ -1,0 +1,170 @@
+//! Object storage against a real S3-compatible server (moto): an `s3://` source (Binance
+//! archives and their checksums in a bucket) imported like local files and skipped when
+//! unchanged (by ETag); and with an `s3://` lake, importers claiming files by conditional puts
+//! in the lake instead of lock files.
+
+use candlelake::providers::Timeframe;
+
+use super::{commits, statuses, table};
+use crate::support::servers::moto;
+use crate::support::{Workspace, python, root};
+
+fn with_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ALLOW_HTTP", "true"),
+    ] {
+        ws.set(k, v);
+    }
+    ws
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_prefix_imports_like_a_directory() {
+    let s3 = moto().await;
+    let uploaded = python(&format!(
+        "import boto3, os\n\
+         s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing',\n\
+                           aws_secret_access_key='testing', region_name='us-east-1')\n\
+         d = '{}'\n\
+         [s3.upload_file(os.path.join(d, n), 'lake', 'vendor/binance/' + n) for n in os.listdir(d)]\n\
+         print('uploaded')",
+        s3.url(),
+        root().join("fixtures/import/binance").display()
+    ));
+    assert!(uploaded.contains("uploaded"), "{uploaded}");
+    let ws = with_s3(Workspace::offline(), &s3.url());
+    let args = [
+        "import",
+        "--format",
+        "binance-klines",
+        "--source",
+        "s3://lake/vendor/binance/",
+    ];
+    let report = ws.run_json_expect(args, 2).await;
+    assert_eq!(
+        statuses(&report),
+        [
+            ("BNBUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
+            (
+                "BTCUSDT-1m-2024-01-01.zip".into(),
+                "success".into(),
+                3,
+                1,
+                1
+            ),
+            (
+                "ETHUSDT-1m-2025-01-01.zip".into(),
+                "success".into(),
+                2,
+                2,
+                0
+            ),
+            ("SOLUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
+        ]
+    );
+    assert_eq!(
+        report["files"][1]["path"],
+        "s3://lake/vendor/binance/BTCUSDT-1m-2024-01-01.zip"
+    );
+    assert!(
+        report["files"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("its .CHECKSUM says")
+    );
+    let local = Workspace::offline();
+    let dir = super::fixture_dir(&local, "binance");
+    local
+        .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
+        .await;
+    assert_eq!(
+        table(&ws, Timeframe::M1).await,
+        table(&local, Timeframe::M1).await
+    );
+    let versions = commits(&ws, "1m");
+    let again = ws.run_json_expect(args, 2).await;
+    let skipped = statuses(&again).iter().filter(|s| s.1 == "skipped").count();
+    assert_eq!(skipped, 2, "{again}");
+    assert_eq!(commits(&ws, "1m"), versions);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn importers_on_an_s3_lake_claim_files_in_the_lake() {
+    let s3 = moto().await;
+    let ws = with_s3(Workspace::offline(), &s3.url()).with("CANDLELAKE_LAKE", "s3://lake/candles");
+    let dir = super::fixture_dir(&ws, "binance");
+    let mut args = vec!["--output".to_string(), "json".to_string()];
+    args.extend(super::import("binance-klines", &dir, &[]));
+    let (a, b) = (ws.spawn(&args), ws.spawn(&args));
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let mut imported = Vec::new();
+    for out in [&a, &b] {
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = crate::support::stdout_json(out);
+        imported.extend(
+            statuses(&report)
+                .into_iter()
+                .filter(|s| s.1 == "success")
+                .map(|s| s.0),
+        );
+    }
+    imported.sort();
+    assert_eq!(
+        imported,
+        ["BTCUSDT-1m-2024-01-01.zip", "ETHUSDT-1m-2025-01-01.zip"]
+    );
+    let locks = std::fs::read_dir(ws.state().join("imports"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "lock")
+        })
+        .count();
+    assert_eq!(locks, 0, "an s3 lake takes its claims in the lake");
+    let claims = python(&format!(
+        "import boto3\n\
+         s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing',\n\
+                           aws_secret_access_key='testing', region_name='us-east-1')\n\
+         r = s3.list_objects_v2(Bucket='lake', Prefix='candles/_candlelake/import-claims/')\n\
+         print('claims', r['KeyCount'])",
+        s3.url()
+    ));
+    assert!(
+        claims.contains("claims 0"),
+        "released claims stay: {claims}"
+    );
+    let local = Workspace::offline();
+    let dir = super::fixture_dir(&local, "binance");
+    local
+        .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
+        .await;
+    let lake_rows = python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         o = dict(AWS_ENDPOINT_URL='{}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
+         print('rows', t.num_rows)",
+        s3.url()
+    ));
+    let expected = table(&local, Timeframe::M1).await.len();
+    assert!(
+        lake_rows.contains(&format!("rows {expected}\n")),
+        "{lake_rows}"
+    );
+}
