@@ -4,6 +4,7 @@
 //!
 //! Contract: a commit is atomic; its rows and its coverage marks (`txn` actions
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
+//! So do an imported file's rows and its mark (`candlelake/import/{key}`, see `import`).
 
 mod batch;
 pub mod import;
