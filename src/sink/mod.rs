@@ -1,8 +1,10 @@
 //! The Delta tables `raw_market_data_{tf}`: schema, creation, partitioning and commits with
-//! application transactions. The only code that touches `deltalake`.
+//! application transactions. The only code that touches the Delta tables (vendor Parquet files
+//! are read in `ops/import/parquet.rs` with the `arrow` and `parquet` crates `deltalake` re-exports).
 //!
 //! Contract: a commit is atomic; its rows and its coverage marks (`txn` actions
 //! `candlelake/{provider}/{pair}/{tf}/to` and `.../from`) become visible together or not at all.
+//! So do an imported file's rows and its mark (`candlelake/import/{key}`, see `import`).
 
 mod batch;
 mod history;

@@ -1,7 +1,8 @@
 //! Parquet files → the same header-and-lines text a CSV file is, so that one reader checks
 //! both: the mapped columns only, each cast to text exactly (strings, integers, decimals,
 //! timestamps). A floating-point price column is refused: its values are binary fractions, not
-//! the exact decimals a vendor published.
+//! the exact decimals a vendor published. The `arrow` and `parquet` crates are the ones
+//! `deltalake` re-exports: one copy in the build.
 
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;

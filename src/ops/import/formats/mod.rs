@@ -11,9 +11,8 @@ mod stamp;
 
 use std::ops::Range;
 
-pub use binance::{binance_pair, binance_timeframe};
+pub use binance::binance_timeframe;
 pub use generic::{ColumnMap, MAP_FIELDS, TimestampUnit};
-pub use histdata::histdata_pair;
 
 use crate::providers::{Timeframe, VolumeKind};
 use crate::stage::validate::Fields;
