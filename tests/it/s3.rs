@@ -9,6 +9,29 @@ use crate::support::synth::{slow_server, synth_server};
 use crate::support::workspace::assert_done_or_lost_race;
 use crate::support::{Workspace, backfill, python};
 
+/// The S3 options as the JSON object delta-rs Python takes.
+fn python_options(endpoint: &str) -> serde_json::Value {
+    serde_json::Value::Object(
+        s3_options(endpoint)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.into()))
+            .collect(),
+    )
+}
+
+/// The 1h table's row count and count of distinct (pair, time) keys on S3, as delta-rs Python
+/// reads them: "N M".
+fn rows_and_unique_rows(endpoint: &str) -> String {
+    python(&format!(
+        "import json\n\
+         from deltalake import DeltaTable\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
+         rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp']).to_pylist()\n\
+         print(len(rows), len({{(r['asset_pair'], r['timestamp']) for r in rows}}))",
+        python_options(endpoint)
+    ))
+}
+
 fn on_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
     ws.set("CANDLELAKE_LAKE", "s3://lake/candles");
     for (k, v) in s3_options(endpoint) {
@@ -39,18 +62,7 @@ async fn two_writers_on_s3_lose_no_commit_and_duplicate_nothing() {
     // A rerun finds everything in place.
     a.run_expect(&wide, 0).await;
 
-    let options: serde_json::Map<_, _> = s3_options(&s3.url())
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into()))
-        .collect();
-    let count = python(&format!(
-        "import json\n\
-         from deltalake import DeltaTable\n\
-         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
-         rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp']).to_pylist()\n\
-         print(len(rows), len({{(r['asset_pair'], r['timestamp']) for r in rows}}))",
-        serde_json::Value::Object(options)
-    ));
+    let count = rows_and_unique_rows(&s3.url());
     assert_eq!(
         count.trim(),
         format!("{expected} {expected}"),
@@ -79,10 +91,7 @@ async fn four_processes_creating_one_table_on_s3_lose_no_row() {
     for pair in pairs {
         reference.run_expect(day(pair), 0).await;
     }
-    let options: serde_json::Map<_, _> = s3_options(&s3.url())
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into()))
-        .collect();
+    let options = python_options(&s3.url());
     let listed = python(&format!(
         "import json\n\
          from deltalake import DeltaTable\n\
@@ -90,7 +99,7 @@ async fn four_processes_creating_one_table_on_s3_lose_no_row() {
          rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp', 'close']).to_pylist()\n\
          for r in sorted(rows, key=lambda r: (r['asset_pair'], r['timestamp'])):\n\
          \x20   print(r['asset_pair'], r['timestamp'].isoformat(), format(r['close'].normalize(), 'f'))",
-        serde_json::Value::Object(options)
+        options
     ));
     let expected: String = reference
         .rows(Timeframe::H1)
@@ -130,18 +139,7 @@ async fn a_writer_killed_beside_another_on_s3_leaves_one_of_everything() {
     let reference = Workspace::synth(&fast);
     reference.run_expect(&wide, 0).await;
     let expected = reference.rows(Timeframe::H1).await;
-    let options: serde_json::Map<_, _> = s3_options(&s3.url())
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into()))
-        .collect();
-    let count = python(&format!(
-        "import json\n\
-         from deltalake import DeltaTable\n\
-         t = DeltaTable('s3://lake/candles/raw_market_data_1h', storage_options=json.loads('{}'))\n\
-         rows = t.to_pyarrow_table(columns=['asset_pair', 'timestamp']).to_pylist()\n\
-         print(len(rows), len({{(r['asset_pair'], r['timestamp']) for r in rows}}))",
-        serde_json::Value::Object(options)
-    ));
+    let count = rows_and_unique_rows(&s3.url());
     let n = expected.len();
     assert_eq!(count.trim(), format!("{n} {n}"), "rows and unique rows");
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::DeadLetterQueue;
+use super::rejects::{Context, File};
 use crate::failpoint;
 use crate::stage::validate::Reason;
 use crate::state::atomic::write_atomic;
@@ -28,24 +29,6 @@ pub struct LineReject<'a> {
     pub open_time: Option<DateTime<Utc>>,
     pub reasons: &'a [Reason],
     pub raw: &'a str,
-}
-
-#[derive(Serialize)]
-struct File<'a> {
-    timestamp: String,
-    error: &'static str,
-    context: Context<'a>,
-    records: Vec<Record<'a>>,
-}
-
-#[derive(Serialize)]
-struct Context<'a> {
-    provider: &'a str,
-    asset_pair: &'a str,
-    timeframe: &'a str,
-    source_timeframe: &'a str,
-    ingestion_id: &'a str,
-    request: &'a str,
 }
 
 #[derive(Serialize)]

@@ -25,22 +25,23 @@ pub struct DlqContext<'a> {
     pub request: &'a str,
 }
 
+/// A DLQ file as written, whatever its records carry (a fetched or an imported candle).
 #[derive(Serialize)]
-struct File<'a> {
-    timestamp: String,
-    error: &'static str,
-    context: Context<'a>,
-    records: Vec<Record<'a>>,
+pub(super) struct File<'a, R> {
+    pub(super) timestamp: String,
+    pub(super) error: &'static str,
+    pub(super) context: Context<'a>,
+    pub(super) records: Vec<R>,
 }
 
 #[derive(Serialize)]
-struct Context<'a> {
-    provider: &'a str,
-    asset_pair: &'a str,
-    timeframe: &'a str,
-    source_timeframe: &'a str,
-    ingestion_id: &'a str,
-    request: &'a str,
+pub(super) struct Context<'a> {
+    pub(super) provider: &'a str,
+    pub(super) asset_pair: &'a str,
+    pub(super) timeframe: &'a str,
+    pub(super) source_timeframe: &'a str,
+    pub(super) ingestion_id: &'a str,
+    pub(super) request: &'a str,
 }
 
 #[derive(Serialize)]
