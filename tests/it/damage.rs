@@ -219,11 +219,7 @@ async fn a_torn_commit_fails_its_table_alone_and_is_named() {
 async fn lost_watermarks_do_not_stop_topup() {
     let server = synth_server().await;
     let ws = Workspace::synth(&server);
-    let day = |d: i64| {
-        (chrono::Utc::now() - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
+    let day = crate::support::days_ago;
     let (start, end) = (day(3), day(1));
     ws.run_expect(
         backfill("coinbase", "BTC-USD,ETH-USD", "1h").range(&start, &end),

@@ -110,11 +110,7 @@ async fn four_shards_at_once_write_what_one_run_writes() {
 async fn topup_tops_up_only_its_shard() {
     let server = synth_server().await;
     let ws = Workspace::synth(&server);
-    let day = |d: i64| {
-        (chrono::Utc::now() - chrono::Duration::days(d))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
+    let day = crate::support::days_ago;
     ws.run_expect(backfill("coinbase", PAIRS, "1d").range(&day(6), &day(3)), 0)
         .await;
     let summary = ws.run_ok(["topup", "--shard", "1/2"]).await;

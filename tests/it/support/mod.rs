@@ -32,6 +32,13 @@ pub fn shard_of(provider: &str, pair: &str, tf: &str, shards: u64) -> u64 {
     hash % shards
 }
 
+/// The UTC date `days` days before today, as `--start`/`--end` take it.
+pub fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 /// The text of `fixtures/{rel}`.
 pub fn fixture(rel: &str) -> String {
     let path = root().join("fixtures").join(rel);
