@@ -150,8 +150,6 @@ async fn kill_after(ws: &Workspace, args: Args, delay: Duration) -> bool {
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread")]
 async fn abort_at_every_failpoint_then_rerun_is_exact() {
-    use std::os::unix::process::ExitStatusExt;
-
     let server = synth_server().await;
     let clean = clean_run(&server).await;
     let points = [
@@ -164,19 +162,12 @@ async fn abort_at_every_failpoint_then_rerun_is_exact() {
     ];
     for point in points {
         for (run, nth) in [(0, 3), (1, 2)] {
-            let mut ws = Workspace::synth(&server);
+            let ws = Workspace::synth(&server);
             if run == 1 {
                 ws.run_expect(args(0), 0).await;
             }
-            ws.set("CANDLELAKE_CRASH_AT", &format!("{point}:{nth}"));
-            let out = ws.run(args(run)).await;
-            assert_eq!(
-                out.status.signal(),
-                Some(6),
-                "{point}:{nth} in run {run} should abort: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            ws.env.remove("CANDLELAKE_CRASH_AT");
+            ws.run_aborting_at(&format!("{point}:{nth}"), args(run))
+                .await;
             finish_both_runs(&ws).await;
             assert_like_clean(&ws, &clean, &format!("{point}:{nth} in run {run}")).await;
         }

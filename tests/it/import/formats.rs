@@ -2,7 +2,7 @@
 
 use candlelake::providers::Timeframe;
 
-use super::{dlq_records, fixture_dir, import, row, statuses, table};
+use super::{binance_statuses, dlq_records, fixture_dir, import, row, statuses, table};
 use crate::support::{Workspace, read_json};
 
 fn s(items: &[&str]) -> Vec<String> {
@@ -17,27 +17,7 @@ async fn binance_archives_land_exactly_and_bad_archives_fail_alone() {
         .run_json_expect(import("binance-klines", &dir, &[]), 2)
         .await;
     assert_eq!(report["status"], "partial");
-    assert_eq!(
-        statuses(&report),
-        [
-            ("BNBUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
-            (
-                "BTCUSDT-1m-2024-01-01.zip".into(),
-                "success".into(),
-                3,
-                1,
-                1
-            ),
-            (
-                "ETHUSDT-1m-2025-01-01.zip".into(),
-                "success".into(),
-                2,
-                2,
-                0
-            ),
-            ("SOLUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
-        ]
-    );
+    assert_eq!(statuses(&report), binance_statuses());
     let errors: Vec<String> = report["files"]
         .as_array()
         .unwrap()

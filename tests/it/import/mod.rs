@@ -131,6 +131,29 @@ fn statuses(report: &serde_json::Value) -> Vec<(String, String, u64, u64, u64)> 
     out
 }
 
+/// What an import of the Binance fixtures reports per file: the corrupt archive and the wrong
+/// checksum fail alone, the rest lands.
+fn binance_statuses() -> Vec<(String, String, u64, u64, u64)> {
+    vec![
+        ("BNBUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
+        (
+            "BTCUSDT-1m-2024-01-01.zip".into(),
+            "success".into(),
+            3,
+            1,
+            1,
+        ),
+        (
+            "ETHUSDT-1m-2025-01-01.zip".into(),
+            "success".into(),
+            2,
+            2,
+            0,
+        ),
+        ("SOLUSDT-1m-2024-01-01.zip".into(), "failed".into(), 0, 0, 0),
+    ]
+}
+
 /// Versions in a table's log: how many commits it has.
 fn commits(ws: &Workspace, tf: &str) -> usize {
     std::fs::read_dir(ws.table_dir(tf).join("_delta_log"))

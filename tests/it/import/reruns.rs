@@ -220,8 +220,6 @@ async fn assert_like_clean(ws: &Workspace, clean: &Clean, what: &str) {
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread")]
 async fn abort_at_every_failpoint_then_rerun_is_exact() {
-    use std::os::unix::process::ExitStatusExt;
-
     let clean = clean_import(400).await;
     let points = [
         "before_commit",
@@ -231,17 +229,10 @@ async fn abort_at_every_failpoint_then_rerun_is_exact() {
         "mid_import_state",
     ];
     for point in points {
-        let mut ws = Workspace::offline();
+        let ws = Workspace::offline();
         let dir = histdata_dir(&ws, 400);
-        ws.set("CANDLELAKE_CRASH_AT", &format!("{point}:2"));
-        let out = ws.run(histdata(&dir)).await;
-        assert_eq!(
-            out.status.signal(),
-            Some(6),
-            "{point}:2 should abort: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        ws.env.remove("CANDLELAKE_CRASH_AT");
+        ws.run_aborting_at(&format!("{point}:2"), histdata(&dir))
+            .await;
         ws.run_expect(histdata(&dir), 0).await;
         assert_like_clean(&ws, &clean, point).await;
     }

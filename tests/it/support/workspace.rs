@@ -155,6 +155,26 @@ impl Workspace {
         self.run_ok(args).await
     }
 
+    /// Runs with the crash point `point` (`name` or `name:nth`, the `failpoints` feature) and
+    /// asserts that the run aborted there; the crash point is not set for later runs.
+    pub async fn run_aborting_at<A>(&self, point: &str, args: A)
+    where
+        A: IntoIterator,
+        A::Item: AsRef<str>,
+    {
+        use std::os::unix::process::ExitStatusExt;
+
+        let mut command = self.command(args);
+        command.env("CANDLELAKE_CRASH_AT", point);
+        let out = output(command).await;
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "{point} should abort: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs with `--output json` and returns the exit code and the parsed summary.
     pub async fn run_json<A>(&self, args: A) -> (i32, serde_json::Value)
     where

@@ -116,13 +116,8 @@ mod tests {
         let text = "1704067200000,1,2,1,1,1,1704067259999,1,1,1,1,0\n\
                     1735689600000000,1,2,1,1,1,1735689659999999,1,1,1,1,0\n";
         let parsed = read("BTCUSDT-1m-2025-01-01.csv", text.into()).unwrap();
-        let times: Vec<_> = parsed
-            .records
-            .iter()
-            .map(|r| r.fields.open_time.unwrap().to_rfc3339())
-            .collect();
         assert_eq!(
-            times,
+            parsed.open_times(),
             ["2024-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00"]
         );
         assert_eq!(parsed.pairs[0].0, "BTC-USDT");

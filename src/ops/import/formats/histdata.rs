@@ -86,13 +86,8 @@ mod tests {
         let text = "20230102 170000;1.070100;1.070200;1.070000;1.070100;0\n\
                     20230703 170000;1.091000;1.091100;1.090900;1.091000;0\n";
         let parsed = read("DAT_ASCII_EURUSD_M1_2023.csv", text.into(), None).unwrap();
-        let times: Vec<_> = parsed
-            .records
-            .iter()
-            .map(|r| r.fields.open_time.unwrap().to_rfc3339())
-            .collect();
         assert_eq!(
-            times,
+            parsed.open_times(),
             ["2023-01-02T22:00:00+00:00", "2023-07-03T22:00:00+00:00"]
         );
         assert_eq!(parsed.pairs, [("EUR-USD".to_string(), VolumeKind::None)]);

@@ -83,6 +83,17 @@ pub struct Parsed {
     pub timeframe: Option<Timeframe>,
 }
 
+#[cfg(test)]
+impl Parsed {
+    /// Every record's open time as RFC 3339 text (the readers' tests compare these).
+    pub fn open_times(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .map(|r| r.fields.open_time.unwrap().to_rfc3339())
+            .collect()
+    }
+}
+
 impl Parsed {
     /// The index of `pair`, added when new.
     pub fn pair_index(&mut self, pair: &str, kind: VolumeKind) -> usize {
