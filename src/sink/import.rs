@@ -4,20 +4,22 @@
 //! commit. A file's rows and its mark become visible together or not at all.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
-use deltalake::arrow::compute::kernels::boolean::not;
-use deltalake::arrow::datatypes::{Date32Type, TimestampMicrosecondType};
+use deltalake::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::arrow::error::ArrowError;
 use deltalake::kernel::{Action, LogicalFileView, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use serde::{Deserialize, Serialize};
 
 use super::PartitionPeriod;
 use super::batch::{Labels, build_labelled};
+use super::datafiles;
 use super::rewrite::{file_batch, group_of, overlaps};
 use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::failpoint;
@@ -59,7 +61,7 @@ pub struct FileCommit<'a> {
     /// `source_provider` of every row: the vendor or `--provider-name`.
     pub source_provider: &'a str,
     pub ingestion_id: &'a str,
-    pub groups: &'a [PairRows],
+    pub groups: Arc<[PairRows]>,
     /// What the previous version of the file brought, when it was imported before.
     pub replaced: &'a [Footprint],
     /// The file's mark and the version this commit records.
@@ -67,8 +69,8 @@ pub struct FileCommit<'a> {
     pub version: i64,
 }
 
-/// Rows turned into one Arrow batch at a time.
-const BATCH_ROWS: usize = 8_192;
+/// Rows of one data file at most: a month of minutes in one file, a year of minutes in a few.
+const FILE_ROWS: usize = 131_072;
 
 /// Loaded tables of one import run, kept up to date between files instead of re-read.
 #[derive(Default)]
@@ -176,68 +178,72 @@ impl ImportTables {
 }
 
 /// Writes the file's rows, and the kept rows of the files it replaces, as data files of the
-/// table; returns their `add` actions. Two writers encode at once, one taking the partitions of
-/// even days since the epoch and the other the odd ones, so each partition is one file and
-/// both cores encode Parquet.
+/// table; returns their `add` actions. Each pair's rows of one partition are one file (a
+/// partition of more than `FILE_ROWS` rows several), each kept file's rows another.
 async fn write(
     table: &DeltaTable,
     file: &FileCommit<'_>,
     kept: Vec<RecordBatch>,
 ) -> Result<Vec<Action>, DeltaTableError> {
-    let mut first = RecordBatchWriter::for_table(table)?;
-    let mut second = RecordBatchWriter::for_table(table)?;
-    let (odd, mut odd_batches) = tokio::sync::mpsc::channel::<RecordBatch>(1);
-    let other = tokio::spawn(async move {
-        while let Some(batch) = odd_batches.recv().await {
-            second.write(batch).await?;
-        }
-        second.flush().await
+    type Build = Box<dyn FnOnce() -> Result<RecordBatch, ArrowError> + Send>;
+    let shared = Arc::new(Shared {
+        timeframe: file.timeframe,
+        period: file.period,
+        source_provider: file.source_provider.to_string(),
+        ingestion_id: file.ingestion_id.to_string(),
     });
-    let written = async || -> Result<(), DeltaTableError> {
-        for group in file.groups.iter().filter(|g| !g.rows.is_empty()) {
-            let labels = Labels {
-                pair: &group.pair,
-                timeframe: file.timeframe,
-                volume_kind: group.volume_kind,
-                source_provider: file.source_provider,
-                ingestion_id: file.ingestion_id,
-                is_mock: false,
-                period: file.period,
-            };
-            // In slices: the writers encode each batch as it comes, so only a few slices of a
-            // large file are held as Arrow arrays at a time.
-            for rows in group.rows.chunks(BATCH_ROWS) {
-                let batch = build_labelled(&labels, rows)?;
-                let days = batch
-                    .column_by_name("partition_date")
-                    .expect("the table schema has partition_date")
-                    .as_primitive::<Date32Type>();
-                let even: BooleanArray = days.iter().map(|d| d.map(|d| d % 2 == 0)).collect();
-                let own = filter_record_batch(&batch, &even)?;
-                if own.num_rows() > 0 {
-                    first.write(own).await?;
-                }
-                let rest = filter_record_batch(&batch, &not(&even)?)?;
-                if rest.num_rows() > 0 && odd.send(rest).await.is_err() {
-                    // The other writer stopped: its error is the one to report.
-                    return Ok(());
-                }
-            }
+    let mut builds: Vec<Build> = Vec::new();
+    for (g, group) in file.groups.iter().enumerate() {
+        for rows in partitions(&group.rows, file.period) {
+            let (groups, shared) = (file.groups.clone(), shared.clone());
+            builds.push(Box::new(move || {
+                let group = &groups[g];
+                let labels = Labels {
+                    pair: &group.pair,
+                    timeframe: shared.timeframe,
+                    volume_kind: group.volume_kind,
+                    source_provider: &shared.source_provider,
+                    ingestion_id: &shared.ingestion_id,
+                    is_mock: false,
+                    period: shared.period,
+                };
+                build_labelled(&labels, &group.rows[rows])
+            }));
         }
-        for batch in kept {
-            first.write(batch).await?;
-        }
-        Ok(())
-    };
-    let result = written().await;
-    drop(odd);
-    let mut adds = first.flush().await?;
-    let others = other
-        .await
-        .map_err(|e| DeltaTableError::Generic(format!("a Parquet writer stopped: {e}")))??;
-    result?;
-    adds.extend(others);
+    }
+    for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
+        builds.push(Box::new(move || Ok(batch)));
+    }
+    let adds = datafiles::write(table.object_store(), builds).await?;
     Ok(adds.into_iter().map(Action::Add).collect())
+}
+
+/// What every row of one file shares besides its pair.
+struct Shared {
+    timeframe: Timeframe,
+    period: PartitionPeriod,
+    source_provider: String,
+    ingestion_id: String,
+}
+
+/// The spans of `rows` (in time order) that are each one data file: rows of one partition date,
+/// at most `FILE_ROWS` of them.
+fn partitions(rows: &[Row], period: PartitionPeriod) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let date = period.partition_date(rows[start].candle.open_time);
+        let mut end = start + 1;
+        while end < rows.len()
+            && end - start < FILE_ROWS
+            && period.partition_date(rows[end].candle.open_time) == date
+        {
+            end += 1;
+        }
+        spans.push(start..end);
+        start = end;
+    }
+    spans
 }
 
 /// The files of the table holding rows this file replaces, as `remove` actions, and each such

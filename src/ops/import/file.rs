@@ -308,7 +308,7 @@ impl Importer<'_> {
                     period: self.period(tf).await?,
                     source_provider: self.source_provider,
                     ingestion_id: self.ingestion_id,
-                    groups: &sorted.groups,
+                    groups: sorted.groups.clone(),
                     replaced: &replaced,
                     app_id: &app_id,
                     version,

@@ -1,8 +1,9 @@
-//! One file's records → rows per pair, rejects and counts: duplicates first (per pair and open
-//! time, the last occurrence in file order wins), then pairs not selected are skipped, then the
-//! contract's candle rules. Pure: no I/O, no clock.
+//! One file's records → rows per pair in time order, rejects and counts: duplicates first (per
+//! pair and open time, the last occurrence in file order wins), then pairs not selected are
+//! skipped, then the contract's candle rules. Pure: no I/O, no clock.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use foldhash::fast::FixedState;
@@ -26,7 +27,8 @@ pub struct FileReject {
 /// What one file holds, sorted.
 #[derive(Debug, Default)]
 pub struct Sorted {
-    pub groups: Vec<PairRows>,
+    /// Each pair's rows, in time order (a data file is a span of them).
+    pub groups: Arc<[PairRows]>,
     pub rejects: Vec<FileReject>,
     pub read: u64,
     pub duplicates: u64,
@@ -89,7 +91,11 @@ pub fn sort(
         }
     }
     groups.retain(|g| !g.rows.is_empty());
-    sorted.groups = groups;
+    for group in &mut groups {
+        // Files are mostly in time order already: this is then one pass.
+        group.rows.sort_by_key(|r| r.candle.open_time);
+    }
+    sorted.groups = groups.into();
     sorted
 }
 
@@ -142,7 +148,7 @@ mod tests {
             .iter()
             .map(|r| (r.candle.open_time.timestamp(), r.candle.high.to_string()))
             .collect();
-        assert_eq!(rows, [(1704067260, "2".into()), (1704067200, "3".into())]);
+        assert_eq!(rows, [(1704067200, "3".into()), (1704067260, "2".into())]);
         assert_eq!(sorted.rejects.len(), 1);
         let reject = &sorted.rejects[0];
         assert_eq!(reject.line, 4);

@@ -4,6 +4,7 @@
 
 mod formats;
 mod objects;
+mod progress;
 mod reruns;
 
 use std::path::{Path, PathBuf};
