@@ -22,7 +22,7 @@ pub fn parse_exact(text: &str) -> Result<Decimal, FieldError> {
         None => (digits, ""),
     };
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(int_part) || (digits.contains('.') && !all_digits(frac_part)) {
+    if !all_digits(int_part) || (digits.len() > int_part.len() && !all_digits(frac_part)) {
         return Err(FieldError::Unparseable);
     }
     let frac_significant = frac_part.trim_end_matches('0');
@@ -30,16 +30,41 @@ pub fn parse_exact(text: &str) -> Result<Decimal, FieldError> {
     if frac_significant.len() > MAX_FRACTION_DIGITS || int_significant.len() > MAX_INTEGER_DIGITS {
         return Err(FieldError::PrecisionOverflow);
     }
+    if int_significant.len() + frac_significant.len() <= EXACT_DIGITS {
+        // The significant digits as one integer at the scale of the fraction's: what
+        // `from_str_exact` and `normalize` give, without their general parsing and division.
+        let mantissa = int_significant
+            .bytes()
+            .chain(frac_significant.bytes())
+            .fold(0i128, |m, b| m * 10 + i128::from(b - b'0'));
+        let signed = if digits.len() < text.len() {
+            -mantissa
+        } else {
+            mantissa
+        };
+        return Ok(Decimal::from_i128_with_scale(
+            signed,
+            frac_significant.len() as u32,
+        ));
+    }
     Decimal::from_str_exact(text)
         .map(|d| d.normalize())
         .map_err(|_| FieldError::PrecisionOverflow)
 }
 
+/// Significant digits any `Decimal` holds (its 96-bit mantissa holds every 28-digit integer).
+const EXACT_DIGITS: usize = 28;
+
 /// The unscaled value of `d` at scale 18, as stored in a decimal(38,18) column.
 ///
 /// Exact for every value `parse_exact` returns: at most 18 fractional digits, fewer than 10^20.
 pub fn to_scale_18(d: Decimal) -> i128 {
-    let d = d.normalize();
+    // Trailing zeros beyond 18 places are all a larger scale can hold here: drop only those.
+    let d = if d.scale() as usize > MAX_FRACTION_DIGITS {
+        d.normalize()
+    } else {
+        d
+    };
     let scale = d.scale();
     debug_assert!(scale as usize <= MAX_FRACTION_DIGITS);
     d.mantissa() * 10i128.pow(MAX_FRACTION_DIGITS as u32 - scale)
@@ -77,6 +102,61 @@ mod tests {
         }
     }
 
+    /// The digit-by-digit path agrees with `from_str_exact` and `normalize` (value, scale and
+    /// sign) on every shape of text it takes, up to its 28 significant digits.
+    #[test]
+    fn digits_agree_with_the_general_parser() {
+        let ints = [
+            "0",
+            "00",
+            "7",
+            "10",
+            "100",
+            "0012",
+            "9999999999",
+            "12345678901234567890",
+        ];
+        let fracs = [
+            "",
+            "0",
+            "000",
+            "5",
+            "50",
+            "05",
+            "00000001",
+            "12345678",
+            "99999999",
+            "000000000000000001",
+            "123456789012345678",
+            "10000000",
+        ];
+        for sign in ["", "-"] {
+            for int in ints {
+                for frac in fracs {
+                    let text = if frac.is_empty() {
+                        format!("{sign}{int}")
+                    } else {
+                        format!("{sign}{int}.{frac}")
+                    };
+                    let general = Decimal::from_str_exact(&text).map(|d| d.normalize());
+                    match parse_exact(&text) {
+                        Ok(d) => {
+                            let g = general.unwrap();
+                            assert_eq!(
+                                (d.mantissa(), d.scale()),
+                                (g.mantissa(), g.scale()),
+                                "{text}"
+                            );
+                            assert_eq!(d.is_sign_negative(), g.is_sign_negative(), "{text}");
+                            assert_eq!(d.to_string(), g.to_string(), "{text}");
+                        }
+                        Err(e) => assert_eq!(e, FieldError::PrecisionOverflow, "{text}"),
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn scale_18_is_exact() {
         let d = parse_exact("37012.340000000000000001").unwrap();
@@ -85,5 +165,11 @@ mod tests {
             to_scale_18(parse_exact("-2").unwrap()),
             -2_000_000_000_000_000_000
         );
+        assert_eq!(
+            to_scale_18(Decimal::new(1_500, 3)),
+            1_500_000_000_000_000_000
+        );
+        let beyond = Decimal::from_i128_with_scale(25 * 10i128.pow(19), 20);
+        assert_eq!(to_scale_18(beyond), 2_500_000_000_000_000_000);
     }
 }
