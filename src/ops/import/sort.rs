@@ -100,12 +100,21 @@ pub fn sort(
 }
 
 /// For each record, whether it is the last of its pair and open time in file order (a record
-/// without a readable open time always is). Found walking backwards, so the set of keys seen is
-/// freed before any row is built.
+/// without a readable open time always is). A file whose pairs each rise in time has no
+/// duplicates, which one pass finds; else they are found walking backwards, so the set of keys
+/// seen is freed before any row is built.
 fn last_occurrences(parsed: &Parsed) -> Vec<bool> {
+    let mut last = vec![true; parsed.records.len()];
+    let mut latest: Vec<Option<DateTime<Utc>>> = vec![None; parsed.pairs.len()];
+    let rising = parsed.records.iter().all(|r| match r.fields.open_time {
+        Ok(t) => latest[r.pair].replace(t).is_none_or(|before| before < t),
+        Err(_) => true,
+    });
+    if rising {
+        return last;
+    }
     let mut seen: HashSet<(usize, DateTime<Utc>), FixedState> =
         HashSet::with_capacity_and_hasher(parsed.records.len(), FixedState::default());
-    let mut last = vec![true; parsed.records.len()];
     for (i, r) in parsed.records.iter().enumerate().rev() {
         if let Ok(t) = r.fields.open_time {
             last[i] = seen.insert((r.pair, t));
