@@ -1,13 +1,17 @@
 //! Data files written straight to a table's store: each batch (rows of one partition, in the
 //! table's full schema) encoded as one Parquet file on the blocking pool, a few at a time so
-//! both cores encode and memory stays bounded, put as one object, and described by the `add`
-//! action a commit needs (partition values and the statistics of the stats columns).
+//! both cores encode and memory stays bounded, then written once (a local table's file by the
+//! same thread, straight to its place; an object store's as one put), and described by the
+//! `add` action a commit needs (partition values and the statistics of the stats columns).
+//! A file is referenced only once its commit lands: one left by a failed or killed write is an
+//! orphan that `maintain` vacuums, whether complete or not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::DateTime;
+use chrono::format::{Item, StrftimeItems};
 use delta_kernel::expressions::Scalar;
 use deltalake::DeltaTableError;
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -22,10 +26,11 @@ use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{ColumnCountStat, ColumnValueStat, Stats};
 use futures::{StreamExt, TryStreamExt, stream};
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
-use super::schema::{PARTITION_COLUMNS, PRICE_COLUMNS, STATS_COLUMNS, arrow_schema};
+use super::schema::{PARTITION_COLUMNS, STATS_COLUMNS, arrow_schema};
 
 /// Files being encoded or put at once: enough for both cores, few enough that only a handful
 /// of files are held in memory.
@@ -42,29 +47,54 @@ static FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// How the files are encoded: no dictionary for the prices and times (nearly every value
-/// differs), one for the label columns (one value per file); no Parquet statistics for the
-/// prices (the table keeps none for them and no reader of ours uses them).
+/// differs), one for the label columns (one value per file); Parquet statistics for the open
+/// time only (the log's statistics are what Delta readers skip files by, written here).
 static PROPERTIES: LazyLock<WriterProperties> = LazyLock::new(|| {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
-        .set_statistics_enabled(EnabledStatistics::Chunk);
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_column_statistics_enabled(ColumnPath::from("timestamp"), EnabledStatistics::Chunk);
     for field in FILE_SCHEMA.fields() {
-        let column = ColumnPath::from(field.name().as_str());
         if field.data_type() == &DataType::Utf8 {
+            let column = ColumnPath::from(field.name().as_str());
             builder = builder.set_column_dictionary_enabled(column, true);
-        } else if PRICE_COLUMNS.contains(&field.name().as_str()) {
-            builder = builder.set_column_statistics_enabled(column, EnabledStatistics::None);
         }
     }
     builder.build()
 });
 
+/// Where a table's data files go.
+#[derive(Clone)]
+pub(super) enum Store {
+    /// A table on the local file system, at this directory.
+    Local(Arc<LocalFileSystem>),
+    Objects(Arc<dyn ObjectStore>),
+}
+
+impl Store {
+    /// The store of the table at `url` whose object store is `objects`.
+    pub(super) fn of(
+        url: &url::Url,
+        objects: Arc<dyn ObjectStore>,
+    ) -> Result<Self, DeltaTableError> {
+        if url.scheme() != "file" {
+            return Ok(Store::Objects(objects));
+        }
+        let root = url
+            .to_file_path()
+            .map_err(|()| DeltaTableError::Generic(format!("{url} is not a local directory")))?;
+        Ok(Store::Local(Arc::new(LocalFileSystem::new_with_prefix(
+            root,
+        )?)))
+    }
+}
+
 /// Writes one data file for each batch `build` makes, each batch all of one partition; returns
 /// their `add` actions in the order of the batches. A file's batch is built on the blocking
 /// pool too, just before it is encoded.
 pub(super) async fn write<F>(
-    store: Arc<dyn ObjectStore>,
+    store: &Store,
     builds: impl IntoIterator<Item = F>,
 ) -> Result<Vec<Add>, DeltaTableError>
 where
@@ -76,19 +106,45 @@ where
             let store = store.clone();
             async move {
                 let name = format!("part-{i:05}-{writer}-c000.snappy.parquet");
-                let (path, bytes, add) =
-                    tokio::task::spawn_blocking(move || encode(build()?, &name))
-                        .await
-                        .map_err(|e| {
-                            DeltaTableError::Generic(format!("a Parquet encoder stopped: {e}"))
-                        })??;
-                store.put(&path, bytes.into()).await?;
+                let local = match &store {
+                    Store::Local(files) => Some(files.clone()),
+                    Store::Objects(_) => None,
+                };
+                let (path, bytes, add) = tokio::task::spawn_blocking(move || {
+                    let (path, bytes, add) = encode(build()?, &name)?;
+                    if let Some(files) = local {
+                        write_local(&files, &path, &bytes)?;
+                    }
+                    Ok::<_, DeltaTableError>((path, bytes, add))
+                })
+                .await
+                .map_err(|e| {
+                    DeltaTableError::Generic(format!("a Parquet encoder stopped: {e}"))
+                })??;
+                if let Store::Objects(objects) = &store {
+                    objects.put(&path, bytes.into()).await?;
+                }
                 Ok(add)
             }
         })
         .buffered(IN_FLIGHT)
         .try_collect()
         .await
+}
+
+/// Writes a local data file in place, creating its partition's directories.
+fn write_local(files: &LocalFileSystem, path: &Path, bytes: &[u8]) -> Result<(), DeltaTableError> {
+    let file = files.path_to_filesystem(path)?;
+    let failed = |e: std::io::Error| {
+        DeltaTableError::Generic(format!(
+            "the data file {} could not be written: {e}",
+            file.display()
+        ))
+    };
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    std::fs::write(&file, bytes).map_err(failed)
 }
 
 /// One partition's batch as a Parquet file named `name` in its partition's directory: its path,
@@ -183,9 +239,21 @@ fn bounds(column: &ArrayRef) -> Option<(serde_json::Value, serde_json::Value)> {
 fn time(micros: i64) -> Option<serde_json::Value> {
     let t = DateTime::from_timestamp_micros(micros)?;
     let format = if t.timestamp_subsec_nanos() == 0 {
-        "%Y-%m-%dT%H:%M:%SZ"
+        &*WHOLE_SECONDS
     } else {
-        "%Y-%m-%dT%H:%M:%S%.3fZ"
+        &*MILLISECONDS
     };
-    Some(t.format(format).to_string().into())
+    Some(t.format_with_items(format.iter()).to_string().into())
 }
+
+/// The two shapes of a time in the statistics, parsed once.
+static WHOLE_SECONDS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+    StrftimeItems::new("%Y-%m-%dT%H:%M:%SZ")
+        .parse_to_owned()
+        .expect("a valid format")
+});
+static MILLISECONDS: LazyLock<Vec<Item<'static>>> = LazyLock::new(|| {
+    StrftimeItems::new("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .parse_to_owned()
+        .expect("a valid format")
+});

@@ -31,6 +31,7 @@ use crate::providers::{Timeframe, VolumeKind};
 pub struct PairRows {
     pub pair: String,
     pub volume_kind: VolumeKind,
+    /// In time order.
     pub rows: Vec<Row>,
 }
 
@@ -45,11 +46,10 @@ pub struct Footprint {
 impl PairRows {
     /// The span of open times these rows cover; `None` when there are none.
     pub fn footprint(&self) -> Option<Footprint> {
-        let times = self.rows.iter().map(|r| r.candle.open_time);
         Some(Footprint {
             pair: self.pair.clone(),
-            first: times.clone().min()?,
-            last: times.max()?,
+            first: self.rows.first()?.candle.open_time,
+            last: self.rows.last()?.candle.open_time,
         })
     }
 }
@@ -214,7 +214,8 @@ async fn write(
     for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
         builds.push(Box::new(move || Ok(batch)));
     }
-    let adds = datafiles::write(table.object_store(), builds).await?;
+    let store = datafiles::Store::of(table.log_store().root_url(), table.object_store())?;
+    let adds = datafiles::write(&store, builds).await?;
     Ok(adds.into_iter().map(Action::Add).collect())
 }
 

@@ -26,7 +26,7 @@ pub fn table_name(tf: Timeframe) -> String {
     format!("raw_market_data_{tf}")
 }
 
-pub const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+const PRICE_COLUMNS: [&str; 5] = ["open", "high", "low", "close", "volume"];
 
 fn decimal() -> DataType {
     DataType::Primitive(PrimitiveType::Decimal(
