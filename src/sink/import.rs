@@ -127,8 +127,9 @@ impl ImportTables {
         while tries < COMMIT_TRIES {
             if self.current(sink, tf).await?.is_none() {
                 sink.on_log(tf, Some(file.period), async |_| Ok(())).await?;
+                self.current(sink, tf).await?;
             }
-            let Some(table) = self.current(sink, tf).await? else {
+            let Some(table) = self.tables.get_mut(&tf) else {
                 return Err(err(DeltaTableError::NotATable(sink.location(tf))));
             };
             let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
