@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Times `candlelake import` on generated vendor files and prints candles/s and peak RSS:
+# Times `candlelake import` on generated vendor files and prints candles/s, CPU time (user and
+# system; with the load average, it tells another process's contention from candlelake's own
+# cost) and peak RSS:
 #   1. local uncompressed CSV (`--format csv`, a pair column, millisecond stamps), ROWS rows in
 #      files of CSV_ROWS rows;
 #   2. Binance kline archives (`--format binance-klines`, zip of headerless CSV), monthly 1m
@@ -9,6 +11,7 @@
 # many were written or deleted measures the filesystem's inode allocator, not candlelake.
 #
 #   bench/import.sh                        # 10,000,000 rows each, release build
+#   RUNS=3 bench/import.sh                 # each import three times, each on a lake of its own
 #   ROWS=1000000 PROFILE=debug bench/import.sh
 set -euo pipefail
 
@@ -81,14 +84,20 @@ run() {
   local label="$1" name="$2"; shift 2
   sleep "${PAUSE:-40}"
   local out
-  out="$( { /usr/bin/time -f '%e %M' env CANDLELAKE_LAKE="$work/lake-$name" CANDLELAKE_STATE_DIR="$work/state-$name" \
+  local load
+  load="$(cut -d' ' -f1 /proc/loadavg)"
+  out="$( { /usr/bin/time -f '%e %M %U %S' env CANDLELAKE_LAKE="$work/lake-$name" CANDLELAKE_STATE_DIR="$work/state-$name" \
       "$bin" --output json import "$@" >"$work/report.json"; } 2>&1 | tail -1)"
-  local secs="${out% *}" kb="${out#* }"
+  local secs kb user sys
+  read -r secs kb user sys <<<"$out"
   local candles
   candles="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["total_rows"] if r["status"]=="success" else -1)' "$work/report.json")"
-  printf '%s (%s): %d candles in %.1f s = %d candles/s, peak RSS %d MB\n' \
-    "$label" "$profile" "$candles" "$secs" "$(python3 -c "print(int($candles / $secs))")" "$((kb / 1024))"
+  printf '%s (%s): %d candles in %.1f s = %d candles/s, CPU %.1f s user + %.1f s system, peak RSS %d MB (load average %s before)\n' \
+    "$label" "$profile" "$candles" "$secs" "$(python3 -c "print(int($candles / $secs))")" \
+    "$user" "$sys" "$((kb / 1024))" "$load"
 }
 
-run "local CSV" csv --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
-run "Binance zips" binance --format binance-klines --source "$work/binance"
+for i in $(seq "${RUNS:-1}"); do
+  run "local CSV" "csv-$i" --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
+  run "Binance zips" "binance-$i" --format binance-klines --source "$work/binance"
+done
