@@ -16,6 +16,9 @@ pub const MAX_FRACTION_DIGITS: usize = 18;
 /// more than 18 fractional digits (after dropping trailing zeros) or 20 integer digits, or more
 /// significant digits than `rust_decimal` holds exactly, is `PrecisionOverflow`.
 pub fn parse_exact(text: &str) -> Result<Decimal, FieldError> {
+    if let Some(d) = in_one_pass(text) {
+        return Ok(d);
+    }
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (int_part, frac_part) = match digits.split_once('.') {
         Some((i, f)) => (i, f),
@@ -30,30 +33,76 @@ pub fn parse_exact(text: &str) -> Result<Decimal, FieldError> {
     if frac_significant.len() > MAX_FRACTION_DIGITS || int_significant.len() > MAX_INTEGER_DIGITS {
         return Err(FieldError::PrecisionOverflow);
     }
-    if int_significant.len() + frac_significant.len() <= EXACT_DIGITS {
-        // The significant digits as one integer at the scale of the fraction's: what
-        // `from_str_exact` and `normalize` give, without their general parsing and division.
-        let mantissa = int_significant
-            .bytes()
-            .chain(frac_significant.bytes())
-            .fold(0i128, |m, b| m * 10 + i128::from(b - b'0'));
-        let signed = if digits.len() < text.len() {
-            -mantissa
-        } else {
-            mantissa
-        };
-        return Ok(Decimal::from_i128_with_scale(
-            signed,
-            frac_significant.len() as u32,
-        ));
-    }
     Decimal::from_str_exact(text)
         .map(|d| d.normalize())
         .map_err(|_| FieldError::PrecisionOverflow)
 }
 
+/// The common case in one pass over the text: well-formed, within decimal(38,18), at most
+/// `EXACT_DIGITS` significant digits. The significant digits become one integer at the scale
+/// of the fraction without its trailing zeros: what `from_str_exact` and `normalize` give,
+/// without their general parsing and division. `None` for any other text, which `parse_exact`
+/// then reads and judges the general way.
+fn in_one_pass(text: &str) -> Option<Decimal> {
+    let bytes = text.as_bytes();
+    let (negative, digits) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let (mut mantissa, mut significant, mut scale) = (0i128, 0usize, 0usize);
+    // Digits before the point and after it; zeros after it not yet in the mantissa.
+    let (mut whole, mut fraction, mut point, mut zeros) = (0usize, 0usize, false, 0usize);
+    for &b in digits {
+        match (b, point) {
+            (b'0'..=b'9', false) => {
+                whole += 1;
+                let d = i128::from(b - b'0');
+                if significant > 0 || d != 0 {
+                    significant += 1;
+                    if significant > MAX_INTEGER_DIGITS {
+                        return None;
+                    }
+                    mantissa = mantissa * 10 + d;
+                }
+            }
+            (b'0', true) => {
+                fraction += 1;
+                zeros += 1;
+            }
+            (b'1'..=b'9', true) => {
+                fraction += 1;
+                scale += zeros + 1;
+                significant += zeros + 1;
+                if significant > EXACT_DIGITS || scale > MAX_FRACTION_DIGITS {
+                    return None;
+                }
+                mantissa = mantissa * POW10[zeros + 1] + i128::from(b - b'0');
+                zeros = 0;
+            }
+            (b'.', false) if whole > 0 => point = true,
+            _ => return None,
+        }
+    }
+    if whole == 0 || (point && fraction == 0) {
+        return None;
+    }
+    let signed = if negative { -mantissa } else { mantissa };
+    Some(Decimal::from_i128_with_scale(signed, scale as u32))
+}
+
 /// Significant digits any `Decimal` holds (its 96-bit mantissa holds every 28-digit integer).
 const EXACT_DIGITS: usize = 28;
+
+/// 10^0 to 10^28.
+const POW10: [i128; 29] = {
+    let mut powers = [1i128; 29];
+    let mut i = 1;
+    while i < powers.len() {
+        powers[i] = powers[i - 1] * 10;
+        i += 1;
+    }
+    powers
+};
 
 /// The unscaled value of `d` at scale 18, as stored in a decimal(38,18) column.
 ///
@@ -67,7 +116,7 @@ pub fn to_scale_18(d: Decimal) -> i128 {
     };
     let scale = d.scale();
     debug_assert!(scale as usize <= MAX_FRACTION_DIGITS);
-    d.mantissa() * 10i128.pow(MAX_FRACTION_DIGITS as u32 - scale)
+    d.mantissa() * POW10[MAX_FRACTION_DIGITS - scale as usize]
 }
 
 #[cfg(test)]
@@ -102,8 +151,9 @@ mod tests {
         }
     }
 
-    /// The digit-by-digit path agrees with `from_str_exact` and `normalize` (value, scale and
-    /// sign) on every shape of text it takes, up to its 28 significant digits.
+    /// The one-pass path takes every well-formed text of up to 28 significant digits and agrees
+    /// with `from_str_exact` and `normalize` (value, scale and sign); longer ones go the general
+    /// way.
     #[test]
     fn digits_agree_with_the_general_parser() {
         let ints = [
@@ -139,6 +189,13 @@ mod tests {
                         format!("{sign}{int}.{frac}")
                     };
                     let general = Decimal::from_str_exact(&text).map(|d| d.normalize());
+                    let short =
+                        int.trim_start_matches('0').len() + frac.trim_end_matches('0').len();
+                    assert_eq!(
+                        in_one_pass(&text).is_some(),
+                        short <= EXACT_DIGITS,
+                        "{text}"
+                    );
                     match parse_exact(&text) {
                         Ok(d) => {
                             let g = general.unwrap();
