@@ -74,6 +74,11 @@ impl AppendLog {
         })
     }
 
+    /// The version of the table this log has read up to.
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
     pub(super) fn configuration(&self) -> &HashMap<String, String> {
         self.table.metadata().configuration()
     }

@@ -7,6 +7,7 @@
 //! So do an imported file's rows and its mark (`candlelake/import/{key}`, see `import`).
 
 mod batch;
+mod deleted;
 mod history;
 pub mod import;
 mod log;

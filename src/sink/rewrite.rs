@@ -12,7 +12,6 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
-use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -21,8 +20,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
+use super::deleted::{deleted_rows, live};
 use super::schema::{STATS_COLUMNS, STATS_PROPERTY, arrow_schema};
-use super::table::{COMMIT_TRIES, DeltaSink, SinkError};
+use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
 
@@ -71,7 +71,8 @@ pub(super) fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTi
     }
 }
 
-/// A file's rows as one batch of the full table schema (partition columns restored).
+/// A file's live rows as one batch of the full table schema (partition columns restored): the
+/// rows its deletion vector marks deleted are left out.
 pub(super) async fn file_batch(
     table: &DeltaTable,
     file: &LogicalFileView,
@@ -89,7 +90,11 @@ pub(super) async fn file_batch(
     let batches: Vec<RecordBatch> = reader
         .map(|batch| conform(batch?, &data_schema))
         .collect::<Result<_, _>>()?;
-    let data = concat_batches(&data_schema, &batches)?;
+    let mut data = concat_batches(&data_schema, &batches)?;
+    let deleted = deleted_rows(table, file).await?;
+    if !deleted.is_empty() {
+        data = filter_record_batch(&data, &live(&deleted, 0, data.num_rows()))?;
+    }
     let n = data.num_rows();
     let group = group_of(file);
     let date = NaiveDate::parse_from_str(&group.partition_date, "%Y-%m-%d").map_err(|e| {
@@ -127,20 +132,9 @@ pub(super) struct Rewrite {
     pub(super) removes: Vec<Action>,
     pub(super) batches: Vec<RecordBatch>,
     pub(super) operation: DeltaOperation,
-    /// False for a compaction: the rows are the same.
+    /// How the adds are marked: `true` but for a compaction of an append-only table (see
+    /// `compact`).
     pub(super) data_change: bool,
-}
-
-/// Whether a commit failed because another writer took its version.
-fn lost_race(e: &DeltaTableError) -> bool {
-    matches!(
-        e,
-        DeltaTableError::VersionAlreadyExists(_)
-            | DeltaTableError::Transaction {
-                source: TransactionError::MaxCommitAttempts(_)
-                    | TransactionError::VersionAlreadyExists(_)
-            }
-    )
 }
 
 /// What a compaction did.
@@ -152,13 +146,15 @@ pub struct Compacted {
 }
 
 impl DeltaSink {
-    /// Writes `batches` and commits them with `removes` in one commit.
     /// Commits a rewrite read from `table`'s snapshot: `removes` and the files `batches` are
-    /// written to. When another writer committed first, the rewrite is rebased only if every
-    /// file it removes is still in the table and no new file is one `conflicts` says it should
-    /// have read; otherwise nothing is committed. delta-rs's own conflict check is not used: it
-    /// ignores a winning commit's removes marked `dataChange: false`, so two compactions of one
-    /// partition would both land and duplicate its rows.
+    /// written to, in one commit written to the log as appends are (the table must be one the
+    /// append path can write to). When another writer committed first, the rewrite is rebased
+    /// only if every file it removes is still in the table and no new file is one `conflicts`
+    /// says it should have read; otherwise nothing is committed. delta-rs's own conflict check
+    /// is not used: it ignores a winning commit's removes marked `dataChange: false`, so two
+    /// compactions of one partition would both land and duplicate its rows. Nor is its protocol
+    /// check: without its SQL engine it refuses every table that lists `invariants`, as Spark
+    /// lists it on every table it gives deletion vectors.
     pub(super) async fn commit_rewrite(
         &self,
         tf: Timeframe,
@@ -167,9 +163,24 @@ impl DeltaSink {
         conflicts: impl Fn(&LogicalFileView) -> bool,
     ) -> Result<u64, SinkError> {
         let err = self.delta_err(tf);
-        let read: HashSet<String> = table
-            .snapshot()
-            .map_err(&err)?
+        let snapshot = table.snapshot().map_err(&err)?;
+        let refused = |reason: &str| SinkError::Unsupported {
+            table: self.location(tf),
+            reason: reason.to_string(),
+        };
+        if snapshot.table_config().enable_change_data_feed() {
+            return Err(refused(
+                "delta.enableChangeDataFeed (a rewrite writes no change data files)",
+            ));
+        }
+        let removes_rows = rewrite
+            .removes
+            .iter()
+            .any(|a| matches!(a, Action::Remove(r) if r.data_change));
+        if removes_rows && snapshot.table_config().append_only() {
+            return Err(refused("delta.appendOnly (a refetch removes rows)"));
+        }
+        let read: HashSet<String> = snapshot
             .log_data()
             .iter()
             .map(|f| f.path().to_string())
@@ -198,47 +209,71 @@ impl DeltaSink {
                     Action::Add(add)
                 }),
         );
-        for _ in 0..COMMIT_TRIES {
-            let committed = CommitBuilder::default()
-                .with_actions(actions.clone())
-                .with_max_retries(0)
-                .build(
-                    Some(table.snapshot().map_err(&err)?),
-                    table.log_store(),
-                    rewrite.operation.clone(),
-                )
-                .await;
-            match committed {
-                Ok(finalized) => {
-                    table.state = Some(finalized.snapshot());
-                    return Ok(finalized.version());
-                }
-                Err(e) if lost_race(&e) => {
-                    table.update_state().await.map_err(&err)?;
-                    let files: Vec<LogicalFileView> =
-                        table.snapshot().map_err(&err)?.log_data().iter().collect();
-                    let active: HashSet<String> =
-                        files.iter().map(|f| f.path().to_string()).collect();
-                    let stale = removed.iter().any(|p| !active.contains(p));
-                    let unread = files
-                        .iter()
-                        .any(|f| !read.contains(f.path().as_ref()) && conflicts(f));
-                    if stale || unread {
+        let mut read_at = table.version().unwrap_or_default();
+        let committed = self
+            .on_log(tf, None, async |log| {
+                for tries in 1..=COMMIT_TRIES {
+                    if log.version() != read_at {
+                        table
+                            .update_incremental(Some(log.version()))
+                            .await
+                            .map_err(&err)?;
+                        read_at = log.version();
+                        let files: Vec<LogicalFileView> =
+                            table.snapshot().map_err(&err)?.log_data().iter().collect();
+                        let active: HashSet<String> =
+                            files.iter().map(|f| f.path().to_string()).collect();
+                        let stale = removed.iter().any(|p| !active.contains(p));
+                        let unread = files
+                            .iter()
+                            .any(|f| !read.contains(f.path().as_ref()) && conflicts(f));
+                        if stale || unread {
+                            return Err(SinkError::Rewritten {
+                                table: self.location(tf),
+                            });
+                        }
+                    }
+                    let operation = rewrite.operation.clone();
+                    let info = std::collections::HashMap::new();
+                    if let Some(version) = log
+                        .commit_actions(actions.clone(), Vec::new(), operation, info)
+                        .await
+                        .map_err(&err)?
+                    {
+                        return Ok(version);
+                    }
+                    lost_race_pause(tries).await;
+                    if self.catch_up(log, tf).await? {
+                        // The table's metadata changed: the files were written for the old one.
                         return Err(SinkError::Rewritten {
                             table: self.location(tf),
                         });
                     }
                 }
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Err(SinkError::Busy {
-            table: self.location(tf),
-        })
+                Err(SinkError::Busy {
+                    table: self.location(tf),
+                })
+            })
+            .await?;
+        committed.ok_or_else(|| err(DeltaTableError::NotATable(self.location(tf))))
     }
 
-    /// Rewrites every partition group holding more than one file as a single file. Rows are
-    /// unchanged; the commit is marked as not changing data.
+    /// Rewrites every partition group holding more than one file, or a file with a deletion
+    /// vector, as a single file of its live rows: the rows another tool deleted are left out,
+    /// never written back.
+    ///
+    /// The commit's removes and adds are marked `dataChange: true`, though the rows are the
+    /// same. delta-rs (Python `optimize.compact()` and others on deltalake-core 1.x) checks its
+    /// own commit only against a winning commit's removes marked `dataChange: true`: had this
+    /// compaction won with `false`, delta-rs's losing compaction of the same files would land
+    /// too and every row of them would be in the table twice. With `true` it fails with a
+    /// conflict instead (Spark's conflict checker fails it either way). The cost: a Delta
+    /// streaming reader sees the compaction as a change of data, so a Spark stream on the table
+    /// needs `skipChangeCommits`, and a change data feed reads it as the same rows deleted and
+    /// inserted. Metadata or protocol actions would make delta-rs fail too, but would also fail
+    /// every other concurrent writer. `gaps` still knows the rows are kept: it goes by the
+    /// operation (`OPTIMIZE`), not by `dataChange`. An append-only table takes no remove marked
+    /// `dataChange: true`: there the compaction marks them `false`, as the protocol asks.
     pub async fn compact(&self, tf: Timeframe) -> Result<Compacted, SinkError> {
         let err = self.delta_err(tf);
         let Some(mut table) = self.load(tf).await? else {
@@ -254,20 +289,25 @@ impl DeltaSink {
             files_before: groups.values().map(Vec::len).sum(),
             ..Compacted::default()
         };
+        // An append-only table takes no remove marked as a change of data.
+        let data_change = !table.snapshot().map_err(&err)?.table_config().append_only();
         let (mut removes, mut batches) = (Vec::new(), Vec::new());
         for group in groups.values() {
-            if group.len() < 2 {
+            let purged = group
+                .iter()
+                .any(|f| f.deletion_vector_descriptor().is_some());
+            if group.len() < 2 && !purged {
                 report.files_after += group.len();
                 continue;
             }
             let mut parts = Vec::new();
             for f in group {
                 parts.push(file_batch(&table, f).await.map_err(&err)?);
-                removes.push(Action::Remove(f.remove_action(false)));
+                removes.push(Action::Remove(f.remove_action(data_change)));
             }
             let merged = concat_batches(&arrow_schema(), &parts).map_err(|e| err(e.into()))?;
             report.rows += merged.num_rows();
-            report.files_after += 1;
+            report.files_after += usize::from(merged.num_rows() > 0);
             batches.push(merged);
         }
         if !removes.is_empty() {
@@ -279,7 +319,7 @@ impl DeltaSink {
                 removes,
                 batches,
                 operation,
-                data_change: false,
+                data_change,
             };
             self.commit_rewrite(tf, &mut table, rewrite, |_| false)
                 .await?;

@@ -68,10 +68,6 @@ pub enum SinkError {
         first: String,
     },
     #[error(
-        "the table {table} has rows another tool deleted with a deletion vector (first on {file}), which candlelake cannot honour when it reads; rewrite them away (e.g. REORG TABLE ... APPLY (PURGE) in Spark or Databricks), then rerun"
-    )]
-    DeletionVectors { table: String, file: String },
-    #[error(
         "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
     )]
     BadLocation(String),
@@ -171,8 +167,6 @@ impl DeltaSink {
     }
 
     /// Loads the table with its file list if it exists; `None` when nothing has been written yet.
-    /// A table whose rows another tool deleted with deletion vectors is refused: every read
-    /// here would bring those rows back.
     pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let Some(mut table) = self.unloaded(tf)? else {
             return Ok(None);
@@ -182,28 +176,7 @@ impl DeltaSink {
             Err(DeltaTableError::NotATable(_)) => return Ok(None),
             Err(e) => return Err(self.explain(tf, e).await),
         }
-        self.refuse_deletion_vectors(tf, &table)?;
         Ok(Some(table))
-    }
-
-    /// Refuses a loaded table that has a file with a deletion vector.
-    pub(super) fn refuse_deletion_vectors(
-        &self,
-        tf: Timeframe,
-        table: &DeltaTable,
-    ) -> Result<(), SinkError> {
-        let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
-        match snapshot
-            .log_data()
-            .iter()
-            .find(|f| f.deletion_vector_descriptor().is_some())
-        {
-            Some(file) => Err(SinkError::DeletionVectors {
-                table: self.location(tf),
-                file: file.path().to_string(),
-            }),
-            None => Ok(()),
-        }
     }
 
     /// The partition period a table will use: the recorded one for an existing table (a
@@ -506,7 +479,11 @@ impl DeltaSink {
 
     /// Brings the cached log up to the table's latest version; `true` when the table's
     /// metadata or protocol changed on the way.
-    async fn catch_up(&self, log: &mut AppendLog, tf: Timeframe) -> Result<bool, SinkError> {
+    pub(super) async fn catch_up(
+        &self,
+        log: &mut AppendLog,
+        tf: Timeframe,
+    ) -> Result<bool, SinkError> {
         let reloaded = log.catch_up().await.map_err(self.delta_err(tf))?;
         if reloaded {
             self.check_supported(log, tf)?;

@@ -77,20 +77,20 @@ impl DeltaSink {
             Err(DeltaTableError::NotATable(_)) => return Ok(None),
             Err(e) => return Err(err(e)),
         }
-        self.refuse_deletion_vectors(tf, &table)?;
         let mut view = TableView {
             coverage,
             ..TableView::default()
         };
         let stored = stored_files(&table).await.map_err(&err)?;
-        let snapshot = table.snapshot().map_err(&err)?;
-        for file in snapshot.log_data().iter() {
+        let files: Vec<LogicalFileView> =
+            table.snapshot().map_err(&err)?.log_data().iter().collect();
+        for file in files {
             let path = file.object_store_path().to_string();
             if !stored.contains(&path) {
                 view.missing.push(path);
                 continue;
             }
-            if let Some((key, held)) = file_holding(&file, tf) {
+            if let Some((key, held)) = self.live_holding(&table, &file, tf).await? {
                 view.holdings.entry(key).or_default().add(held);
             }
         }

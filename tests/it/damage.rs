@@ -7,8 +7,11 @@ use candlelake::providers::Timeframe;
 use chrono::{DateTime, Utc};
 
 use crate::support::args::{Args, backfill};
+use crate::support::deletion::{
+    Storage, delete_with_deletion_vectors, files_with_deletion_vectors,
+};
 use crate::support::synth::synth_server;
-use crate::support::{Workspace, series_in, walk};
+use crate::support::{Workspace, series_in, unique_keys, walk};
 
 /// BTC-USD and ETH-USD 1h over a week of 2024, and BTC-USD 1d over January.
 async fn lake() -> (wiremock::MockServer, Workspace) {
@@ -533,94 +536,145 @@ async fn two_state_dirs_on_one_table_keep_watermarks_that_describe_the_table() {
     }
 }
 
-/// Marks one row of the first ETH-USD file of the 1h table deleted with an inline deletion
-/// vector, as Spark or Databricks would: the protocol gains the feature, and the file is
-/// removed and added again with its vector. Returns that file's path as the log names it.
-fn delete_with_a_deletion_vector(ws: &Workspace) -> String {
-    let log = Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log");
-    let commits = walk(&log);
-    let add = commits
+/// The ETH-USD 1h open times Python deltalake reads from the table (it honours deletion
+/// vectors), in table order, as µs since the epoch.
+fn python_eth_times(ws: &Workspace) -> Vec<i64> {
+    let code = format!(
+        "from deltalake import DeltaTable, QueryBuilder\n\
+         q = QueryBuilder().register('t', DeltaTable('{}'))\n\
+         rows = q.execute(\"select cast(timestamp as bigint) as t from t where asset_pair = 'ETH-USD'\").read_all()\n\
+         print(','.join(str(x) for x in sorted(rows.column('t').to_pylist())))",
+        ws.table_dir("1h").display()
+    );
+    let out = crate::support::python(&code);
+    out.trim()
+        .split(',')
+        .map(|t| t.parse().unwrap_or_else(|_| panic!("{out}")))
+        .collect()
+}
+
+/// Another tool deletes half a day of ETH-USD 1h candles with deletion vectors kept as
+/// `storage` says; every command then reads the table without them until `refetch` brings them
+/// back, and `maintain` never writes them back.
+async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage) {
+    let (_server, ws) = lake().await;
+    let before = ws.rows(Timeframe::H1).await;
+    let hours_before = labelled_hours(&eth_gaps(&ws).await);
+    let (_, report) = status(&ws, &[]).await;
+    let eth_rows = series(&report, "ETH-USD", "1h")["rows"].as_u64().unwrap();
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T12:00:00Z"),
+    );
+    let deleted = delete_with_deletion_vectors(&ws.table_dir("1h"), "ETH-USD", span, storage);
+    assert!(deleted.len() > 6, "the delete removed candles: {deleted:?}");
+    let live: Vec<_> = before
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
-        .find(|a| a["add"]["partitionValues"]["partition_asset_pair"] == "ETH-USD")
-        .unwrap()["add"]
-        .clone();
-    let path = add["path"].as_str().unwrap().to_string();
-    let mut with_dv = add.clone();
-    // An inline vector holding row 0 (the bitmap's bytes are never read by the refusal).
-    with_dv["deletionVector"] = serde_json::json!({
-        "storageType": "i", "pathOrInlineDv": "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L",
-        "sizeInBytes": 40, "cardinality": 1
-    });
-    let version = commits
-        .iter()
-        .filter_map(|p| {
-            p.file_name()?
-                .to_str()?
-                .strip_suffix(".json")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap()
-        + 1;
-    let actions = [
-        serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
-            "readerFeatures": ["deletionVectors"],
-            "writerFeatures": ["appendOnly", "invariants", "deletionVectors"]}}),
-        serde_json::json!({"remove": {"path": path, "dataChange": true,
-            "deletionTimestamp": 1_700_000_000_000_i64}}),
-        serde_json::json!({"add": with_dv}),
-        serde_json::json!({"commitInfo": {"operation": "DELETE"}}),
-    ];
-    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
-    std::fs::write(log.join(format!("{version:020}.json")), text).unwrap();
-    path
+        .filter(|r| !(r.asset_pair == "ETH-USD" && deleted.contains(&r.timestamp)))
+        .cloned()
+        .collect();
+    let micros = |rows: &[candlelake::sink::TableRow]| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| r.asset_pair == "ETH-USD")
+            .map(|r| r.timestamp.timestamp_micros())
+            .collect()
+    };
+    assert_eq!(
+        python_eth_times(&ws),
+        micros(&live),
+        "Python reads the deletion"
+    );
+
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(0), "{report}");
+    let eth = series(&report, "ETH-USD", "1h");
+    assert_eq!(
+        eth["rows"].as_u64(),
+        Some(eth_rows - deleted.len() as u64),
+        "{report}"
+    );
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    let mut expected = hours_before.clone();
+    for t in &deleted {
+        expected.insert(*t, "removed".to_string());
+    }
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
+
+    assert!(files_with_deletion_vectors(&ws.table_dir("1h")) > 0);
+    ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+    assert_eq!(
+        files_with_deletion_vectors(&ws.table_dir("1h")),
+        0,
+        "maintain wrote the files with a deletion vector again without their deleted rows"
+    );
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    assert_eq!(
+        python_eth_times(&ws),
+        micros(&live),
+        "no deleted row is back"
+    );
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
+
+    let restored = ws
+        .report(
+            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+        )
+        .await;
+    assert_eq!(
+        restored["results"][0]["added"].as_u64(),
+        Some(deleted.len() as u64),
+        "{restored}"
+    );
+    let rows = ws.rows(Timeframe::H1).await;
+    assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
+    assert_eq!(candles(rows), candles(before.clone()));
+    assert_eq!(python_eth_times(&ws), micros(&before));
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), hours_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deletion_vector_is_refused_by_every_read_of_rows_before_anything_is_written() {
+async fn a_deletion_vector_in_its_own_file_is_honoured_by_every_read() {
+    a_deletion_vector_is_honoured_by_every_read(Storage::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_deletion_vector_is_honoured_by_every_read() {
+    a_deletion_vector_is_honoured_by_every_read(Storage::Inline).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_vector_that_cannot_be_read_stops_every_read_naming_its_file() {
     let (_server, ws) = lake().await;
-    let file = delete_with_a_deletion_vector(&ws);
-    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
-    let before = walk(&table);
-
-    let (code, report) = status(&ws, &[]).await;
-    assert_eq!(code, Some(2), "{report}");
-    let problem = report["problems"][0].as_str().unwrap();
-    assert!(
-        problem.contains("deletion vector") && problem.contains(&file),
-        "{problem}"
+    let table = ws.table_dir("1h");
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T02:00:00Z"),
     );
-    let daily = series(&report, "BTC-USD", "1d");
-    assert_eq!(daily["rows"], 31, "the 1d table still reads: {report}");
-
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let vector = walk(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("deletion_vector_"))
+        .unwrap();
+    std::fs::remove_file(&vector).unwrap();
+    let before = walk(&table);
     for args in [
         Args::of(&["maintain", "--timeframes", "1h"]),
         Args::of(&["gaps", "--timeframes", "1h"]),
+        Args::of(&["status"]),
         crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
     ] {
         let out = ws.run(args.clone()).await;
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let said = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
-        assert!(said.contains("deletion"), "{args:?}: {said}");
+        assert!(
+            said.contains("deletion vector of its data file")
+                && said.contains("ETH-USD")
+                && said.contains("raw_market_data_1h"),
+            "{args:?}: {said}"
+        );
     }
     assert_eq!(walk(&table), before, "nothing was written to the table");
-    // A blind append reads no row: it goes on, and the deleted row stays deleted.
-    ws.run_expect(
-        backfill("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-09"),
-        0,
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! Shared test helpers, the only place test modules take code from:
 //! - `workspace`: a scratch lake and state dir, the real binary run in it, tables and files read
 //!   back, and summary checks;
+//! - `deletion`: rows deleted with deletion vectors, as Spark and Databricks delete them;
 //! - `args`: command lines built in one line (`backfill("coinbase", "BTC-USD", "1h").range(..)`);
 //! - `servers`: the mock provider servers answering with fixtures, and the external processes
 //!   (moto, the Pushgateway, redis-server) behind one guard;
@@ -8,6 +9,7 @@
 //!   that answers 429 above a rate and records what it saw.
 
 pub mod args;
+pub mod deletion;
 pub mod servers;
 pub mod synth;
 pub mod workspace;
