@@ -1,6 +1,7 @@
 //! What a table holds, read once for a command that looks at many series (`status`, `gaps`,
 //! `topup`): every series' coverage from its marks, its rows and first and last candle from
-//! the file statistics, and the data files the log references that the store has lost.
+//! the file statistics (from the rows of a file with a deletion vector), and the data files the
+//! log references that the store has lost.
 
 use std::collections::HashMap;
 

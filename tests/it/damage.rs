@@ -553,19 +553,16 @@ fn python_eth_times(ws: &Workspace) -> Vec<i64> {
         .collect()
 }
 
-/// Another tool deletes half a day of ETH-USD 1h candles with deletion vectors kept as
-/// `storage` says; every command then reads the table without them until `refetch` brings them
-/// back, and `maintain` never writes them back.
-async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage) {
+/// Another tool deletes the ETH-USD 1h candles opening in `[from, to)` with deletion vectors
+/// kept as `storage` says; every command then reads the table without them until `refetch`
+/// brings them back, and `maintain` never writes them back.
+async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage, (from, to): (&str, &str)) {
     let (_server, ws) = lake().await;
     let before = ws.rows(Timeframe::H1).await;
     let hours_before = labelled_hours(&eth_gaps(&ws).await);
     let (_, report) = status(&ws, &[]).await;
     let eth_rows = series(&report, "ETH-USD", "1h")["rows"].as_u64().unwrap();
-    let span = (
-        time_of("2024-01-03T00:00:00Z"),
-        time_of("2024-01-03T12:00:00Z"),
-    );
+    let span = (time_of(from), time_of(to));
     let deleted = delete_with_deletion_vectors(&ws.table_dir("1h"), "ETH-USD", span, storage);
     assert!(deleted.len() > 6, "the delete removed candles: {deleted:?}");
     let live: Vec<_> = before
@@ -592,6 +589,18 @@ async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage) {
         eth["rows"].as_u64(),
         Some(eth_rows - deleted.len() as u64),
         "{report}"
+    );
+    let held = micros(&live);
+    let text = |t: Option<&i64>| {
+        crate::support::rfc3339(DateTime::from_timestamp_micros(*t.unwrap()).unwrap())
+    };
+    assert_eq!(
+        eth["first_candle"].as_str(),
+        Some(text(held.first()).as_str())
+    );
+    assert_eq!(
+        eth["last_candle"].as_str(),
+        Some(text(held.last()).as_str())
     );
     assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
     let mut expected = hours_before.clone();
@@ -634,12 +643,14 @@ async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deletion_vector_in_its_own_file_is_honoured_by_every_read() {
-    a_deletion_vector_is_honoured_by_every_read(Storage::File).await;
+    let span = ("2024-01-03T00:00:00Z", "2024-01-03T12:00:00Z");
+    a_deletion_vector_is_honoured_by_every_read(Storage::File, span).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_inline_deletion_vector_is_honoured_by_every_read() {
-    a_deletion_vector_is_honoured_by_every_read(Storage::Inline).await;
+async fn an_inline_deletion_vector_at_the_end_of_a_series_is_honoured_by_every_read() {
+    let span = ("2024-01-07T12:00:00Z", "2024-01-08T00:00:00Z");
+    a_deletion_vector_is_honoured_by_every_read(Storage::Inline, span).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
