@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use delta_kernel::actions::deletion_vector::{DeletionVectorDescriptor, DeletionVectorStorageType};
+use delta_kernel::actions::deletion_vector::DeletionVectorDescriptor;
 use deltalake::arrow::array::BooleanArray;
 use deltalake::kernel::LogicalFileView;
 use deltalake::{DeltaTable, DeltaTableError};
@@ -25,20 +25,9 @@ pub(super) async fn deleted_rows(
             "the deletion vector of its data file {path} could not be read ({reason}); restore the vector's file from a backup or rewrite the deleted rows away with the tool that deleted them (e.g. REORG TABLE ... APPLY (PURGE) in Spark or Databricks), then rerun"
         ))
     };
-    let descriptor = dv
-        .storage_type
-        .to_string()
-        .parse::<DeletionVectorStorageType>()
-        .and_then(|storage| {
-            DeletionVectorDescriptor::try_new(
-                storage,
-                dv.path_or_inline_dv.clone(),
-                dv.offset,
-                dv.size_in_bytes,
-                dv.cardinality,
-            )
-        })
-        .map_err(|e| unreadable(e.to_string()))?;
+    let cardinality = dv.cardinality;
+    let descriptor =
+        DeletionVectorDescriptor::try_from(dv).map_err(|e| unreadable(e.to_string()))?;
     let log_store = table.log_store();
     let engine = log_store.engine(None);
     let mut root = log_store.root_url().clone();
@@ -52,19 +41,19 @@ pub(super) async fn deleted_rows(
     .map_err(|e| unreadable(e.to_string()))?
     .map_err(|e| unreadable(e.to_string()))?;
     let deleted: HashSet<u64> = rows.into_iter().collect();
-    if deleted.len() as i64 != dv.cardinality {
+    if deleted.len() as i64 != cardinality {
         return Err(unreadable(format!(
             "it marks {} rows deleted where the log says {}",
             deleted.len(),
-            dv.cardinality
+            cardinality
         )));
     }
     Ok(deleted)
 }
 
-/// Which of `len` rows, the first of them at physical index `first`, are live.
-pub(super) fn live(deleted: &HashSet<u64>, first: usize, len: usize) -> BooleanArray {
-    (first..first + len)
-        .map(|i| Some(!deleted.contains(&(i as u64))))
+/// Which of a file's `len` rows are live.
+pub(super) fn live(deleted: &HashSet<u64>, len: usize) -> BooleanArray {
+    (0..len as u64)
+        .map(|i| Some(!deleted.contains(&i)))
         .collect()
 }

@@ -2,7 +2,7 @@
 //! restored), compaction of small files, and the replacement of changed candles (`refetch`).
 //! Every rewrite removes the old files and adds the new ones atomically.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,6 +12,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::kernel::transaction::TransactionError;
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -93,7 +94,7 @@ pub(super) async fn file_batch(
     let mut data = concat_batches(&data_schema, &batches)?;
     let deleted = deleted_rows(table, file).await?;
     if !deleted.is_empty() {
-        data = filter_record_batch(&data, &live(&deleted, 0, data.num_rows()))?;
+        data = filter_record_batch(&data, &live(&deleted, data.num_rows()))?;
     }
     let n = data.num_rows();
     let group = group_of(file);
@@ -456,13 +457,40 @@ impl DeltaSink {
         let Some(table) = self.load(tf).await? else {
             return Ok(Vec::new());
         };
-        let (table, metrics) = table
-            .vacuum()
-            .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(!force)
-            .await
-            .map_err(&err)?;
+        let vacuum = |table: DeltaTable, dry_run: bool| {
+            table
+                .vacuum()
+                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+                .with_retention_period(retention)
+                .with_enforce_retention_duration(!force)
+                .with_dry_run(dry_run)
+        };
+        let (table, deleted) = match vacuum(table.clone(), false).await {
+            Ok((table, metrics)) => (table, metrics.files_deleted),
+            // delta-rs writes a vacuum's two commits (commitInfo alone) through its protocol
+            // check, which without its SQL engine refuses a table listing `invariants`, as Spark
+            // lists it on every table it gives deletion vectors. On a table the append path
+            // writes to, the same files are deleted without those commits.
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::UnsupportedTableFeatures(_),
+            }) => {
+                self.on_log(tf, None, async |_| Ok(())).await?;
+                let (table, metrics) = vacuum(table, true).await.map_err(&err)?;
+                // A file removed twice (re-added with a deletion vector in between) is listed
+                // twice.
+                let files: BTreeSet<String> = metrics.files_deleted.into_iter().collect();
+                for file in &files {
+                    let path = object_store::path::Path::parse(file)
+                        .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+                    match table.object_store().delete(&path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(err(e.into())),
+                    }
+                }
+                (table, files.into_iter().collect())
+            }
+            Err(e) => return Err(err(e)),
+        };
         deltalake::checkpoints::create_checkpoint(&table, None)
             .await
             .map_err(&err)?;
@@ -471,6 +499,6 @@ impl DeltaSink {
         deltalake::checkpoints::cleanup_metadata(&table, None)
             .await
             .map_err(&err)?;
-        Ok(metrics.files_deleted)
+        Ok(deleted)
     }
 }

@@ -653,6 +653,56 @@ async fn an_inline_deletion_vector_at_the_end_of_a_series_is_honoured_by_every_r
     a_deletion_vector_is_honoured_by_every_read(Storage::Inline, span).await;
 }
 
+/// Spark lists `invariants` among the writer features of every table it gives deletion vectors,
+/// a feature delta-rs refuses to commit to without its SQL engine: `maintain` still compacts
+/// and vacuums such a table.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_vacuums_a_table_spark_gave_deletion_vectors() {
+    let (_server, ws) = lake().await;
+    let table = ws.table_dir("1h");
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T06:00:00Z"),
+    );
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let live = ws.rows(Timeframe::H1).await;
+    let replaced: Vec<PathBuf> = walk(&table)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("_delta_log"))
+        .collect();
+    let out = ws
+        .run_expect(
+            [
+                "maintain",
+                "--timeframes",
+                "1h",
+                "--vacuum-retention",
+                "0s",
+                "--force",
+                "--output",
+                "json",
+            ],
+            0,
+        )
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vacuumed = report["tables"][0]["files_vacuumed"].as_u64().unwrap();
+    let gone: Vec<_> = replaced.iter().filter(|p| !p.exists()).collect();
+    assert!(
+        gone.iter()
+            .any(|p| p.to_string_lossy().contains("deletion_vector_")),
+        "the vector of the file compaction replaced is vacuumed: {report}"
+    );
+    assert_eq!(gone.len() as u64, vacuumed, "{report}: {gone:?}");
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    let eth: Vec<i64> = live
+        .iter()
+        .filter(|r| r.asset_pair == "ETH-USD")
+        .map(|r| r.timestamp.timestamp_micros())
+        .collect();
+    assert_eq!(python_eth_times(&ws), eth);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deletion_vector_that_cannot_be_read_stops_every_read_naming_its_file() {
     let (_server, ws) = lake().await;
