@@ -270,9 +270,9 @@ impl DeltaSink {
     /// too and every row of them would be in the table twice. With `true` it fails with a
     /// conflict instead (Spark's conflict checker fails it either way). The cost: a Delta
     /// streaming reader sees the compaction as a change of data, so a Spark stream on the table
-    /// needs `skipChangeCommits`, and a change data feed reads it as the same rows deleted and
-    /// inserted. Metadata or protocol actions would make delta-rs fail too, but would also fail
-    /// every other concurrent writer. `gaps` still knows the rows are kept: it goes by the
+    /// needs `skipChangeCommits` (a table with a change data feed is not rewritten at all, see
+    /// `commit_rewrite`). Metadata or protocol actions would make delta-rs fail too, but would
+    /// also fail every other concurrent writer. `gaps` still knows the rows are kept: it goes by the
     /// operation (`OPTIMIZE`), not by `dataChange`. An append-only table takes no remove marked
     /// `dataChange: true`: there the compaction marks them `false`, as the protocol asks.
     pub async fn compact(&self, tf: Timeframe) -> Result<Compacted, SinkError> {
