@@ -1,8 +1,8 @@
 //! The run lock of a state dir on object storage, where no file lock exists: a lease object
 //! `{state}/locks/{name}.json` naming its owner (a run id, host and pid), when it started and
 //! when it expires. It is created with a conditional put (`If-None-Match: *`); a run that finds
-//! a live lease is refused with its owner named; an expired one (its holder died or hung) is
-//! taken over with a put conditional on the ETag read (`If-Match`), so of two runs taking it
+//! a live lease is refused with its owner named; an expired one (its holder died or hung), or
+//! one that cannot be read, is taken over with a put conditional on the ETag read (`If-Match`), so of two runs taking it
 //! over one wins. While the run lives a thread renews it every third of its duration, each
 //! renewal conditional on the ETag of the last; at the end it is released by writing it expired.
 
@@ -192,4 +192,57 @@ fn host() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "an unknown host".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "locks/all.json";
+
+    fn read(store: &StateStore) -> LeaseRecord {
+        serde_json::from_slice(&store.get(KEY).unwrap().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_live_lease_is_refused_naming_its_holder_and_a_released_one_is_free() {
+        let store = StateStore::in_memory();
+        let minute = Duration::from_secs(60);
+        let first = Lease::acquire(&store, "all", minute).unwrap();
+        let held = read(&store);
+        assert_eq!(held.pid, std::process::id());
+        assert!(held.expires > Utc::now());
+        let err = Lease::acquire(&store, "all", minute)
+            .unwrap_err()
+            .to_string();
+        let named = format!("pid {} on {}", std::process::id(), held.host);
+        assert!(err.contains(&named), "{err}");
+        assert!(err.contains("memory://state"), "{err}");
+        drop(first);
+        let released = read(&store);
+        assert_eq!(released.owner, held.owner);
+        assert!(released.expires <= Utc::now(), "released: {released:?}");
+        let second = Lease::acquire(&store, "all", minute).unwrap();
+        assert_ne!(read(&store).owner, held.owner);
+        drop(second);
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over_and_an_unreadable_one_too() {
+        let store = StateStore::in_memory();
+        let dead = LeaseRecord {
+            owner: "dead".into(),
+            host: "gone".into(),
+            pid: 1,
+            started: Utc::now() - TimeDelta::hours(1),
+            expires: Utc::now() - TimeDelta::seconds(1),
+        };
+        // TC: what a dead run left
+        for left in [dead.bytes(), b"{torn".to_vec()] {
+            store.put(KEY, &left, "test").unwrap();
+            let taken = Lease::acquire(&store, "all", Duration::from_secs(60)).unwrap();
+            assert_eq!(read(&store).pid, std::process::id());
+            drop(taken);
+        }
+    }
 }

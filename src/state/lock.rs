@@ -42,7 +42,7 @@ pub enum LockError {
     )]
     Held { holder: String, dir: String },
     #[error(
-        "could not open the lock file in {dir}: {source}; check that the state dir is writable"
+        "could not take the lock in {dir}: {source}; check that the state dir is writable (for s3://, the bucket and the AWS_* settings)"
     )]
     Io { dir: String, source: std::io::Error },
 }

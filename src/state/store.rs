@@ -59,7 +59,7 @@ impl StateStore {
         };
         if !matches!(scheme.to_ascii_lowercase().as_str(), "s3" | "s3a") {
             return Err(format!(
-                "is '{location}', a {scheme}:// URI: the state dir is a directory path or an s3://bucket/prefix URI"
+                "is '{location}', a {scheme}:// URI; set it to a directory path or an s3://bucket/prefix URI"
             ));
         }
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -89,6 +89,16 @@ impl StateStore {
                 .trim_end_matches('/')
                 .to_string(),
         })))
+    }
+
+    /// A state dir in memory, for tests of what is made on object storage only.
+    #[cfg(test)]
+    pub fn in_memory() -> Self {
+        StateStore::Object(Arc::new(Objects {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            prefix: ObjectPath::from("state"),
+            uri: "memory://state".into(),
+        }))
     }
 
     /// The directory, for a state dir on this machine.
@@ -206,14 +216,7 @@ impl StateStore {
             StateStore::Local(root) => {
                 let entries = match fs::read_dir(root.join(dir)) {
                     Ok(e) => e,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                        ) =>
-                    {
-                        return Ok(Vec::new());
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
                     Err(e) => return Err(e),
                 };
                 let mut found = Vec::new();
@@ -477,5 +480,45 @@ mod tests {
             store.create("x", b"").is_err(),
             "conditional writes are for objects"
         );
+    }
+
+    #[test]
+    fn objects_list_rename_and_write_conditionally() {
+        let store = StateStore::in_memory();
+        store.put("a/b/c.json", b"one", "test").unwrap();
+        store.put("a/d.json", b"two", "test").unwrap();
+        assert_eq!(store.get("a/b/c.json").unwrap().unwrap(), b"one");
+        assert_eq!(store.get("a/none.json").unwrap(), None);
+        let names = |entries: Vec<Entry>| {
+            let mut n: Vec<String> = entries.into_iter().map(|e| e.name).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(store.list("a").unwrap()), ["d.json"]);
+        assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "d.json"]);
+        assert!(store.rename("a/d.json", "a/b/e.json").unwrap());
+        assert!(!store.rename("a/d.json", "a/b/e.json").unwrap());
+        store.append("a/log", b"x\n").unwrap();
+        store.append("a/log", b"y\n").unwrap();
+        assert_eq!(store.get("a/log").unwrap().unwrap(), b"x\ny\n");
+        store.delete("a/b/e.json").unwrap();
+        store.delete("a/b/e.json").unwrap();
+        assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "log"]);
+
+        let first = store.create("lease", b"1").unwrap().unwrap();
+        assert!(store.create("lease", b"2").unwrap().is_none());
+        let read = store.get_versioned("lease").unwrap().unwrap();
+        assert_eq!(read.bytes, b"1");
+        let second = store.replace("lease", b"3", read.version.clone()).unwrap();
+        assert!(second.is_some());
+        // A second writer holding the same version loses.
+        assert!(
+            store
+                .replace("lease", b"4", read.version)
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.replace("lease", b"5", first).unwrap().is_none());
+        assert_eq!(store.get("lease").unwrap().unwrap(), b"3");
     }
 }

@@ -46,9 +46,12 @@ impl DeadLetterQueue {
         // Nothing can be pending where there is no directory; a DLQ path in the way fails the
         // first write, with its path.
         let infix = file_infix(series);
-        Ok(self
-            .store
-            .list(&format!("{DIR}/pending"))?
+        let entries = match self.store.list(&format!("{DIR}/pending")) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(entries
             .into_iter()
             .filter_map(|entry| {
                 let id = entry
