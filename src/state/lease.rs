@@ -92,7 +92,7 @@ impl Lease {
                 .replace(&key, &mine.bytes(), found.version)
                 .map_err(io)?
             {
-                tracing::info!(lease = %store.show(&key), "Took over an expired lease.");
+                tracing::debug!(lease = %store.show(&key), "Took over an expired or released lease.");
                 return Ok(Lease::hold(store, key, mine, version, duration));
             }
         }

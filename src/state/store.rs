@@ -51,8 +51,8 @@ pub struct Versioned {
 }
 
 impl StateStore {
-    /// A directory path, or an `s3://bucket/prefix` URI opened with the `AWS_*` settings of
-    /// `env` (the same ones the lake uses).
+    /// A directory path, or an `s3://bucket/prefix` URI opened with the process's `AWS_*`
+    /// variables (as the lake is) and those of `env` over them.
     pub fn open(location: &str, env: &HashMap<String, String>) -> Result<Self, String> {
         let Some((scheme, rest)) = location.split_once("://") else {
             return Ok(StateStore::Local(PathBuf::from(location)));
@@ -68,7 +68,7 @@ impl StateStore {
                 "is '{location}', which names no bucket; write s3://bucket/prefix"
             ));
         }
-        let mut builder = AmazonS3Builder::new();
+        let mut builder = AmazonS3Builder::from_env();
         for (key, value) in env {
             if let Some(config) = Some(key)
                 .filter(|k| k.starts_with("AWS_"))
