@@ -279,6 +279,21 @@ async fn a_live_lease_refuses_a_run_naming_its_owner_and_an_expired_one_is_taken
     assert!(expires <= Utc::now(), "released at the end: {left}");
     // A released lease is free for the next run.
     ws.run_ok(&args).await;
+
+    // A shard's run holds its own lease, beside the others.
+    put_json(
+        &store,
+        "state/locks/1-of-2.json",
+        &lease(4343, "pod-8", Utc::now() + TimeDelta::hours(1)),
+    )
+    .await;
+    let out = ws.run_expect(args.clone().flag("--shard", "1/2"), 3).await;
+    assert!(text(&out).contains("pid 4343 on pod-8"), "{}", text(&out));
+    ws.run_ok(args.clone().flag("--shard", "0/2")).await;
+    let shard = get_json(&store, "state/locks/0-of-2.json").await;
+    let expires: DateTime<Utc> = serde_json::from_value(shard["expires"].clone()).unwrap();
+    assert!(expires <= Utc::now(), "released: {shard}");
+    assert!(shard["pid"].as_u64().unwrap() > 0 && shard["owner"] != "planted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
