@@ -12,12 +12,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::state::store::StateStore;
-
 use chrono::{TimeDelta, Utc};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
+
+use crate::state::store::StateStore;
 
 /// How long an object claim holds without its holder: longer than any one file takes.
 const CLAIM_TTL: TimeDelta = TimeDelta::minutes(15);
