@@ -2,8 +2,6 @@
 //! (the contract's: 0 success, 1 usage before any request, 2 a failure while working, 3
 //! locked, 130/143 interrupted).
 
-use std::path::Path;
-
 use crate::fetch::Stop;
 use crate::plan::PlanError;
 use crate::providers::FetchError;
@@ -58,10 +56,10 @@ impl From<SinkError> for Error {
 }
 
 impl Error {
-    /// A failure to write `path`.
-    pub fn write(path: &Path, source: std::io::Error) -> Self {
+    /// A failure to write `path` (a file or object of the state dir, as its store shows it).
+    pub fn write(path: &str, source: std::io::Error) -> Self {
         Error::Write {
-            path: path.display().to_string(),
+            path: path.to_string(),
             source,
         }
     }

@@ -268,8 +268,8 @@ async fn topup(
 /// The lock of the state dir, or of one shard's run in it.
 fn run_lock(settings: &Settings, shard: Option<Shard>) -> Result<RunLock, LockError> {
     match shard {
-        Some(shard) => RunLock::acquire_shard(&settings.state_dir, &shard),
-        None => RunLock::acquire(&settings.state_dir),
+        Some(shard) => RunLock::acquire_shard(&settings.state_dir, &shard, settings.state_lease),
+        None => RunLock::acquire(&settings.state_dir, settings.state_lease),
     }
 }
 
@@ -298,7 +298,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
     let (lists, _) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider).await?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let _lock = RunLock::acquire(&settings.state_dir, settings.state_lease)?;
     let planned = ops::backfill::requests(&runner, &settings, &plan, false, &lists).await?;
     let report = ops::refetch::refetch_all(&runner, &planned).await;
     output::print_refetch(&report, out.format);
@@ -335,7 +335,7 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
             .collect::<Result<_, _>>()?,
     };
     let retention = parse_duration(&args.vacuum_retention, "--vacuum-retention")?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let _lock = RunLock::acquire(&settings.state_dir, settings.state_lease)?;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let options = ops::maintain::Options {
         retention,
@@ -397,25 +397,24 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) 
     let queue = DeadLetterQueue::new(&settings.state_dir);
     match command {
         DlqCommand::List { json } => {
-            let listing = queue.list().map_err(|e| {
-                Error::Failed(format!("could not read {}: {e}", queue.dir().display()))
-            })?;
+            let listing = queue
+                .list()
+                .map_err(|e| Error::Failed(format!("could not read {}: {e}", queue.dir())))?;
             output::print_dlq_list(&listing, out.json(json));
             return Ok(error::finished(listing.unreadable.is_empty(), None));
         }
         DlqCommand::Show { id } => {
-            let path = queue.dir().join(format!("{id}.json"));
-            let text = std::fs::read_to_string(&path).map_err(|_| {
+            let text = queue.show(&id).ok().flatten().ok_or_else(|| {
                 PlanError(format!(
                     "no DLQ file with id '{id}' in {}; `candlelake dlq list` shows the ids",
-                    queue.dir().display()
+                    queue.dir()
                 ))
             })?;
-            print!("{text}");
+            print!("{}", String::from_utf8_lossy(&text));
         }
         DlqCommand::Replay { ids } => {
             settings.check_locations().await?;
-            let _lock = RunLock::acquire(&settings.state_dir)?;
+            let _lock = RunLock::acquire(&settings.state_dir, settings.state_lease)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let facts = Facts::new(&settings.alphavantage_classes);
             let report =

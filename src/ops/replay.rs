@@ -50,19 +50,16 @@ pub async fn replay(
     let ledger = dlq.ledger();
     let done = ledger.replayed();
     let mut report = ReplayReport::default();
-    let listing = dlq.list().map_err(|e| {
-        Error::Failed(format!(
-            "could not read the DLQ in {}: {e}",
-            dlq.dir().display()
-        ))
-    })?;
+    let listing = dlq
+        .list()
+        .map_err(|e| Error::Failed(format!("could not read the DLQ in {}: {e}", dlq.dir())))?;
     let known = |id: &String| {
         listing.files.iter().any(|(f, _)| f == id) || listing.unreadable.iter().any(|u| &u.id == id)
     };
     if let Some(missing) = ids.iter().find(|id| !known(id)) {
         return Err(PlanError(format!(
             "no DLQ file with id '{missing}' in {}; `candlelake dlq list` shows the ids",
-            dlq.dir().display()
+            dlq.dir()
         ))
         .into());
     }
@@ -162,6 +159,6 @@ pub async fn replay(
         .collect();
     ledger
         .append(&entries)
-        .map_err(|e| Error::write(ledger.path(), e))?;
+        .map_err(|e| Error::write(&ledger.path(), e))?;
     Ok(report)
 }

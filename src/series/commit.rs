@@ -161,7 +161,7 @@ impl Runner {
                     run.counters
                         .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
                     pending.sizes.clear();
-                    return Err(Error::write(self.dlq.dir(), e));
+                    return Err(Error::write(&self.dlq.dir(), e));
                 }
             }
         }
@@ -193,7 +193,7 @@ impl Runner {
                 for (id, records) in std::mem::take(&mut pending.dlq_files) {
                     self.dlq
                         .discard(&id)
-                        .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                        .map_err(|e| Error::write(&self.dlq.dir(), e))?;
                     run.counters.unrecord(records);
                 }
                 return Err(e.into());
@@ -210,7 +210,7 @@ impl Runner {
                 let taken = self
                     .dlq
                     .drop_covered(id, |t| held.contains(t))
-                    .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                    .map_err(|e| Error::write(&self.dlq.dir(), e))?;
                 run.counters.unrecord(taken);
             }
         }
@@ -238,7 +238,7 @@ impl Runner {
         for (id, _) in std::mem::take(&mut pending.dlq_files) {
             self.dlq
                 .promote(&id)
-                .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                .map_err(|e| Error::write(&self.dlq.dir(), e))?;
         }
         Ok(())
     }

@@ -290,7 +290,7 @@ impl Runner {
             } else {
                 self.dlq.discard(&file.id)
             };
-            settled.map_err(|e| Error::write(self.dlq.dir(), e))?;
+            settled.map_err(|e| Error::write(&self.dlq.dir(), e))?;
         }
         Ok(())
     }
