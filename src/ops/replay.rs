@@ -1,6 +1,8 @@
 //! `dlq replay`: re-reads dead-lettered raw records (a user may have corrected them) with
 //! today's rules, writes those that now pass and are not in the table yet, and records each
 //! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
+//! A replay that lost its lease commits and records nothing more (a series it committed is
+//! found in the table by the next replay).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::fetch::Shutdown;
 use crate::model::{Lineage, Row, SeriesKey};
 use crate::plan::PlanError;
 use crate::providers::{Facts, ProviderId, Timeframe, VolumeKind};
@@ -46,6 +49,7 @@ pub async fn replay(
     ids: &[String],
     ingestion_id: &str,
     now: DateTime<Utc>,
+    lease: &Shutdown,
 ) -> Result<ReplayReport> {
     let ledger = dlq.ledger();
     let done = ledger.replayed();
@@ -141,6 +145,7 @@ pub async fn replay(
                 partition_period: sink.partition_period(series.timeframe, false).await?,
             };
             let rows: Vec<Row> = new.iter().map(|c| c.row.clone()).collect();
+            lease.still_held()?;
             sink.append(&lineage, &rows, read_at).await?;
         }
         report.written += new.len();
@@ -157,6 +162,7 @@ pub async fn replay(
             replayed_at: now,
         })
         .collect();
+    lease.still_held()?;
     ledger
         .append(&entries)
         .map_err(|e| Error::write(&ledger.path(), e))?;

@@ -1,6 +1,7 @@
 //! What a series run has fetched but not committed, and its commit: the rejects to the DLQ
 //! first, then the rows with the coverage they complete in one Delta commit, then the
-//! watermark. Nothing is committed when coverage did not move.
+//! watermark. Nothing is committed when coverage did not move, and nothing at all once the run
+//! lost its lease: what is pending is dropped for the next run to fetch again.
 
 use std::collections::HashSet;
 
@@ -133,6 +134,13 @@ impl Runner {
     ) -> Result<()> {
         let series = &request.series;
         let now = (self.clock)();
+        if let Err(lost) = self.shutdown.still_held() {
+            let rejects = pending.rejects.drain(..).map(|(_, r)| r.len() as u64);
+            run.counters.unrecord(rejects.sum());
+            let rows = std::mem::take(&mut pending.rows);
+            drop_rows(pending, &rows, run);
+            return Err(lost);
+        }
         let batches = std::mem::take(&mut pending.rejects);
         for (i, (request_url, rejects)) in batches.iter().enumerate() {
             let context = DlqContext {
@@ -158,9 +166,7 @@ impl Runner {
                     let unrecorded = batches[i..].iter().map(|(_, r)| r.len() as u64).sum();
                     run.counters.unrecord(unrecorded);
                     let rows = std::mem::take(&mut pending.rows);
-                    run.counters
-                        .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
-                    pending.sizes.clear();
+                    drop_rows(pending, &rows, run);
                     return Err(Error::write(&self.dlq.dir(), e));
                 }
             }
@@ -177,6 +183,13 @@ impl Runner {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
+        if let Err(lost) = self.shutdown.still_held() {
+            // The pending DLQ files stay for the next run to discard: no commit names them.
+            drop_rows(pending, &rows, run);
+            let records = pending.dlq_files.drain(..).map(|(_, records)| records);
+            run.counters.unrecord(records.sum());
+            return Err(lost);
+        }
         let ids: Vec<String> = pending.dlq_files.iter().map(|(id, _)| id.clone()).collect();
         let committed = match self.sink.commit(&lineage, &rows, wanted, &ids).await {
             Ok(committed) => committed,
@@ -187,9 +200,7 @@ impl Runner {
             Err(e) => {
                 // Not written: the coverage did not move, so the next run fetches the rows and
                 // their rejects again.
-                run.counters
-                    .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
-                pending.sizes.clear();
+                drop_rows(pending, &rows, run);
                 for (id, records) in std::mem::take(&mut pending.dlq_files) {
                     self.dlq
                         .discard(&id)
@@ -215,6 +226,9 @@ impl Runner {
             }
         }
         pending.sizes.clear();
+        // Committed while the lease was held; its DLQ files and watermark are the next run's
+        // to settle and repair from the table.
+        self.shutdown.still_held()?;
         self.promote(pending)?;
         // Another run moved the coverage since this one last saw it: only the table knows
         // which candles it holds now.
@@ -242,4 +256,12 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// Rows taken from `pending` that will not be committed: they count as skipped (the next run
+/// fetches them again).
+fn drop_rows(pending: &mut Pending, rows: &[Row], run: &mut SeriesRun) {
+    run.counters
+        .unwrite(pending.candles(rows, |_| true), rows.len() as u64);
+    pending.sizes.clear();
 }

@@ -259,9 +259,13 @@ impl Runner {
     pub async fn run_series(&self, request: SeriesRequest) -> SeriesResult {
         let started = std::time::Instant::now();
         let series = request.series.clone();
-        let held = match self.settle_pending_dlq(&series).await {
-            Ok(()) => self.held(&series).await,
-            Err(e) => Err(e),
+        // A run that lost its lease touches neither the state dir nor the provider again.
+        let held = match self.shutdown.still_held() {
+            Ok(()) => match self.settle_pending_dlq(&series).await {
+                Ok(()) => self.held(&series).await,
+                Err(e) => Err(e),
+            },
+            Err(lost) => Err(lost),
         };
         let mut result = match held {
             Err(e) => SeriesResult::failed(series, e.to_string()),
@@ -317,7 +321,7 @@ impl Runner {
         let result = SeriesResult::finish(series.clone(), &run, error, nothing_to_fetch);
         self.progress
             .finish(&series, result.status.as_str(), run.counters.rows);
-        if run.coverage.is_some() {
+        if run.coverage.is_some() && self.shutdown.lease_lost().is_none() {
             coverage::after_run(
                 &mut run.watermark,
                 &run.unreachable,

@@ -5,6 +5,8 @@
 //! one that cannot be read, is taken over with a put conditional on the ETag read (`If-Match`), so of two runs taking it
 //! over one wins. While the run lives a thread renews it every third of its duration, each
 //! renewal conditional on the ETag of the last; at the end it is released by writing it expired.
+//! A run whose renewal finds the lease taken over, or that could not renew it before it expired,
+//! no longer holds it: the thread stops the run (`Stop::LeaseLost`) and never writes it again.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lock::LockError;
 use super::store::StateStore;
+use crate::fetch::{Stop, Stopper};
 
 /// What a lease object holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,7 +59,13 @@ pub struct Lease {
 
 impl Lease {
     /// Takes the lease `{state}/locks/{name}.json` for `duration`, or names the run that holds it.
-    pub fn acquire(store: &StateStore, name: &str, duration: Duration) -> Result<Lease, LockError> {
+    /// Should the run lose it, `on_lost` stops the run.
+    pub fn acquire(
+        store: &StateStore,
+        name: &str,
+        duration: Duration,
+        on_lost: &Stopper,
+    ) -> Result<Lease, LockError> {
         let key = format!("locks/{name}.json");
         let io = |source| LockError::Io {
             dir: store.to_string(),
@@ -75,7 +84,7 @@ impl Lease {
         for _ in 0..2 {
             mine.expires = Utc::now() + ttl;
             if let Some(version) = store.create(&key, &mine.bytes()).map_err(io)? {
-                return Ok(Lease::hold(store, key, mine, version, duration));
+                return Ok(Lease::hold(store, key, mine, version, duration, on_lost));
             }
             let Some(found) = store.get_versioned(&key).map_err(io)? else {
                 continue;
@@ -93,7 +102,7 @@ impl Lease {
                 .map_err(io)?
             {
                 tracing::debug!(lease = %store.show(&key), "Took over an expired or released lease.");
-                return Ok(Lease::hold(store, key, mine, version, duration));
+                return Ok(Lease::hold(store, key, mine, version, duration, on_lost));
             }
         }
         let holder = store
@@ -114,9 +123,10 @@ impl Lease {
         record: LeaseRecord,
         version: UpdateVersion,
         duration: Duration,
+        on_lost: &Stopper,
     ) -> Lease {
         let (stop, stopped) = mpsc::channel();
-        let renewing = (store.clone(), key.clone());
+        let renewing = (store.clone(), key.clone(), on_lost.clone());
         let renewer = std::thread::Builder::new()
             .name("candlelake-lease".into())
             .spawn(move || {
@@ -127,6 +137,7 @@ impl Lease {
                     version,
                     duration,
                     &stopped,
+                    &renewing.2,
                 )
             })
             .expect("the lease thread starts");
@@ -140,7 +151,8 @@ impl Lease {
 }
 
 /// Renews the lease every third of `duration` until told to stop; returns the lease as last
-/// written, or `None` when another run took it over.
+/// written, or `None` when this run lost it (another run took it over, or it expired before a
+/// renewal got through), having stopped the run through `on_lost`.
 fn renew(
     store: &StateStore,
     key: &str,
@@ -148,6 +160,7 @@ fn renew(
     mut version: UpdateVersion,
     duration: Duration,
     stopped: &mpsc::Receiver<()>,
+    on_lost: &Stopper,
 ) -> Option<(LeaseRecord, UpdateVersion)> {
     let ttl = TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX);
     loop {
@@ -160,7 +173,11 @@ fn renew(
         match store.replace(key, &next.bytes(), version.clone()) {
             Ok(Some(renewed)) => (record, version) = (next, renewed),
             Ok(None) => {
-                tracing::error!(lease = %store.show(key), "The lease of this run was taken over by another run after it expired unrenewed; stop one of them, or raise CANDLELAKE_STATE_LEASE_MS.");
+                lost(on_lost, taken_over(store, key));
+                return None;
+            }
+            Err(e) if Utc::now() >= record.expires => {
+                lost(on_lost, expired(store, key, &record, &e));
                 return None;
             }
             Err(e) => {
@@ -168,6 +185,40 @@ fn renew(
             }
         }
     }
+}
+
+/// What to do about a lost lease, said once: the run stops.
+const LOST_REMEDY: &str = "this run stops without fetching, committing or writing its state any more; raise CANDLELAKE_STATE_LEASE_MS, or stop the other run";
+
+fn lost(on_lost: &Stopper, why: String) {
+    tracing::error!("{why}");
+    on_lost.stop(Stop::LeaseLost(why.into()));
+}
+
+/// The sentence for a lease another run took over, naming that run as the lease now does.
+fn taken_over(store: &StateStore, key: &str) -> String {
+    let holder = store
+        .get(key)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice::<LeaseRecord>(&b).ok())
+        .map_or_else(
+            || "another run".to_string(),
+            |h| format!("another run ({})", h.holder()),
+        );
+    format!(
+        "{holder} took over the lease {}, which this run did not renew in time; {LOST_REMEDY}",
+        store.show(key)
+    )
+}
+
+/// The sentence for a lease that expired while every renewal failed.
+fn expired(store: &StateStore, key: &str, record: &LeaseRecord, e: &std::io::Error) -> String {
+    format!(
+        "the lease {} of this run expired at {} before a renewal got through ({e}), so another run may hold the state dir now; {LOST_REMEDY}",
+        store.show(key),
+        record.expires.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
 }
 
 impl Drop for Lease {
@@ -197,6 +248,7 @@ fn host() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fetch::Shutdown;
 
     const KEY: &str = "locks/all.json";
 
@@ -208,11 +260,12 @@ mod tests {
     fn a_live_lease_is_refused_naming_its_holder_and_a_released_one_is_free() {
         let store = StateStore::in_memory();
         let minute = Duration::from_secs(60);
-        let first = Lease::acquire(&store, "all", minute).unwrap();
+        let on_lost = Shutdown::never().stopper();
+        let first = Lease::acquire(&store, "all", minute, &on_lost).unwrap();
         let held = read(&store);
         assert_eq!(held.pid, std::process::id());
         assert!(held.expires > Utc::now());
-        let err = Lease::acquire(&store, "all", minute)
+        let err = Lease::acquire(&store, "all", minute, &on_lost)
             .unwrap_err()
             .to_string();
         let named = format!("pid {} on {}", std::process::id(), held.host);
@@ -222,7 +275,7 @@ mod tests {
         let released = read(&store);
         assert_eq!(released.owner, held.owner);
         assert!(released.expires <= Utc::now(), "released: {released:?}");
-        let second = Lease::acquire(&store, "all", minute).unwrap();
+        let second = Lease::acquire(&store, "all", minute, &on_lost).unwrap();
         assert_ne!(read(&store).owner, held.owner);
         drop(second);
     }
@@ -240,9 +293,50 @@ mod tests {
         // TC: what a dead run left
         for left in [dead.bytes(), b"{torn".to_vec()] {
             store.put(KEY, &left, "test").unwrap();
-            let taken = Lease::acquire(&store, "all", Duration::from_secs(60)).unwrap();
+            let on_lost = Shutdown::never().stopper();
+            let taken = Lease::acquire(&store, "all", Duration::from_secs(60), &on_lost).unwrap();
             assert_eq!(read(&store).pid, std::process::id());
             drop(taken);
         }
+    }
+
+    #[test]
+    fn a_lease_another_run_took_stops_the_run_naming_it_and_is_left_to_it() {
+        let store = StateStore::in_memory();
+        let shutdown = Shutdown::never();
+        let held = Lease::acquire(
+            &store,
+            "all",
+            Duration::from_millis(300),
+            &shutdown.stopper(),
+        )
+        .unwrap();
+        let taker = LeaseRecord {
+            owner: "taker".into(),
+            host: "pod-9".into(),
+            pid: 4545,
+            started: Utc::now(),
+            expires: Utc::now() + TimeDelta::hours(1),
+        };
+        store.put(KEY, &taker.bytes(), "test").unwrap();
+        // The next renewal finds it taken.
+        let stop = loop {
+            if let Some(stop) = shutdown.requested() {
+                break stop;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let Stop::LeaseLost(why) = stop else {
+            panic!("{stop:?}")
+        };
+        assert!(why.contains("pid 4545 on pod-9"), "{why}");
+        assert!(why.contains("memory://state/locks/all.json"), "{why}");
+        assert!(why.contains("raise CANDLELAKE_STATE_LEASE_MS"), "{why}");
+        drop(held);
+        assert_eq!(
+            read(&store).owner,
+            "taker",
+            "the lost lease is not released"
+        );
     }
 }

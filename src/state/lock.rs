@@ -13,6 +13,7 @@ use chrono::{SecondsFormat, Utc};
 
 use super::lease::Lease;
 use super::store::StateStore;
+use crate::fetch::Stopper;
 use crate::plan::Shard;
 
 /// Held for the life of a run.
@@ -49,11 +50,18 @@ pub enum LockError {
 
 impl RunLock {
     /// The lock of the whole state dir, `{state}/lock` (a lease `{state}/locks/all.json` on
-    /// object storage, lasting `lease` unrenewed).
-    pub fn acquire(state: &StateStore, lease: Duration) -> Result<Self, LockError> {
+    /// object storage, lasting `lease` unrenewed; should the run lose it, `on_lost` stops the
+    /// run).
+    pub fn acquire(
+        state: &StateStore,
+        lease: Duration,
+        on_lost: &Stopper,
+    ) -> Result<Self, LockError> {
         match state {
             StateStore::Local(dir) => RunLock::acquire_at(dir, &dir.join("lock")),
-            StateStore::Object(_) => Lease::acquire(state, "all", lease).map(RunLock::from),
+            StateStore::Object(_) => {
+                Lease::acquire(state, "all", lease, on_lost).map(RunLock::from)
+            }
         }
     }
 
@@ -63,12 +71,15 @@ impl RunLock {
         state: &StateStore,
         shard: &Shard,
         lease: Duration,
+        on_lost: &Stopper,
     ) -> Result<Self, LockError> {
         match state {
             StateStore::Local(dir) => {
                 RunLock::acquire_at(dir, &dir.join("locks").join(shard.name()))
             }
-            StateStore::Object(_) => Lease::acquire(state, &shard.name(), lease).map(RunLock::from),
+            StateStore::Object(_) => {
+                Lease::acquire(state, &shard.name(), lease, on_lost).map(RunLock::from)
+            }
         }
     }
 
@@ -123,14 +134,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = StateStore::Local(dir.path().to_path_buf());
         let lease = Duration::from_secs(60);
-        let first = RunLock::acquire(&state, lease).unwrap();
-        let err = RunLock::acquire(&state, lease).unwrap_err().to_string();
+        let on_lost = crate::fetch::Shutdown::never().stopper();
+        let first = RunLock::acquire(&state, lease, &on_lost).unwrap();
+        let err = RunLock::acquire(&state, lease, &on_lost)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&format!("pid {}", std::process::id())),
             "{err}"
         );
         assert!(err.contains("started 20"), "{err}");
         drop(first);
-        RunLock::acquire(&state, lease).unwrap();
+        RunLock::acquire(&state, lease, &on_lost).unwrap();
     }
 }

@@ -1,8 +1,8 @@
 //! The state dir on object storage (`CANDLELAKE_STATE_DIR=s3://...`) against moto: a run with
 //! lake and state on S3 writes what a local run writes and leaves its watermarks, DLQ and ledger
 //! as objects the reading commands use; the run lock is a lease object that refuses a second
-//! run naming its owner, is taken over once expired (by one of two racing runs), and is renewed
-//! while a run outlives it.
+//! run naming its owner, is taken over once expired (by one of two racing runs), is renewed
+//! while a run outlives it, and a run that loses it to another stops at once.
 
 use std::process::Output;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use object_store::path::Path as ObjectPath;
 use serde_json::json;
 
 use crate::support::servers::{moto, s3_options};
-use crate::support::synth::{slow_server, synth_server};
-use crate::support::{Args, Workspace, backfill, python, read_json, series_in, stdout_json};
+use crate::support::synth::{held_server, slow_server, synth_server};
+use crate::support::{Args, Workspace, at, backfill, python, read_json, series_in, stdout_json};
 
 /// The lake at `s3://lake/candles` and the state dir at `s3://lake/state` on `endpoint`.
 fn on_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
@@ -390,4 +390,106 @@ async fn a_run_longer_than_its_lease_keeps_it_by_renewing() {
     );
     running.kill().unwrap();
     running.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_lease_another_run_takes_stops_without_a_request_or_commit_more() {
+    use std::sync::atomic::Ordering;
+
+    let s3 = moto().await;
+    let store = bucket(&s3.url());
+    let (server, hold, held) = held_server().await;
+    let ws = on_s3(Workspace::synth(&server), &s3.url())
+        .with("CANDLELAKE_STATE_LEASE_MS", "1500")
+        .with("CANDLELAKE_COMMIT_ROWS", "1500");
+    let args = backfill("coinbase", "BTC-USD", "1m").range("2024-01-01", "2024-01-08");
+    let whole = synth_server().await;
+    let local = Workspace::synth(&whole);
+    local.run_ok(&args).await;
+    let expected = local_table(&local, Timeframe::M1).await;
+
+    let mut json = Args::of(&["--output", "json"]);
+    for word in &args {
+        json = json.arg(word);
+    }
+    let running = ws.spawn(&json);
+    // Once the run has committed rows, the provider holds its answers and another run takes
+    // the lease over.
+    let second =
+        ObjectPath::from("candles/raw_market_data_1m/_delta_log/00000000000000000001.json");
+    while store.head(&second).await.is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    hold.store(true, Ordering::SeqCst);
+    let key = "state/locks/all.json";
+    put_json(
+        &store,
+        key,
+        &lease(4545, "pod-9", Utc::now() + TimeDelta::hours(1)),
+    )
+    .await;
+    let out = tokio::task::spawn_blocking(move || running.wait_with_output().unwrap())
+        .await
+        .unwrap();
+
+    let message = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{message}");
+    assert!(message.contains("pid 4545 on pod-9"), "{message}");
+    assert!(
+        message.contains("raise CANDLELAKE_STATE_LEASE_MS, or stop the other run"),
+        "{message}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = summary["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("pid 4545 on pod-9"), "{summary}");
+    // Held answers never came: every request after the takeover was sent before the run
+    // noticed it, at most the 4 windows a series keeps in flight.
+    let after = held.load(Ordering::SeqCst);
+    assert!(after <= 4, "{after} requests after the takeover");
+    assert_eq!(
+        get_json(&store, key).await["owner"],
+        "planted",
+        "the run that lost the lease leaves it to its new owner"
+    );
+
+    // What the table holds is whole commits: exactly the candles of the coverage it records.
+    let status = ws.report(["status", "--json"]).await;
+    let coverage = &series_in(&status["series"], "BTC-USD", "1m")["coverage"];
+    let bound = |k: &str| -> DateTime<Utc> { serde_json::from_value(coverage[k].clone()).unwrap() };
+    let (from, to) = (bound("from"), bound("to"));
+    assert!(to < at("2024-01-08T00:00:00Z"), "{status}");
+    let within: String = expected
+        .lines()
+        .filter(|l| {
+            let t: DateTime<Utc> = l.split(' ').nth(1).unwrap().parse().unwrap();
+            from <= t && t < to
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(!within.is_empty(), "{status}");
+    assert_eq!(s3_table(&s3.url(), "1m"), within);
+
+    // Once the other run is gone, a rerun completes the table exactly, rejects recorded once.
+    hold.store(false, Ordering::SeqCst);
+    put_json(
+        &store,
+        key,
+        &lease(4545, "pod-9", Utc::now() - TimeDelta::seconds(1)),
+    )
+    .await;
+    ws.run_ok(&args).await;
+    assert_eq!(s3_table(&s3.url(), "1m"), expected);
+    let records = dlq_records(&local).await;
+    assert_eq!(dlq_records(&ws).await, records);
+    assert!(records > 0);
+}
+
+/// The records of every DLQ file `dlq list` shows.
+async fn dlq_records(ws: &Workspace) -> u64 {
+    let list = stdout_json(&ws.run_expect(["dlq", "list", "--json"], 0).await);
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["records"].as_u64().unwrap())
+        .sum()
 }
