@@ -10,7 +10,7 @@ use delta_kernel::{Engine, Snapshot as KernelSnapshot};
 use delta_kernel_engine::DefaultEngineBuilder;
 use delta_kernel_engine::executor::tokio::{TokioBackgroundExecutor, TokioMultiThreadExecutor};
 use deltalake::kernel::transaction::{CommitData, TransactionError};
-use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::kernel::{Action, Add, Metadata, Transaction};
 use deltalake::logstore::{CommitOrBytes, LogStoreRef};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -81,6 +81,11 @@ impl AppendLog {
 
     pub(super) fn configuration(&self) -> &HashMap<String, String> {
         self.table.metadata().configuration()
+    }
+
+    /// The table's metadata at `version`.
+    pub(super) fn metadata(&self) -> &Metadata {
+        self.table.metadata()
     }
 
     /// The latest `txn` version of `app_id`.
@@ -192,9 +197,10 @@ impl AppendLog {
         self.commit_actions(actions, txns, operation, info).await
     }
 
-    /// Writes the next version of the log with any `actions` (an import's removes and adds),
-    /// `txns` and `info` for its `commitInfo`; `None` when another writer took that version
-    /// first.
+    /// Writes the next version of the log with any `actions` (an import's removes and adds, a
+    /// rewrite's, a change of metadata), `txns` and `info` for its `commitInfo`; `None` when
+    /// another writer took that version first. A change of metadata or protocol reloads the
+    /// table, as reading another writer's would.
     pub(super) async fn commit_actions(
         &mut self,
         actions: Vec<Action>,
@@ -203,6 +209,9 @@ impl AppendLog {
         info: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, DeltaTableError> {
         let version = self.version + 1;
+        let reload = actions
+            .iter()
+            .any(|a| matches!(a, Action::Metadata(_) | Action::Protocol(_)));
         let data = CommitData::new(actions, operation, info, txns.clone());
         let bytes = data.get_bytes()?;
         let log_store = self.table.log_store();
@@ -237,6 +246,9 @@ impl AppendLog {
             self.marks.insert(txn.app_id, Some(txn.version));
         }
         self.checkpoint_if_due().await;
+        if reload {
+            *self = AppendLog::open(log_store).await?;
+        }
         Ok(Some(version))
     }
 

@@ -13,7 +13,7 @@ use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::transaction::TransactionError;
-use deltalake::kernel::{Action, LogicalFileView};
+use deltalake::kernel::{Action, LogicalFileView, MetadataExt as _};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TablePropertiesExt as _;
@@ -23,7 +23,7 @@ use object_store::ObjectStoreExt as _;
 
 use super::deleted::{deleted_rows, live};
 use super::schema::{STATS_COLUMNS, STATS_PROPERTY, arrow_schema};
-use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
+use super::table::{COMMIT_TRIES, DeltaSink, LostFiles, SinkError, lost_race_pause};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
 
@@ -136,6 +136,9 @@ pub(super) struct Rewrite {
     /// How the adds are marked: `true` but for a compaction of an append-only table (see
     /// `compact`).
     pub(super) data_change: bool,
+    /// Whether the table may reference files the store lost: only a repair's, which removes
+    /// them.
+    pub(super) lost_files: LostFiles,
 }
 
 /// What a compaction did.
@@ -169,7 +172,10 @@ impl DeltaSink {
             table: self.location(tf),
             reason: reason.to_string(),
         };
-        if snapshot.table_config().enable_change_data_feed() {
+        // Whole files removed are a change data feed's deletes as they are (readers derive them);
+        // rows written again would need change data files.
+        let writes_rows = rewrite.batches.iter().any(|b| b.num_rows() > 0);
+        if writes_rows && snapshot.table_config().enable_change_data_feed() {
             return Err(refused(
                 "delta.enableChangeDataFeed (a rewrite writes no change data files)",
             ));
@@ -179,7 +185,9 @@ impl DeltaSink {
             .iter()
             .any(|a| matches!(a, Action::Remove(r) if r.data_change));
         if removes_rows && snapshot.table_config().append_only() {
-            return Err(refused("delta.appendOnly (a refetch removes rows)"));
+            return Err(refused(
+                "delta.appendOnly (a refetch or a repair removes rows)",
+            ));
         }
         let read: HashSet<String> = snapshot
             .log_data()
@@ -212,7 +220,7 @@ impl DeltaSink {
         );
         let mut read_at = table.version().unwrap_or_default();
         let committed = self
-            .on_log(tf, None, async |log| {
+            .on_log_with(tf, None, rewrite.lost_files, async |log| {
                 for tries in 1..=COMMIT_TRIES {
                     if log.version() != read_at {
                         table
@@ -321,6 +329,7 @@ impl DeltaSink {
                 batches,
                 operation,
                 data_change,
+                lost_files: LostFiles::Refused,
             };
             self.commit_rewrite(tf, &mut table, rewrite, |_| false)
                 .await?;
@@ -379,6 +388,7 @@ impl DeltaSink {
             batches,
             operation,
             data_change: true,
+            lost_files: LostFiles::Refused,
         };
         // A file another writer added for this series in the range holds candles this
         // rewrite did not read: writing on would duplicate them.
@@ -394,33 +404,47 @@ impl DeltaSink {
 
     /// Sets the table's `delta.dataSkippingStatsColumns` to today's list when it names a column
     /// that is neither a string nor a time (tables created before `is_mock` was left out:
-    /// Spark refuses every ALTER TABLE on them). True when it changed the table.
+    /// Spark refuses every ALTER TABLE on them). True when it changed the table. The new
+    /// metadata is committed through the append path's log (as `commit_rewrite` commits), built
+    /// from the latest metadata again after each commit another writer made first.
     pub async fn fix_stats_columns(&self, tf: Timeframe) -> Result<bool, SinkError> {
         let err = self.delta_err(tf);
-        let Some(table) = self.load(tf).await? else {
-            return Ok(false);
-        };
-        let listed = table
-            .snapshot()
-            .map_err(&err)?
-            .metadata()
-            .configuration()
-            .get(STATS_PROPERTY)
-            .cloned()
-            .unwrap_or_default();
         let wanted: HashSet<&str> = STATS_COLUMNS.split(',').collect();
-        if listed.split(',').all(|c| wanted.contains(c.trim())) {
-            return Ok(false);
-        }
-        table
-            .set_tbl_properties()
-            .with_properties(std::collections::HashMap::from([(
-                STATS_PROPERTY.to_string(),
-                STATS_COLUMNS.to_string(),
-            )]))
-            .await
-            .map_err(&err)?;
-        Ok(true)
+        let fixed = self
+            .on_log(tf, None, async |log| {
+                for tries in 1..=COMMIT_TRIES {
+                    let listed = log.configuration().get(STATS_PROPERTY);
+                    if listed.is_none_or(|l| l.split(',').all(|c| wanted.contains(c.trim()))) {
+                        return Ok(false);
+                    }
+                    let setting = (STATS_PROPERTY.to_string(), STATS_COLUMNS.to_string());
+                    let metadata = log
+                        .metadata()
+                        .clone()
+                        .add_config_key(setting.0.clone(), setting.1.clone())
+                        .map_err(|e| err(e.into()))?;
+                    let operation = DeltaOperation::SetTableProperties {
+                        properties: std::collections::HashMap::from([setting]),
+                    };
+                    let actions = vec![Action::Metadata(metadata)];
+                    let info = std::collections::HashMap::new();
+                    if log
+                        .commit_actions(actions, Vec::new(), operation, info)
+                        .await
+                        .map_err(&err)?
+                        .is_some()
+                    {
+                        return Ok(true);
+                    }
+                    lost_race_pause(tries).await;
+                    self.catch_up(log, tf).await?;
+                }
+                Err(SinkError::Busy {
+                    table: self.location(tf),
+                })
+            })
+            .await?;
+        Ok(fixed.unwrap_or(false))
     }
 
     /// How long the table of `tf` keeps the files its commits removed

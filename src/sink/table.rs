@@ -467,8 +467,20 @@ impl DeltaSink {
         create_with: Option<PartitionPeriod>,
         work: impl AsyncFnOnce(&mut AppendLog) -> Result<T, SinkError>,
     ) -> Result<Option<T>, SinkError> {
+        self.on_log_with(tf, create_with, LostFiles::Refused, work)
+            .await
+    }
+
+    /// `on_log`, a table that lost files refused or not as `lost` says.
+    pub(super) async fn on_log_with<T>(
+        &self,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+        lost: LostFiles,
+        work: impl AsyncFnOnce(&mut AppendLog) -> Result<T, SinkError>,
+    ) -> Result<Option<T>, SinkError> {
         self.with_log(tf, async |slot| {
-            let Some(log) = self.open_log(slot, tf, create_with).await? else {
+            let Some(log) = self.open_log_with(slot, tf, create_with, lost).await? else {
                 return Ok(None);
             };
             self.catch_up(log, tf).await?;
@@ -528,6 +540,18 @@ impl DeltaSink {
         tf: Timeframe,
         create_with: Option<PartitionPeriod>,
     ) -> Result<Option<&'a mut AppendLog>, SinkError> {
+        self.open_log_with(slot, tf, create_with, LostFiles::Refused)
+            .await
+    }
+
+    /// `open_log`, a table that lost files refused when opened or not as `lost` says.
+    async fn open_log_with<'a>(
+        &self,
+        slot: &'a mut Option<AppendLog>,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+        lost: LostFiles,
+    ) -> Result<Option<&'a mut AppendLog>, SinkError> {
         if slot.is_none() {
             let existing = match self.unloaded(tf)? {
                 Some(table) => match AppendLog::open(table.log_store()).await {
@@ -537,7 +561,9 @@ impl DeltaSink {
                 },
                 None => None,
             };
-            if let Some(log) = &existing {
+            if let Some(log) = &existing
+                && lost == LostFiles::Refused
+            {
                 self.check_files(log, tf).await?;
             }
             *slot = match (existing, create_with) {
@@ -570,6 +596,16 @@ impl DeltaSink {
         self.catch_up(log, tf).await?;
         marks(log, series).await.map_err(&err)
     }
+}
+
+/// Whether opening a table's log for a commit refuses a table whose log references data files
+/// the store has lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LostFiles {
+    /// Every commit but a repair's: it would leave a table no reader can load.
+    Refused,
+    /// `maintain --repair`, whose commit removes them.
+    Removed,
 }
 
 /// What a commit did.

@@ -774,3 +774,85 @@ async fn maintain_takes_a_boolean_out_of_an_old_tables_statistics_columns() {
         "{again}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_repairs_and_fixes_the_statistics_of_a_table_spark_gave_deletion_vectors() {
+    let (_server, ws) = lake().await;
+    let table = ws.table_dir("1h");
+    let python = |code: &str| {
+        crate::support::python(&format!(
+            "from deltalake import DeltaTable\n\
+             t = DeltaTable('{}')\n\
+             {code}",
+            table.display()
+        ))
+    };
+    python(
+        "t.alter.set_table_properties({'delta.dataSkippingStatsColumns': 'timestamp,asset_pair,is_mock'})",
+    );
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T06:00:00Z"),
+    );
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let live = ws.rows(Timeframe::H1).await;
+    let lost = data_files(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("BTC-USD"))
+        .unwrap();
+    std::fs::remove_file(&lost).unwrap();
+
+    let refused = ws.run(["maintain", "--timeframes", "1h"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--repair"));
+    let report = ws
+        .report(["maintain", "--timeframes", "1h", "--repair"])
+        .await;
+    let done = &report["tables"][0];
+    let repaired = done["files_repaired"].as_array().unwrap();
+    assert_eq!(repaired.len(), 1, "{report}");
+    let name = lost.file_name().unwrap().to_string_lossy();
+    assert!(
+        repaired[0].as_str().unwrap().ends_with(name.as_ref()),
+        "{report}"
+    );
+    assert_eq!(done["stats_columns_fixed"], true, "{report}");
+
+    // delta-rs reads the repaired table: the protocol Spark wrote, today's statistics list.
+    let read = python(
+        "p = t.protocol()\n\
+         print(sorted(p.writer_features))\n\
+         print(t.metadata().configuration['delta.dataSkippingStatsColumns'])",
+    );
+    assert_eq!(
+        read.trim(),
+        "['appendOnly', 'deletionVectors', 'invariants']\n\
+         timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id"
+    );
+    let (code, status_report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(0), "the table reads again: {status_report}");
+    // ETH-USD kept every live candle and no deleted one; BTC-USD lost only the lost file's.
+    let now = ws.rows(Timeframe::H1).await;
+    let of = |rows: &[candlelake::sink::TableRow], pair: &str| {
+        candles(
+            rows.iter()
+                .filter(|r| r.asset_pair == pair)
+                .cloned()
+                .collect(),
+        )
+    };
+    assert_eq!(of(&now, "ETH-USD"), of(&live, "ETH-USD"));
+    let eth: Vec<i64> = live
+        .iter()
+        .filter(|r| r.asset_pair == "ETH-USD")
+        .map(|r| r.timestamp.timestamp_micros())
+        .collect();
+    assert_eq!(python_eth_times(&ws), eth);
+    let btc_before = of(&live, "BTC-USD");
+    let btc_now = of(&now, "BTC-USD");
+    assert!(
+        btc_now.len() < btc_before.len(),
+        "the lost file's candles are gone"
+    );
+    assert!(btc_now.iter().all(|c| btc_before.contains(c)));
+}
