@@ -135,10 +135,7 @@ impl Runner {
         let series = &request.series;
         let now = (self.clock)();
         if let Err(lost) = self.shutdown.still_held() {
-            let rejects = pending.rejects.drain(..).map(|(_, r)| r.len() as u64);
-            run.counters.unrecord(rejects.sum());
-            let rows = std::mem::take(&mut pending.rows);
-            drop_rows(pending, &rows, run);
+            drop_pending(pending, run);
             return Err(lost);
         }
         let batches = std::mem::take(&mut pending.rejects);
@@ -184,10 +181,8 @@ impl Runner {
         };
         let rows = std::mem::take(&mut pending.rows);
         if let Err(lost) = self.shutdown.still_held() {
-            // The pending DLQ files stay for the next run to discard: no commit names them.
-            drop_rows(pending, &rows, run);
-            let records = pending.dlq_files.drain(..).map(|(_, records)| records);
-            run.counters.unrecord(records.sum());
+            pending.rows = rows;
+            drop_pending(pending, run);
             return Err(lost);
         }
         let ids: Vec<String> = pending.dlq_files.iter().map(|(id, _)| id.clone()).collect();
@@ -256,6 +251,17 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// Drops everything pending of a run that lost its lease: its rows and rejects count as skipped
+/// (the next run fetches them again); the DLQ files already written stay pending, for the next
+/// run to discard, since no commit names them.
+fn drop_pending(pending: &mut Pending, run: &mut SeriesRun) {
+    let rejects: u64 = pending.rejects.drain(..).map(|(_, r)| r.len() as u64).sum();
+    let records: u64 = pending.dlq_files.drain(..).map(|(_, n)| n).sum();
+    run.counters.unrecord(rejects + records);
+    let rows = std::mem::take(&mut pending.rows);
+    drop_rows(pending, &rows, run);
 }
 
 /// Rows taken from `pending` that will not be committed: they count as skipped (the next run
