@@ -320,10 +320,12 @@ mod tests {
         };
         store.put(KEY, &taker.bytes(), "test").unwrap();
         // The next renewal finds it taken.
+        let waited = std::time::Instant::now();
         let stop = loop {
             if let Some(stop) = shutdown.requested() {
                 break stop;
             }
+            assert!(waited.elapsed() < Duration::from_secs(60), "never stopped");
             std::thread::sleep(Duration::from_millis(10));
         };
         let Stop::LeaseLost(why) = stop else {

@@ -412,12 +412,16 @@ async fn a_run_whose_lease_another_run_takes_stops_without_a_request_or_commit_m
     for word in &args {
         json = json.arg(word);
     }
-    let running = ws.spawn(&json);
+    let mut running = ws.spawn(&json);
     // Once the run has committed rows, the provider holds its answers and another run takes
     // the lease over.
     let second =
         ObjectPath::from("candles/raw_market_data_1m/_delta_log/00000000000000000001.json");
     while store.head(&second).await.is_err() {
+        assert!(
+            running.try_wait().unwrap().is_none(),
+            "the run ended before its second commit"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     hold.store(true, Ordering::SeqCst);
