@@ -253,14 +253,14 @@ async fn kernel(lake: &str, commits: usize) {
             .unwrap()
             .unwrap()
     };
-    let base = snapshot.clone();
+    let start = snapshot.clone();
     for i in 0..commits {
         let range = hour();
         let pair = format!("K{i}-USD");
         let to = format!("candlelake/coinbase/{pair}/1m/to");
         let from = format!("candlelake/coinbase/{pair}/1m/from");
         let (known_to, known_from) = {
-            let (s, e, to, from) = (base.clone(), engine.clone(), to.clone(), from.clone());
+            let (s, e, to, from) = (start.clone(), engine.clone(), to.clone(), from.clone());
             tokio::task::spawn_blocking(move || {
                 (
                     s.get_app_id_version(&to, e.as_ref()).unwrap(),
