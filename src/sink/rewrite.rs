@@ -519,10 +519,19 @@ impl DeltaSink {
             .await
             .map_err(&err)?;
         // Commit files older than the table's log retention (30 days by default) and older than
-        // a checkpoint are no longer needed to read it: the append path leaves them to this.
-        deltalake::checkpoints::cleanup_metadata(&table, None)
-            .await
-            .map_err(&err)?;
+        // a checkpoint are no longer needed to read it: the append path leaves them to this,
+        // unless the table's owner keeps its history (`delta.enableExpiredLogCleanup=false`,
+        // which delta-rs's cleanup does not read).
+        if table
+            .snapshot()
+            .map_err(&err)?
+            .table_config()
+            .enable_expired_log_cleanup()
+        {
+            deltalake::checkpoints::cleanup_metadata(&table, None)
+                .await
+                .map_err(&err)?;
+        }
         Ok(deleted)
     }
 }

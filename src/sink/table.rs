@@ -249,15 +249,7 @@ impl DeltaSink {
         let err = self.delta_err(tf);
         let log = match self.create(tf, period).await {
             Ok(table) => AppendLog::open(table.log_store()).await.map_err(&err)?,
-            Err(lost) => {
-                let Some(table) = self.unloaded(tf)? else {
-                    return Err(lost);
-                };
-                let Ok(log) = AppendLog::open(table.log_store()).await else {
-                    return Err(lost);
-                };
-                log
-            }
+            Err(lost) => self.join(tf).await.ok_or(lost)?,
         };
         let recorded = log.configuration().get(PARTITION_PERIOD_PROPERTY).cloned();
         match recorded.as_deref().map(str::parse::<PartitionPeriod>) {
@@ -269,6 +261,21 @@ impl DeltaSink {
                 wanted: period.as_str(),
             }),
         }
+    }
+
+    /// The log of the table another run is creating: its first commit may still be in flight
+    /// (its `_delta_log` directory already there, its version 0 not yet), so a few short
+    /// pauses are allowed for it to land. `None` when no table appears.
+    async fn join(&self, tf: Timeframe) -> Option<AppendLog> {
+        for tries in 1..=COMMIT_TRIES {
+            if let Ok(Some(table)) = self.unloaded(tf)
+                && let Ok(log) = AppendLog::open(table.log_store()).await
+            {
+                return Some(log);
+            }
+            lost_race_pause(tries).await;
+        }
+        None
     }
 
     /// Appends `rows` of one series and widens its coverage to `wanted`, in one commit.
