@@ -109,6 +109,25 @@ impl Pending {
         window.covered_end
     }
 
+    /// Takes out the rows inside `held` (another run committed them); returns their source
+    /// candles and their count.
+    fn take_held(&mut self, held: TimeRange) -> (u64, u64) {
+        let sizes = std::mem::take(&mut self.sizes);
+        let (mut candles, mut taken) = (0, 0);
+        let mut sizes = sizes.into_iter();
+        for row in std::mem::take(&mut self.rows) {
+            let size = sizes.next();
+            if held.contains(row.candle.open_time) {
+                candles += size.unwrap_or(1);
+                taken += 1;
+            } else {
+                self.rows.push(row);
+                self.sizes.extend(size);
+            }
+        }
+        (candles, taken)
+    }
+
     /// Source candles in the rows `keep` selects: the unit of `written` and `skipped`.
     fn candles(&self, rows: &[Row], keep: impl Fn(&Row) -> bool) -> u64 {
         rows.iter()
@@ -168,8 +187,15 @@ impl Runner {
                 }
             }
         }
-        // Rejects are recorded even when coverage does not move: they were fetched.
         let Some(wanted) = pending.coverage.filter(|c| Some(*c) != run.coverage) else {
+            // Coverage did not move: the windows since this run's last commit lie inside the
+            // coverage another run committed, and that run recorded their rows and rejects.
+            // Rejects outside it are recorded still: they were fetched.
+            if let Some(held) = run.coverage {
+                let (candles, rows) = pending.take_held(held);
+                run.counters.unwrite(candles, rows);
+                self.take_back_rejects(pending, held, run)?;
+            }
             return self.promote(pending);
         };
         let lineage = Lineage {
@@ -212,13 +238,7 @@ impl Runner {
             let rows_dropped = rows.iter().filter(|r| dropped(r)).count() as u64;
             run.counters
                 .unwrite(pending.candles(&rows, dropped), rows_dropped);
-            for (id, _) in &pending.dlq_files {
-                let taken = self
-                    .dlq
-                    .drop_covered(id, |t| held.contains(t))
-                    .map_err(|e| Error::write(&self.dlq.dir(), e))?;
-                run.counters.unrecord(taken);
-            }
+            self.take_back_rejects(pending, held, run)?;
         }
         pending.sizes.clear();
         // Committed while the lease was held; its DLQ files and watermark are the next run's
@@ -239,6 +259,25 @@ impl Runner {
             coverage::describe(&mut run.watermark, &held);
         }
         self.watermarks.save(&run.watermark, series)?;
+        Ok(())
+    }
+
+    /// Takes the rejects of candles inside `held` back out of the pending DLQ files: another
+    /// run's commit covered them, and its DLQ holds them.
+    fn take_back_rejects(
+        &self,
+        pending: &mut Pending,
+        held: TimeRange,
+        run: &mut SeriesRun,
+    ) -> Result<()> {
+        for (id, records) in &mut pending.dlq_files {
+            let taken = self
+                .dlq
+                .drop_covered(id, |t| held.contains(t))
+                .map_err(|e| Error::write(&self.dlq.dir(), e))?;
+            *records -= taken;
+            run.counters.unrecord(taken);
+        }
         Ok(())
     }
 

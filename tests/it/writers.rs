@@ -96,6 +96,63 @@ async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_later_window_another_run_covered_first_records_none_of_its_rejects() {
+    // The wide run commits every 500 rows: after its second window (to 01-26) and after its
+    // third. Its provider answers after 3 s, so the narrow run, started once the wide one has
+    // asked, covers 01-10 .. 02-01 first: the wide run's first commit then completes the
+    // coverage to 02-01, and its third window is one the narrow run already recorded.
+    let fast = synth_server().await;
+    let slow = serve(SynthCoinbase(Duration::from_secs(3))).await;
+    let wide = Workspace::synth(&slow);
+    let narrow = Workspace::synth(&fast).with("CANDLELAKE_LAKE", &wide.lake());
+    let range =
+        |from: &str| backfill("coinbase", "BTC-USD,ETH-USD", "1h").range(from, "2024-02-01");
+    let mut command = wide.command(range("2024-01-01").global(&["--output", "json"]));
+    command.stdout(std::process::Stdio::piped());
+    let late = command.spawn().unwrap();
+    while slow
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = narrow.run_json_expect(range("2024-01-10"), 0).await;
+    let out = tokio::task::spawn_blocking(move || late.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{second}");
+
+    let reference = Workspace::synth(&fast);
+    reference.run_expect(range("2024-01-01"), 0).await;
+    let rows = wide.rows(Timeframe::H1).await;
+    let written = rows.len() as u64;
+    assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
+    let mut both = dlq_records(&wide);
+    both.extend(dlq_records(&narrow));
+    let once: BTreeSet<_> = both.iter().cloned().collect();
+    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
+    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
+    assert_eq!(once, expected, "every reject recorded");
+    // Each run counts as written and dead-lettered only what it recorded.
+    let total = |key: &str| -> u64 {
+        [&first, &second]
+            .iter()
+            .flat_map(|s| s["results"].as_array().unwrap())
+            .map(|r| r[key].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("records"), written, "{first}\n{second}");
+    assert_eq!(
+        total("dead_lettered"),
+        both.len() as u64,
+        "{first}\n{second}"
+    );
+}
+
 #[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_killed_before_its_commit_leaves_no_reject_another_run_recorded() {
