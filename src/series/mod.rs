@@ -276,7 +276,8 @@ impl Runner {
     }
 
     /// Settles the DLQ files a stopped run left pending: into the queue when a commit names
-    /// them, deleted otherwise (that window was never committed by that run).
+    /// them, less the rejects of the coverage that commit found another run had committed;
+    /// deleted otherwise (that window was never committed by that run).
     async fn settle_pending_dlq(&self, series: &SeriesKey) -> Result<()> {
         let pending = self
             .dlq
@@ -289,10 +290,13 @@ impl Runner {
         let since = DateTime::<Utc>::from(oldest) - TimeDelta::minutes(1);
         let named = self.sink.named_dlq_files(series.timeframe, since).await?;
         for file in pending {
-            let settled = if named.contains(&file.id) {
-                self.dlq.promote(&file.id)
-            } else {
-                self.dlq.discard(&file.id)
+            let settled = match named.get(&file.id) {
+                Some(Some(held)) => self
+                    .dlq
+                    .drop_covered(&file.id, |t| held.contains(t))
+                    .and_then(|_| self.dlq.promote(&file.id)),
+                Some(None) => self.dlq.promote(&file.id),
+                None => self.dlq.discard(&file.id),
             };
             settled.map_err(|e| Error::write(&self.dlq.dir(), e))?;
         }

@@ -19,10 +19,14 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
-use crate::model::{Lineage, Row, TimeRange};
+use crate::model::{Lineage, Row, TimeRange, rfc3339};
 
 /// The `commitInfo` key naming the DLQ files whose window a commit holds.
 pub(super) const DLQ_INFO: &str = "candlelake.dlq";
+
+/// The `commitInfo` key of the series' coverage before a commit naming DLQ files
+/// (`{"start", "end"}`): the rejects inside it are another run's to record.
+pub(super) const DLQ_HELD_INFO: &str = "candlelake.dlqHeld";
 
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
@@ -180,19 +184,27 @@ impl AppendLog {
     }
 
     /// Writes the next version of the log: `adds` and `txns` in one commit, its `commitInfo`
-    /// naming the pending DLQ files `dlq` of the same window. `None` when another writer took
-    /// that version first; [`AppendLog::catch_up`] then reads what it committed.
+    /// naming the pending DLQ files `dlq` of the same window and the coverage `held` before it.
+    /// `None` when another writer took that version first; [`AppendLog::catch_up`] then reads
+    /// what it committed.
     pub(super) async fn commit(
         &mut self,
         adds: &[Add],
         txns: Vec<Transaction>,
         operation: DeltaOperation,
         dlq: &[String],
+        held: Option<TimeRange>,
     ) -> Result<Option<u64>, DeltaTableError> {
         let actions = adds.iter().cloned().map(Action::Add).collect();
         let mut info = HashMap::new();
         if !dlq.is_empty() {
             info.insert(DLQ_INFO.to_string(), serde_json::json!(dlq));
+            if let Some(held) = held {
+                info.insert(
+                    DLQ_HELD_INFO.to_string(),
+                    serde_json::json!({"start": rfc3339(held.start), "end": rfc3339(held.end)}),
+                );
+            }
         }
         self.commit_actions(actions, txns, operation, info).await
     }

@@ -366,7 +366,7 @@ impl DeltaSink {
                 tries += 1;
                 let txns = coverage_marks(series, coverage);
                 if let Some(version) = log
-                    .commit(&adds, txns, write_operation(), dlq)
+                    .commit(&adds, txns, write_operation(), dlq, recorded)
                     .await
                     .map_err(&err)?
                 {
@@ -448,7 +448,7 @@ impl DeltaSink {
         let mut adds = log.write_files(lineage, rows).await.map_err(&err)?;
         for tries in 1..=COMMIT_TRIES {
             if let Some(version) = log
-                .commit(&adds, Vec::new(), write_operation(), &[])
+                .commit(&adds, Vec::new(), write_operation(), &[], None)
                 .await
                 .map_err(&err)?
             {

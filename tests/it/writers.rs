@@ -177,6 +177,44 @@ async fn a_run_killed_before_its_commit_leaves_no_reject_another_run_recorded() 
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
 }
 
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_killed_after_a_commit_that_found_its_window_partly_covered_records_only_the_rest() {
+    // The late run's provider answers after 3 s: the early run, started once the late one has
+    // asked, commits 01-10 .. 01-22 first. The late run's commit then finds that part held and
+    // names a DLQ file that still holds its rejects; the run dies before taking them out.
+    let fast = synth_server().await;
+    let slow = serve(SynthCoinbase(Duration::from_secs(3))).await;
+    let late = Workspace::synth(&slow);
+    let early = Workspace::synth(&fast).with("CANDLELAKE_LAKE", &late.lake());
+    let narrow = backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-10", "2024-01-22");
+    let early_run = async {
+        while slow
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        early.run_expect(&narrow, 0).await;
+    };
+    tokio::join!(late.run_aborting_at("after_commit", weeks()), early_run);
+    // The rerun settles the named file: only the rejects of 01-01 .. 01-10 are its own.
+    late.run_expect(weeks(), 0).await;
+
+    let reference = Workspace::synth(&fast);
+    reference.run_expect(weeks(), 0).await;
+    let mut both = dlq_records(&late);
+    both.extend(dlq_records(&early));
+    let once: BTreeSet<_> = both.iter().cloned().collect();
+    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
+    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
+    assert_eq!(once, expected, "every reject recorded");
+    let rows = late.rows(Timeframe::H1).await;
+    assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
+}
+
 /// delta-rs Python driven a line at a time: `load` reads the 1h table's latest version,
 /// `compact` runs `optimize.compact()` on the version last loaded, as another tool's OPTIMIZE
 /// job would. Each answers one line: `loaded V`, `compacted N` (files removed) or

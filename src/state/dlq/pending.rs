@@ -1,8 +1,10 @@
 //! Rejects waiting for their commit: a DLQ file is first written under `{state}/dlq/pending/`,
 //! the commit of its window names it (`candlelake.dlq` in the commit's `commitInfo`), and only
 //! then is it moved into the queue. A run that dies in between leaves the file pending; the
-//! next run of the series moves it in when a commit names it and deletes it otherwise (the
-//! window was not committed by this run: it is fetched again, or another run recorded it).
+//! next run of the series moves it in when a commit names it, less the rejects of the coverage
+//! that commit found held (`candlelake.dlqHeld`: another run recorded them), and deletes it
+//! otherwise (the window was not committed by this run: it is fetched again, or another run
+//! recorded it).
 
 use std::io;
 use std::time::SystemTime;
