@@ -81,10 +81,14 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Runs `python3 -c code` and returns its stdout followed by its stderr.
+/// Runs `python3 -c code` and returns its stdout followed by its stderr. A script that ran to
+/// its end leaves without the interpreter's teardown, where deltalake's S3 client threads
+/// sometimes abort ("terminate called without an active exception") after correct output.
 pub fn python(code: &str) -> String {
+    let script =
+        format!("{code}\nimport os, sys\nsys.stdout.flush()\nsys.stderr.flush()\nos._exit(0)\n");
     let out = std::process::Command::new("python3")
-        .args(["-c", code])
+        .args(["-c", &script])
         .output()
         .expect("python3 runs");
     format!(
