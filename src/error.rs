@@ -1,8 +1,6 @@
 //! The engine's one error type, and the only mapping from how a command ended to its exit code
 //! (the contract's: 0 success, 1 usage before any request, 2 a failure while working, 3
-//! locked, 130/143 interrupted).
-
-use std::path::Path;
+//! locked, including a lease another run took over mid-run, 130/143 interrupted).
 
 use crate::fetch::Stop;
 use crate::plan::PlanError;
@@ -45,7 +43,8 @@ pub enum Error {
     /// A failure while working, already phrased for the user.
     #[error("{0}")]
     Failed(String),
-    #[error("interrupted; the next run continues from the last commit")]
+    /// Stopped early: by a signal, or because another run took the lease.
+    #[error("{}", .0.message())]
     Interrupted(Stop),
 }
 
@@ -58,10 +57,10 @@ impl From<SinkError> for Error {
 }
 
 impl Error {
-    /// A failure to write `path`.
-    pub fn write(path: &Path, source: std::io::Error) -> Self {
+    /// A failure to write `path` (a file or object of the state dir, as its store shows it).
+    pub fn write(path: &str, source: std::io::Error) -> Self {
         Error::Write {
-            path: path.display().to_string(),
+            path: path.to_string(),
             source,
         }
     }
@@ -70,7 +69,7 @@ impl Error {
         match self {
             Error::Usage(_) => exit::USAGE,
             Error::Locked(LockError::Held { .. }) => exit::LOCKED,
-            Error::Interrupted(stop) => stop_code(*stop),
+            Error::Interrupted(stop) => stop_code(stop),
             Error::Locked(LockError::Io { .. })
             | Error::Sink(_)
             | Error::Watermark(_)
@@ -81,20 +80,24 @@ impl Error {
     }
 }
 
-/// The exit code of a command that ran to its end: a signal's code when one stopped it,
-/// else 0 when everything succeeded (and no `--fail-*` check fired), else 2.
+/// The exit code of a command that ran to its end: a signal's code when one stopped it, 3
+/// when it lost its lease, else 0 when everything succeeded (and no `--fail-*` check fired),
+/// else 2.
 pub fn finished(succeeded: bool, stop: Option<Stop>) -> i32 {
     match stop {
-        Some(stop) => stop_code(stop),
+        Some(stop) => stop_code(&stop),
         None if succeeded => exit::OK,
         None => exit::FAILED,
     }
 }
 
-fn stop_code(stop: Stop) -> i32 {
+/// A lost lease is the contract's "another run holds the lock on this state dir": it exits 3
+/// as a run refused at its start does, with the sentence naming the run that took it.
+fn stop_code(stop: &Stop) -> i32 {
     match stop {
         Stop::Interrupt => exit::INTERRUPTED,
         Stop::Terminate => exit::TERMINATED,
+        Stop::LeaseLost(_) => exit::LOCKED,
     }
 }
 
@@ -122,6 +125,9 @@ mod tests {
         );
         assert_eq!(Error::Interrupted(Stop::Terminate).exit_code(), 143);
         assert_eq!(finished(true, Some(Stop::Interrupt)), 130);
+        let lost = Stop::LeaseLost("another run took the lease".into());
+        assert_eq!(finished(false, Some(lost.clone())), exit::LOCKED);
+        assert_eq!(Error::Interrupted(lost).exit_code(), exit::LOCKED);
         assert_eq!(finished(false, None), exit::FAILED);
         assert_eq!(finished(true, None), exit::OK);
     }

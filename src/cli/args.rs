@@ -41,9 +41,12 @@ pub struct Global {
     /// Table root: a directory or an object-store URI [env: CANDLELAKE_LAKE] [default: data/lake].
     #[arg(long, global = true)]
     pub lake: Option<String>,
-    /// Holds watermarks/, dlq/ and budget/ [env: CANDLELAKE_STATE_DIR] [default: data].
+    /// Holds watermarks/, dlq/ and budget/: a directory or an s3://bucket/prefix URI [env: CANDLELAKE_STATE_DIR] [default: data].
     #[arg(long, global = true)]
     pub state_dir: Option<String>,
+    /// How long the lock of an s3:// state dir lasts unrenewed, in ms [env: CANDLELAKE_STATE_LEASE_MS] [default: 60000].
+    #[arg(long, global = true)]
+    pub state_lease_ms: Option<String>,
     /// Coinbase base URL [env: CANDLELAKE_COINBASE_URL].
     #[arg(long, global = true)]
     pub coinbase_url: Option<String>,
@@ -109,6 +112,7 @@ impl Global {
         [
             ("CANDLELAKE_LAKE", &self.lake),
             ("CANDLELAKE_STATE_DIR", &self.state_dir),
+            ("CANDLELAKE_STATE_LEASE_MS", &self.state_lease_ms),
             ("CANDLELAKE_COINBASE_URL", &self.coinbase_url),
             ("CANDLELAKE_COINBASE_RPS", &self.coinbase_rps),
             ("CANDLELAKE_OANDA_ENV", &self.oanda_env),

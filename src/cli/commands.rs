@@ -230,7 +230,7 @@ async fn backfill(
     let _lock = if plan.dry_run {
         None
     } else {
-        Some(run_lock(&settings, shard)?)
+        Some(run_lock(&settings, shard, &run.shutdown)?)
     };
     let planned =
         ops::backfill::requests(&runner, &settings, &plan, args.retry_unreachable, &lists).await?;
@@ -258,18 +258,27 @@ async fn topup(
     let settings = settings(input, Access::Writes).await?;
     let mut selection = selection(&args.selection)?;
     selection.shard = shard;
-    let _lock = run_lock(&settings, shard)?;
     let run = run_context(clock, out.json_logs)?;
+    let _lock = run_lock(&settings, shard, &run.shutdown)?;
     let topup = ops::topup::plan(&settings, &selection, &run).await?;
     let results = ops::topup::run(topup).await;
     Ok(finish(&settings, &run, &results, out.format, pipes, started).await)
 }
 
-/// The lock of the state dir, or of one shard's run in it.
-fn run_lock(settings: &Settings, shard: Option<Shard>) -> Result<RunLock, LockError> {
+/// The lock of the state dir, or of one shard's run in it; losing it stops `shutdown`'s run.
+fn run_lock(
+    settings: &Settings,
+    shard: Option<Shard>,
+    shutdown: &Shutdown,
+) -> Result<RunLock, LockError> {
+    let (state, lease, on_lost) = (
+        &settings.state_dir,
+        settings.state_lease,
+        shutdown.stopper(),
+    );
     match shard {
-        Some(shard) => RunLock::acquire_shard(&settings.state_dir, &shard),
-        None => RunLock::acquire(&settings.state_dir),
+        Some(shard) => RunLock::acquire_shard(state, &shard, lease, &on_lost),
+        None => RunLock::acquire(state, lease, &on_lost),
     }
 }
 
@@ -298,7 +307,7 @@ async fn refetch(input: SettingsInput, args: RefetchArgs, clock: Clock, out: Out
     let (lists, _) = ops::universe::resolve(&settings, &mut plan, clock.clone()).await?;
     let run = run_context(clock, out.json_logs)?;
     let runner = run.runner(&settings, plan.provider).await?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let _lock = run_lock(&settings, None, &run.shutdown)?;
     let planned = ops::backfill::requests(&runner, &settings, &plan, false, &lists).await?;
     let report = ops::refetch::refetch_all(&runner, &planned).await;
     output::print_refetch(&report, out.format);
@@ -335,14 +344,16 @@ async fn maintain(input: SettingsInput, args: MaintainArgs, out: Out) -> Result<
             .collect::<Result<_, _>>()?,
     };
     let retention = parse_duration(&args.vacuum_retention, "--vacuum-retention")?;
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    // No signal handling (a signal ends it between two atomic commits); only a lost lease stops it.
+    let lease = Shutdown::never();
+    let _lock = run_lock(&settings, None, &lease)?;
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let options = ops::maintain::Options {
         retention,
         force: args.force,
         repair: args.repair,
     };
-    let report = ops::maintain::maintain(&sink, &timeframes, options).await?;
+    let report = ops::maintain::maintain(&sink, &timeframes, options, &lease).await?;
     output::print_maintain(&report, out.format);
     Ok(exit::OK)
 }
@@ -397,30 +408,30 @@ async fn dlq(input: SettingsInput, command: DlqCommand, clock: Clock, out: Out) 
     let queue = DeadLetterQueue::new(&settings.state_dir);
     match command {
         DlqCommand::List { json } => {
-            let listing = queue.list().map_err(|e| {
-                Error::Failed(format!("could not read {}: {e}", queue.dir().display()))
-            })?;
+            let listing = queue
+                .list()
+                .map_err(|e| Error::Failed(format!("could not read {}: {e}", queue.dir())))?;
             output::print_dlq_list(&listing, out.json(json));
             return Ok(error::finished(listing.unreadable.is_empty(), None));
         }
         DlqCommand::Show { id } => {
-            let path = queue.dir().join(format!("{id}.json"));
-            let text = std::fs::read_to_string(&path).map_err(|_| {
+            let text = queue.show(&id).ok().flatten().ok_or_else(|| {
                 PlanError(format!(
                     "no DLQ file with id '{id}' in {}; `candlelake dlq list` shows the ids",
-                    queue.dir().display()
+                    queue.dir()
                 ))
             })?;
-            print!("{text}");
+            print!("{}", String::from_utf8_lossy(&text));
         }
         DlqCommand::Replay { ids } => {
             settings.check_locations().await?;
-            let _lock = RunLock::acquire(&settings.state_dir)?;
+            let lease = Shutdown::never();
+            let _lock = run_lock(&settings, None, &lease)?;
             let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
             let facts = Facts::new(&settings.alphavantage_classes);
+            let id = new_ingestion_id();
             let report =
-                ops::replay::replay(&queue, &sink, &facts, &ids, &new_ingestion_id(), clock())
-                    .await?;
+                ops::replay::replay(&queue, &sink, &facts, &ids, &id, clock(), &lease).await?;
             output::print_replay(&report, out.format);
             return Ok(error::finished(report.unreadable.is_empty(), None));
         }

@@ -9,4 +9,4 @@ mod shutdown;
 
 pub use gate::RateGate;
 pub use retry::{RetryPolicy, Tries, fetch_with_retry};
-pub use shutdown::{Shutdown, Stop};
+pub use shutdown::{Shutdown, Stop, Stopper};

@@ -160,7 +160,12 @@ pub fn settings_input(mut flags: HashMap<String, String>) -> SettingsInput {
 
 /// Backfills the bundled fixtures (rows marked `is_mock`) and reads back what the tables hold.
 pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
-    let _lock = RunLock::acquire(&settings.state_dir)?;
+    let run = RunContext::quiet(clock.clone());
+    let _lock = RunLock::acquire(
+        &settings.state_dir,
+        settings.state_lease,
+        &run.shutdown.stopper(),
+    )?;
     let source = Source {
         client: Arc::new(FixtureSource::bundled(clock.clone())),
         gate: Arc::new(RateGate::new(Decimal::ZERO, None)),
@@ -171,7 +176,6 @@ pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
         fetched_at: clock(),
         instruments: products,
     };
-    let run = RunContext::quiet(clock.clone());
     let runner = Arc::new(
         Runner::builder(settings, source, clock, &run.ingestion_id)
             .mock(true)
@@ -223,8 +227,7 @@ pub async fn demo(settings: &Settings, clock: Clock) -> Result<DemoReport> {
     }
     let at_demo = format!(
         "candlelake --lake {} --state-dir {}",
-        settings.lake,
-        settings.state_dir.display()
+        settings.lake, settings.state_dir
     );
     let inspect = ["status", "gaps", "dlq list"]
         .iter()

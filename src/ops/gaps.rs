@@ -303,7 +303,7 @@ fn dead_lettered(dlq: &DeadLetterQueue) -> HashMap<SeriesKey, HashSet<DateTime<U
     let listing = match dlq.list() {
         Ok(listing) => listing,
         Err(e) => {
-            tracing::warn!(dir = %dlq.dir().display(), "Could not read the DLQ directory: {e}.");
+            tracing::warn!(dir = %dlq.dir(), "Could not read the DLQ directory: {e}.");
             return HashMap::new();
         }
     };

@@ -1,13 +1,14 @@
 //! `maintain`: per table, compacts small files per partition, vacuums files no commit
 //! references (never younger than the table's own file retention unless forced), writes a
 //! checkpoint and removes expired log files; an old table's statistics column list loses its
-//! boolean. Never changes a row.
+//! boolean. Never changes a row. A run that lost its lease starts no further step.
 
 use chrono::TimeDelta;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::fetch::Shutdown;
 use crate::plan::PlanError;
 use crate::providers::Timeframe;
 use crate::sink::{DeltaSink, table_name};
@@ -49,6 +50,7 @@ pub async fn maintain(
     sink: &DeltaSink,
     timeframes: &[Timeframe],
     options: Options,
+    lease: &Shutdown,
 ) -> Result<MaintainReport> {
     let Options {
         retention,
@@ -72,6 +74,7 @@ pub async fn maintain(
     }
     let mut report = MaintainReport::default();
     for tf in timeframes.iter().copied() {
+        lease.still_held()?;
         let repaired = sink.lost_files(tf, repair).await?;
         if let (false, Some(first)) = (repair, repaired.first()) {
             return Err(Error::Failed(format!(
@@ -80,8 +83,11 @@ pub async fn maintain(
                 repaired.len()
             )));
         }
+        lease.still_held()?;
         let stats_columns_fixed = sink.fix_stats_columns(tf).await?;
+        lease.still_held()?;
         let compacted = sink.compact(tf).await?;
+        lease.still_held()?;
         let vacuumed = sink.vacuum_and_checkpoint(tf, retention, force).await?;
         if compacted.files_before > 0
             || !vacuumed.is_empty()

@@ -115,7 +115,7 @@ pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<Refetch
     let mut windows = runner.fetch(request, range, Direction::Forward);
     while let Some(window) = windows.next(&mut counters, &mut processed).await {
         let window = window.map_err(|e| match e {
-            Error::Interrupted(_) => Error::Failed(
+            Error::Interrupted(stop) if stop.commits() => Error::Failed(
                 "interrupted before its commit; nothing of this series was replaced".into(),
             ),
             e => e,
@@ -162,6 +162,7 @@ pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<Refetch
     }
 
     // The old values first, then the one commit that replaces them.
+    runner.shutdown().still_held()?;
     if !changes.is_empty() {
         let dlq = runner.dlq();
         let id = dlq
@@ -176,6 +177,7 @@ pub async fn refetch(runner: &Runner, request: &SeriesRequest) -> Result<Refetch
         is_mock: runner.is_mock(),
         partition_period: request.partition_period,
     };
+    runner.shutdown().still_held()?;
     report.table_version = runner
         .sink()
         .replace(&lineage, (range.start, range.end), &replaced, &writes)

@@ -1,6 +1,8 @@
 //! `dlq replay`: re-reads dead-lettered raw records (a user may have corrected them) with
 //! today's rules, writes those that now pass and are not in the table yet, and records each
 //! replayed (file id, index) in `{state}/dlq/replayed.jsonl` so a second replay writes nothing.
+//! A replay that lost its lease commits and records nothing more (a series it committed is
+//! found in the table by the next replay).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -8,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::fetch::Shutdown;
 use crate::model::{Lineage, Row, SeriesKey};
 use crate::plan::PlanError;
 use crate::providers::{Facts, ProviderId, Timeframe, VolumeKind};
@@ -46,23 +49,21 @@ pub async fn replay(
     ids: &[String],
     ingestion_id: &str,
     now: DateTime<Utc>,
+    lease: &Shutdown,
 ) -> Result<ReplayReport> {
     let ledger = dlq.ledger();
     let done = ledger.replayed();
     let mut report = ReplayReport::default();
-    let listing = dlq.list().map_err(|e| {
-        Error::Failed(format!(
-            "could not read the DLQ in {}: {e}",
-            dlq.dir().display()
-        ))
-    })?;
+    let listing = dlq
+        .list()
+        .map_err(|e| Error::Failed(format!("could not read the DLQ in {}: {e}", dlq.dir())))?;
     let known = |id: &String| {
         listing.files.iter().any(|(f, _)| f == id) || listing.unreadable.iter().any(|u| &u.id == id)
     };
     if let Some(missing) = ids.iter().find(|id| !known(id)) {
         return Err(PlanError(format!(
             "no DLQ file with id '{missing}' in {}; `candlelake dlq list` shows the ids",
-            dlq.dir().display()
+            dlq.dir()
         ))
         .into());
     }
@@ -144,6 +145,7 @@ pub async fn replay(
                 partition_period: sink.partition_period(series.timeframe, false).await?,
             };
             let rows: Vec<Row> = new.iter().map(|c| c.row.clone()).collect();
+            lease.still_held()?;
             sink.append(&lineage, &rows, read_at).await?;
         }
         report.written += new.len();
@@ -160,8 +162,9 @@ pub async fn replay(
             replayed_at: now,
         })
         .collect();
+    lease.still_held()?;
     ledger
         .append(&entries)
-        .map_err(|e| Error::write(ledger.path(), e))?;
+        .map_err(|e| Error::write(&ledger.path(), e))?;
     Ok(report)
 }

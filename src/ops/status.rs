@@ -113,12 +113,9 @@ pub async fn collect(
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let watermarks = WatermarkStore::new(&settings.state_dir);
     let queue = DeadLetterQueue::new(&settings.state_dir);
-    let dlq = queue.list().map_err(|e| {
-        Error::Failed(format!(
-            "could not read the DLQ in {}: {e}",
-            queue.dir().display()
-        ))
-    })?;
+    let dlq = queue
+        .list()
+        .map_err(|e| Error::Failed(format!("could not read the DLQ in {}: {e}", queue.dir())))?;
     let lake = Lake::read(&sink, &watermarks, &Timeframe::ALL).await;
     let mut problems = lake.problems(&sink);
     problems.extend(dlq.unreadable.iter().map(ToString::to_string));

@@ -75,21 +75,27 @@ impl AwsEnv {
 }
 
 impl Settings {
-    /// For an `s3://` lake, that the SDKs have somewhere to get credentials from.
+    /// For an `s3://` lake or state dir, that the SDKs have somewhere to get credentials from.
     pub async fn check_object_store(&self) -> Result<(), PlanError> {
         let scheme = self
             .lake
             .split_once("://")
             .map(|(s, _)| s.to_ascii_lowercase());
-        if !matches!(scheme.as_deref(), Some("s3" | "s3a")) || self.aws.has_source() {
+        let place = if matches!(scheme.as_deref(), Some("s3" | "s3a")) {
+            format!("the lake {}", self.lake)
+        } else if self.state_dir.local_dir().is_none() {
+            format!("the state dir {}", self.state_dir)
+        } else {
+            return Ok(());
+        };
+        if self.aws.has_source() {
             return Ok(());
         }
         if !self.aws.metadata_disabled && metadata_service_answers(METADATA_SERVICE).await {
             return Ok(());
         }
         Err(PlanError(format!(
-            "no AWS credentials found for the lake {}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and AWS_REGION, and for MinIO or moto also AWS_ENDPOINT_URL and AWS_ALLOW_HTTP=true",
-            self.lake
+            "no AWS credentials found for {place}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and AWS_REGION, and for MinIO or moto also AWS_ENDPOINT_URL and AWS_ALLOW_HTTP=true"
         )))
     }
 }

@@ -16,12 +16,17 @@ use crate::fetch::shared::RedisUrl;
 use crate::providers::alphavantage::AssetClass;
 use crate::providers::{ProviderId, Timeframe};
 use crate::sink::PartitionPeriod;
+use crate::state::store::StateStore;
 
 /// Everything a run needs besides the request itself.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub lake: String,
-    pub state_dir: PathBuf,
+    /// The state dir: a directory, or a prefix on object storage.
+    pub state_dir: StateStore,
+    /// How long a lease on an object-storage state dir lasts unrenewed
+    /// (`CANDLELAKE_STATE_LEASE_MS`); it is renewed every third of that.
+    pub state_lease: Duration,
     pub coinbase: Endpoint,
     pub oanda: Endpoint,
     /// The Oanda account whose instruments are listed (`CANDLELAKE_OANDA_ACCOUNT`).
@@ -161,19 +166,17 @@ impl Sources {
         }
     }
 
-    /// A local (or mounted) directory; an object-store URI is refused rather than taken for a
-    /// directory named after its scheme.
-    fn directory(&self, name: &str, default: &str) -> Result<PathBuf, PlanError> {
-        let dir = self.location(name, default, "a directory")?;
-        if let Some((scheme, _)) = dir.split_once("://") {
+    /// The state dir: a directory, or an `s3://` URI opened with the `AWS_*` settings.
+    fn state(&self, name: &str, default: &str) -> Result<StateStore, PlanError> {
+        let location = self.location(name, default, "a directory or an s3:// URI")?;
+        StateStore::open(&location, &self.env).map_err(|problem| {
             let label = self
-                .get(name, Kind::Text)?
+                .get(name, Kind::Text)
+                .ok()
+                .flatten()
                 .map_or(name.to_string(), |f| f.label);
-            return Err(PlanError(format!(
-                "{label} is '{dir}', a {scheme}:// URI: this version keeps watermarks, the DLQ and locks in a local or mounted directory; set it to a directory path"
-            )));
-        }
-        Ok(PathBuf::from(dir))
+            PlanError(format!("{label} {problem}"))
+        })
     }
 
     fn millis(&self, name: &str, default: u64) -> Result<Duration, PlanError> {
@@ -252,7 +255,8 @@ impl Settings {
                 "data/lake",
                 "a directory or an s3:// URI",
             )?,
-            state_dir: sources.directory("CANDLELAKE_STATE_DIR", "data")?,
+            state_dir: sources.state("CANDLELAKE_STATE_DIR", "data")?,
+            state_lease: sources.millis("CANDLELAKE_STATE_LEASE_MS", 60_000)?,
             coinbase: Endpoint {
                 url: sources.string("CANDLELAKE_COINBASE_URL", "https://api.coinbase.com")?,
                 rps: sources.rate(
@@ -328,7 +332,10 @@ mod tests {
         };
         let s = Settings::resolve(input).unwrap();
         assert_eq!(s.lake, "flag-lake");
-        assert_eq!(s.state_dir, PathBuf::from("env-state"));
+        assert_eq!(
+            s.state_dir.local_dir(),
+            Some(std::path::Path::new("env-state"))
+        );
         assert_eq!(s.coinbase.url, "http://file");
         assert_eq!(s.coinbase.rps.to_string(), "0.8");
         assert_eq!(s.oanda.url, "https://api-fxtrade.oanda.com");
@@ -476,17 +483,20 @@ mod tests {
     }
 
     #[test]
-    fn a_state_dir_uri_is_refused_not_taken_for_a_directory() {
-        let input = SettingsInput {
-            env: HashMap::from([(
-                "CANDLELAKE_STATE_DIR".to_string(),
-                "s3://bucket/state".to_string(),
-            )]),
+    fn a_state_dir_on_s3_is_opened_and_other_uris_are_refused() {
+        let input = |dir: &str| SettingsInput {
+            env: HashMap::from([
+                ("CANDLELAKE_STATE_DIR".to_string(), dir.to_string()),
+                ("AWS_REGION".to_string(), "us-east-1".to_string()),
+            ]),
             ..Default::default()
         };
-        let err = Settings::resolve(input).unwrap_err().0;
+        let s3 = Settings::resolve(input("s3://bucket/state")).unwrap();
+        assert_eq!(s3.state_dir.to_string(), "s3://bucket/state");
+        assert!(s3.state_dir.local_dir().is_none());
+        let err = Settings::resolve(input("gs://bucket/state")).unwrap_err().0;
         assert!(
-            err.starts_with("CANDLELAKE_STATE_DIR is 's3://bucket/state'"),
+            err.starts_with("CANDLELAKE_STATE_DIR is 'gs://bucket/state', a gs:// URI"),
             "{err}"
         );
     }

@@ -12,9 +12,10 @@ use crate::providers::alphavantage::AssetClass;
 use crate::sink::PartitionPeriod;
 
 /// The settings the file can hold, by env name; the provider ones live in the provider's table.
-pub(super) const SETTINGS: [&str; 19] = [
+pub(super) const SETTINGS: [&str; 20] = [
     "CANDLELAKE_LAKE",
     "CANDLELAKE_STATE_DIR",
+    "CANDLELAKE_STATE_LEASE_MS",
     "CANDLELAKE_METRICS_FILE",
     "CANDLELAKE_PUSHGATEWAY_URL",
     "CANDLELAKE_RETRY_BASE_MS",

@@ -2,7 +2,7 @@
 //! state dir and the directories a run writes in it. Each must be a directory this user can
 //! write to, or one that can be created; a file in the way or a directory without write
 //! permission is a usage error naming the path, not a failure after fetching. An object-store
-//! lake (`s3://...`) is not a path: its credentials are checked instead (`aws`).
+//! lake or state dir (`s3://...`) is not a path: its credentials are checked instead (`aws`).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -28,23 +28,26 @@ impl Settings {
     /// Checks the places a command that writes uses: the local directories, or for an
     /// object-store lake that credentials can be found.
     pub async fn check_locations(&self) -> Result<(), PlanError> {
-        match local_path(&self.lake) {
-            Some(lake) => check_dir(&Place {
+        if let Some(lake) = local_path(&self.lake) {
+            check_dir(&Place {
                 path: &lake,
                 what: "lake",
                 setting: "CANDLELAKE_LAKE (--lake)",
-            })?,
-            None => self.check_object_store().await?,
+            })?;
         }
+        self.check_object_store().await?;
+        let Some(state_dir) = self.state_dir.local_dir() else {
+            return Ok(());
+        };
         let state = "CANDLELAKE_STATE_DIR (--state-dir)";
         check_dir(&Place {
-            path: &self.state_dir,
+            path: state_dir,
             what: "state dir",
             setting: state,
         })?;
         for (dir, what) in STATE_DIRS {
             check_dir(&Place {
-                path: &self.state_dir.join(dir),
+                path: &state_dir.join(dir),
                 what,
                 setting: state,
             })?;

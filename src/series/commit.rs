@@ -1,6 +1,7 @@
 //! What a series run has fetched but not committed, and its commit: the rejects to the DLQ
 //! first, then the rows with the coverage they complete in one Delta commit, then the
-//! watermark. Nothing is committed when coverage did not move.
+//! watermark. Nothing is committed when coverage did not move, and nothing at all once the run
+//! lost its lease: what is pending is dropped for the next run to fetch again.
 
 use std::collections::HashSet;
 
@@ -108,6 +109,25 @@ impl Pending {
         window.covered_end
     }
 
+    /// Takes out the rows inside `held` (another run committed them); returns their source
+    /// candles and their count.
+    fn take_held(&mut self, held: TimeRange) -> (u64, u64) {
+        let sizes = std::mem::take(&mut self.sizes);
+        let (mut candles, mut taken) = (0, 0);
+        let mut sizes = sizes.into_iter();
+        for row in std::mem::take(&mut self.rows) {
+            let size = sizes.next();
+            if held.contains(row.candle.open_time) {
+                candles += size.unwrap_or(1);
+                taken += 1;
+            } else {
+                self.rows.push(row);
+                self.sizes.extend(size);
+            }
+        }
+        (candles, taken)
+    }
+
     /// Source candles in the rows `keep` selects: the unit of `written` and `skipped`.
     fn candles(&self, rows: &[Row], keep: impl Fn(&Row) -> bool) -> u64 {
         rows.iter()
@@ -133,6 +153,10 @@ impl Runner {
     ) -> Result<()> {
         let series = &request.series;
         let now = (self.clock)();
+        if let Err(lost) = self.shutdown.still_held() {
+            drop_pending(pending, run);
+            return Err(lost);
+        }
         let batches = std::mem::take(&mut pending.rejects);
         for (i, (request_url, rejects)) in batches.iter().enumerate() {
             let context = DlqContext {
@@ -158,15 +182,20 @@ impl Runner {
                     let unrecorded = batches[i..].iter().map(|(_, r)| r.len() as u64).sum();
                     run.counters.unrecord(unrecorded);
                     let rows = std::mem::take(&mut pending.rows);
-                    run.counters
-                        .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
-                    pending.sizes.clear();
-                    return Err(Error::write(self.dlq.dir(), e));
+                    drop_rows(pending, &rows, run);
+                    return Err(Error::write(&self.dlq.dir(), e));
                 }
             }
         }
-        // Rejects are recorded even when coverage does not move: they were fetched.
         let Some(wanted) = pending.coverage.filter(|c| Some(*c) != run.coverage) else {
+            // Coverage did not move: the windows since this run's last commit lie inside the
+            // coverage another run committed, and that run recorded their rows and rejects.
+            // Rejects outside it are recorded still: they were fetched.
+            if let Some(held) = run.coverage {
+                let (candles, rows) = pending.take_held(held);
+                run.counters.unwrite(candles, rows);
+                self.take_back_rejects(pending, held, run)?;
+            }
             return self.promote(pending);
         };
         let lineage = Lineage {
@@ -177,6 +206,11 @@ impl Runner {
             partition_period: request.partition_period,
         };
         let rows = std::mem::take(&mut pending.rows);
+        if let Err(lost) = self.shutdown.still_held() {
+            pending.rows = rows;
+            drop_pending(pending, run);
+            return Err(lost);
+        }
         let ids: Vec<String> = pending.dlq_files.iter().map(|(id, _)| id.clone()).collect();
         let committed = match self.sink.commit(&lineage, &rows, wanted, &ids).await {
             Ok(committed) => committed,
@@ -187,13 +221,11 @@ impl Runner {
             Err(e) => {
                 // Not written: the coverage did not move, so the next run fetches the rows and
                 // their rejects again.
-                run.counters
-                    .unwrite(pending.candles(&rows, |_| true), rows.len() as u64);
-                pending.sizes.clear();
+                drop_rows(pending, &rows, run);
                 for (id, records) in std::mem::take(&mut pending.dlq_files) {
                     self.dlq
                         .discard(&id)
-                        .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                        .map_err(|e| Error::write(&self.dlq.dir(), e))?;
                     run.counters.unrecord(records);
                 }
                 return Err(e.into());
@@ -206,15 +238,12 @@ impl Runner {
             let rows_dropped = rows.iter().filter(|r| dropped(r)).count() as u64;
             run.counters
                 .unwrite(pending.candles(&rows, dropped), rows_dropped);
-            for (id, _) in &pending.dlq_files {
-                let taken = self
-                    .dlq
-                    .drop_covered(id, |t| held.contains(t))
-                    .map_err(|e| Error::write(self.dlq.dir(), e))?;
-                run.counters.unrecord(taken);
-            }
+            self.take_back_rejects(pending, held, run)?;
         }
         pending.sizes.clear();
+        // Committed while the lease was held; its DLQ files and watermark are the next run's
+        // to settle and repair from the table.
+        self.shutdown.still_held()?;
         self.promote(pending)?;
         // Another run moved the coverage since this one last saw it: only the table knows
         // which candles it holds now.
@@ -233,13 +262,51 @@ impl Runner {
         Ok(())
     }
 
+    /// Takes the rejects of candles inside `held` back out of the pending DLQ files: another
+    /// run's commit covered them, and its DLQ holds them.
+    fn take_back_rejects(
+        &self,
+        pending: &mut Pending,
+        held: TimeRange,
+        run: &mut SeriesRun,
+    ) -> Result<()> {
+        for (id, records) in &mut pending.dlq_files {
+            let taken = self
+                .dlq
+                .drop_covered(id, |t| held.contains(t))
+                .map_err(|e| Error::write(&self.dlq.dir(), e))?;
+            *records -= taken;
+            run.counters.unrecord(taken);
+        }
+        Ok(())
+    }
+
     /// Moves the pending DLQ files into the queue: their window is committed.
     fn promote(&self, pending: &mut Pending) -> Result<()> {
         for (id, _) in std::mem::take(&mut pending.dlq_files) {
             self.dlq
                 .promote(&id)
-                .map_err(|e| Error::write(self.dlq.dir(), e))?;
+                .map_err(|e| Error::write(&self.dlq.dir(), e))?;
         }
         Ok(())
     }
+}
+
+/// Drops everything pending of a run that lost its lease: its rows and rejects count as skipped
+/// (the next run fetches them again); the DLQ files already written stay pending, for the next
+/// run to discard, since no commit names them.
+fn drop_pending(pending: &mut Pending, run: &mut SeriesRun) {
+    let rejects: u64 = pending.rejects.drain(..).map(|(_, r)| r.len() as u64).sum();
+    let records: u64 = pending.dlq_files.drain(..).map(|(_, n)| n).sum();
+    run.counters.unrecord(rejects + records);
+    let rows = std::mem::take(&mut pending.rows);
+    drop_rows(pending, &rows, run);
+}
+
+/// Rows taken from `pending` that will not be committed: they count as skipped (the next run
+/// fetches them again).
+fn drop_rows(pending: &mut Pending, rows: &[Row], run: &mut SeriesRun) {
+    run.counters
+        .unwrite(pending.candles(rows, |_| true), rows.len() as u64);
+    pending.sizes.clear();
 }

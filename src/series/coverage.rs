@@ -35,7 +35,7 @@ pub async fn held(
             watermark: *w,
         }),
         (Some(c), loaded) => {
-            tracing::warn!(path = %path.display(), "The watermark file disagreed with the table; repaired it from the table.");
+            tracing::warn!(path = %path, "The watermark file disagreed with the table; repaired it from the table.");
             let mut w = match loaded {
                 Loaded::Valid(w) => *w,
                 _ => Watermark::new(series, c, now),
@@ -51,7 +51,7 @@ pub async fn held(
         }
         (None, Loaded::Valid(w)) => Err(Error::Failed(format!(
             "the watermark {} records coverage {} .. {} but the table holds none for this series; if the table was removed on purpose, delete the watermark file and rerun",
-            path.display(),
+            path,
             w.coverage.start.to_rfc3339(),
             w.coverage.end.to_rfc3339()
         ))),

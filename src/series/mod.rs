@@ -259,9 +259,13 @@ impl Runner {
     pub async fn run_series(&self, request: SeriesRequest) -> SeriesResult {
         let started = std::time::Instant::now();
         let series = request.series.clone();
-        let held = match self.settle_pending_dlq(&series).await {
-            Ok(()) => self.held(&series).await,
-            Err(e) => Err(e),
+        // A run that lost its lease touches neither the state dir nor the provider again.
+        let held = match self.shutdown.still_held() {
+            Ok(()) => match self.settle_pending_dlq(&series).await {
+                Ok(()) => self.held(&series).await,
+                Err(e) => Err(e),
+            },
+            Err(lost) => Err(lost),
         };
         let mut result = match held {
             Err(e) => SeriesResult::failed(series, e.to_string()),
@@ -272,7 +276,8 @@ impl Runner {
     }
 
     /// Settles the DLQ files a stopped run left pending: into the queue when a commit names
-    /// them, deleted otherwise (that window was never committed by that run).
+    /// them, less the rejects of the coverage that commit found another run had committed;
+    /// deleted otherwise (that window was never committed by that run).
     async fn settle_pending_dlq(&self, series: &SeriesKey) -> Result<()> {
         let pending = self
             .dlq
@@ -285,12 +290,15 @@ impl Runner {
         let since = DateTime::<Utc>::from(oldest) - TimeDelta::minutes(1);
         let named = self.sink.named_dlq_files(series.timeframe, since).await?;
         for file in pending {
-            let settled = if named.contains(&file.id) {
-                self.dlq.promote(&file.id)
-            } else {
-                self.dlq.discard(&file.id)
+            let settled = match named.get(&file.id) {
+                Some(Some(held)) => self
+                    .dlq
+                    .drop_covered(&file.id, |t| held.contains(t))
+                    .and_then(|_| self.dlq.promote(&file.id)),
+                Some(None) => self.dlq.promote(&file.id),
+                None => self.dlq.discard(&file.id),
             };
-            settled.map_err(|e| Error::write(self.dlq.dir(), e))?;
+            settled.map_err(|e| Error::write(&self.dlq.dir(), e))?;
         }
         Ok(())
     }
@@ -317,7 +325,7 @@ impl Runner {
         let result = SeriesResult::finish(series.clone(), &run, error, nothing_to_fetch);
         self.progress
             .finish(&series, result.status.as_str(), run.counters.rows);
-        if run.coverage.is_some() {
+        if run.coverage.is_some() && self.shutdown.lease_lost().is_none() {
             coverage::after_run(
                 &mut run.watermark,
                 &run.unreachable,

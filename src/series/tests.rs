@@ -307,8 +307,9 @@ async fn a_dlq_that_cannot_be_written_counts_nothing_as_written_or_dead_lettered
         .unwrap()
         .insert(at("2024-01-01T03:00:00Z"));
     let runner = runner(&lake, &source);
-    std::fs::create_dir_all(&lake.settings.state_dir).unwrap();
-    std::fs::write(lake.settings.state_dir.join("dlq"), "in the way").unwrap();
+    let state_dir = lake.settings.state_dir.local_dir().unwrap();
+    std::fs::create_dir_all(state_dir).unwrap();
+    std::fs::write(state_dir.join("dlq"), "in the way").unwrap();
     let r = request(&runner, Timeframe::H1, "2024-01-01", "2024-01-02");
     let result = runner.run_series(r).await;
     assert_eq!(result.status, SeriesStatus::Error);

@@ -54,7 +54,11 @@ impl Removed {
     }
 }
 
-/// Operations whose removes keep every row: candlelake's replace (refetch) and compaction.
+/// Operations whose removes keep every row: candlelake's replace (refetch) and compaction. The
+/// operation, not `dataChange`, tells: candlelake's compaction marks its removes as changing
+/// data (see `rewrite::compact`). A deletion vector another tool adds is a remove and an add of
+/// the same file under another operation (`DELETE`, `UPDATE`, `MERGE`): the whole file counts
+/// as removed, and the rows its new vector still shows are held.
 const ROW_KEEPING: [&str; 2] = ["WRITE", "OPTIMIZE"];
 
 /// The operation of writes that fetched a range again (candlelake's appends and `refetch`).

@@ -10,7 +10,7 @@ use delta_kernel::{Engine, Snapshot as KernelSnapshot};
 use delta_kernel_engine::DefaultEngineBuilder;
 use delta_kernel_engine::executor::tokio::{TokioBackgroundExecutor, TokioMultiThreadExecutor};
 use deltalake::kernel::transaction::{CommitData, TransactionError};
-use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::kernel::{Action, Add, Metadata, Transaction};
 use deltalake::logstore::{CommitOrBytes, LogStoreRef};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -19,10 +19,14 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
-use crate::model::{Lineage, Row, TimeRange};
+use crate::model::{Lineage, Row, TimeRange, rfc3339};
 
 /// The `commitInfo` key naming the DLQ files whose window a commit holds.
 pub(super) const DLQ_INFO: &str = "candlelake.dlq";
+
+/// The `commitInfo` key of the series' coverage before a commit naming DLQ files
+/// (`{"start", "end"}`): the rejects inside it are another run's to record.
+pub(super) const DLQ_HELD_INFO: &str = "candlelake.dlqHeld";
 
 /// Delta's default when a table does not set `delta.checkpointInterval`.
 const DEFAULT_CHECKPOINT_INTERVAL: u64 = 100;
@@ -74,8 +78,18 @@ impl AppendLog {
         })
     }
 
+    /// The version of the table this log has read up to.
+    pub(super) fn version(&self) -> u64 {
+        self.version
+    }
+
     pub(super) fn configuration(&self) -> &HashMap<String, String> {
         self.table.metadata().configuration()
+    }
+
+    /// The table's metadata at `version`.
+    pub(super) fn metadata(&self) -> &Metadata {
+        self.table.metadata()
     }
 
     /// The latest `txn` version of `app_id`.
@@ -170,26 +184,35 @@ impl AppendLog {
     }
 
     /// Writes the next version of the log: `adds` and `txns` in one commit, its `commitInfo`
-    /// naming the pending DLQ files `dlq` of the same window. `None` when another writer took
-    /// that version first; [`AppendLog::catch_up`] then reads what it committed.
+    /// naming the pending DLQ files `dlq` of the same window and the coverage `held` before it.
+    /// `None` when another writer took that version first; [`AppendLog::catch_up`] then reads
+    /// what it committed.
     pub(super) async fn commit(
         &mut self,
         adds: &[Add],
         txns: Vec<Transaction>,
         operation: DeltaOperation,
         dlq: &[String],
+        held: Option<TimeRange>,
     ) -> Result<Option<u64>, DeltaTableError> {
         let actions = adds.iter().cloned().map(Action::Add).collect();
         let mut info = HashMap::new();
         if !dlq.is_empty() {
             info.insert(DLQ_INFO.to_string(), serde_json::json!(dlq));
+            if let Some(held) = held {
+                info.insert(
+                    DLQ_HELD_INFO.to_string(),
+                    serde_json::json!({"start": rfc3339(held.start), "end": rfc3339(held.end)}),
+                );
+            }
         }
         self.commit_actions(actions, txns, operation, info).await
     }
 
-    /// Writes the next version of the log with any `actions` (an import's removes and adds),
-    /// `txns` and `info` for its `commitInfo`; `None` when another writer took that version
-    /// first.
+    /// Writes the next version of the log with any `actions` (an import's removes and adds, a
+    /// rewrite's, a change of metadata), `txns` and `info` for its `commitInfo`; `None` when
+    /// another writer took that version first. A change of metadata or protocol reloads the
+    /// table, as reading another writer's would.
     pub(super) async fn commit_actions(
         &mut self,
         actions: Vec<Action>,
@@ -198,6 +221,9 @@ impl AppendLog {
         info: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, DeltaTableError> {
         let version = self.version + 1;
+        let reload = actions
+            .iter()
+            .any(|a| matches!(a, Action::Metadata(_) | Action::Protocol(_)));
         let data = CommitData::new(actions, operation, info, txns.clone());
         let bytes = data.get_bytes()?;
         let log_store = self.table.log_store();
@@ -232,6 +258,9 @@ impl AppendLog {
             self.marks.insert(txn.app_id, Some(txn.version));
         }
         self.checkpoint_if_due().await;
+        if reload {
+            *self = AppendLog::open(log_store).await?;
+        }
         Ok(Some(version))
     }
 

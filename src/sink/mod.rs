@@ -8,6 +8,7 @@
 
 mod batch;
 mod datafiles;
+mod deleted;
 mod history;
 pub mod import;
 mod log;

@@ -1,11 +1,11 @@
 //! Reading tables back: every row as text (for tests, replays and reports), the open times of
 //! many series in one read (for `gaps`), and per-series row counts from the log's file
-//! statistics (for `status`, without reading data files).
+//! statistics (for `status`, reading only files with a deletion vector). Rows another tool
+//! deleted with a deletion vector are never read back.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use deltalake::DeltaTableError;
 use deltalake::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Decimal128Type, TimeUnit, TimestampMicrosecondType};
@@ -14,8 +14,10 @@ use deltalake::kernel::LogicalFileView;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::errors::ParquetError;
+use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
+use super::deleted::deleted_rows;
 use super::rewrite::file_batch;
 use super::table::{DeltaSink, SinkError};
 use super::view::{Holding, file_holding};
@@ -157,7 +159,8 @@ impl DeltaSink {
                 Ok(found) => found.bytes().await.map_err(|e| err(e.into()))?,
                 Err(e) => return Err(self.unreadable_file(tf, &file, e.into())),
             };
-            let open_times = open_times(bytes).map_err(|e| err(e.into()))?;
+            let deleted = deleted_rows(&table, &file).await.map_err(&err)?;
+            let open_times = open_times(bytes, &deleted).map_err(|e| err(e.into()))?;
             for (provider, t) in open_times {
                 let Some(provider) = ProviderId::parse(&provider) else {
                     continue;
@@ -173,8 +176,9 @@ impl DeltaSink {
         Ok(held)
     }
 
-    /// The provider and open time of every row of one data file of the table of `tf` (a path
-    /// as the log names it); `None` when the store no longer has it.
+    /// The provider and open time of every physical row of one data file of the table of `tf`
+    /// (a path as the log names it), whatever a deletion vector says: the rows a removed file
+    /// held; `None` when the store no longer has it.
     pub async fn file_times(
         &self,
         tf: Timeframe,
@@ -191,26 +195,67 @@ impl DeltaSink {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(err(e.into())),
         };
-        Ok(Some(open_times(bytes).map_err(|e| err(e.into()))?))
+        Ok(Some(
+            open_times(bytes, &HashSet::new()).map_err(|e| err(e.into()))?,
+        ))
     }
 
     /// What the table holds of a series (rows, first and last candle), from the file
-    /// statistics, without reading data files.
+    /// statistics, reading only data files with a deletion vector.
     pub async fn holding_of(&self, series: &SeriesKey) -> Result<Holding, SinkError> {
         let tf = series.timeframe;
         let Some(table) = self.load(tf).await? else {
             return Ok(Holding::default());
         };
-        let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
+        let files: Vec<_> = table
+            .snapshot()
+            .map_err(self.delta_err(tf))?
+            .log_data()
+            .iter()
+            .collect();
         let mut held = Holding::default();
-        for file in snapshot.log_data().iter() {
-            if let Some((key, h)) = file_holding(&file, tf)
+        for file in files {
+            if let Some((key, h)) = self.live_holding(&table, &file, tf).await?
                 && key == *series
             {
                 held.add(h);
             }
         }
         Ok(held)
+    }
+
+    /// The series a data file holds and its live candles: from its statistics, or for a file
+    /// with a deletion vector from its rows less the deleted ones (the statistics still count
+    /// them, and may bound the file's candles by a deleted one).
+    pub(super) async fn live_holding(
+        &self,
+        table: &DeltaTable,
+        file: &LogicalFileView,
+        tf: Timeframe,
+    ) -> Result<Option<(SeriesKey, Holding)>, SinkError> {
+        let Some((key, stated)) = file_holding(file, tf) else {
+            return Ok(None);
+        };
+        if file.deletion_vector_descriptor().is_none() {
+            return Ok(Some((key, stated)));
+        }
+        let err = self.delta_err(tf);
+        let bytes = match table.object_store().get(&file.object_store_path()).await {
+            Ok(found) => found.bytes().await.map_err(|e| err(e.into()))?,
+            Err(e) => return Err(self.unreadable_file(tf, file, e.into())),
+        };
+        let deleted = deleted_rows(table, file).await.map_err(&err)?;
+        let times: Vec<DateTime<Utc>> = open_times(bytes, &deleted)
+            .map_err(|e| err(e.into()))?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let held = Holding {
+            rows: times.len() as u64,
+            first: times.iter().min().copied(),
+            last: times.iter().max().copied(),
+        };
+        Ok(Some((key, held)))
     }
 }
 
@@ -270,12 +315,17 @@ fn append_rows(
     }
 }
 
-/// The provider and open time of every row of one data file, whatever string and timestamp
-/// encodings its writer chose (another tool may write `Utf8View` or nanoseconds).
-fn open_times(bytes: bytes::Bytes) -> Result<Vec<(String, DateTime<Utc>)>, ArrowOrParquet> {
+/// The provider and open time of every row of one data file but the physical rows `deleted`,
+/// whatever string and timestamp encodings its writer chose (another tool may write `Utf8View`
+/// or nanoseconds).
+fn open_times(
+    bytes: bytes::Bytes,
+    deleted: &HashSet<u64>,
+) -> Result<Vec<(String, DateTime<Utc>)>, ArrowOrParquet> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), ["source_provider", "timestamp"]);
     let mut out = Vec::new();
+    let mut first = 0;
     for batch in builder.with_projection(mask).build()? {
         let batch = batch?;
         let column = |name: &str, to: &DataType| -> Result<ArrayRef, ArrowOrParquet> {
@@ -294,10 +344,14 @@ fn open_times(bytes: bytes::Bytes) -> Result<Vec<(String, DateTime<Utc>)>, Arrow
             times.as_primitive::<TimestampMicrosecondType>(),
         );
         for i in 0..batch.num_rows() {
+            if deleted.contains(&((first + i) as u64)) {
+                continue;
+            }
             if let Some(t) = DateTime::from_timestamp_micros(times.value(i)) {
                 out.push((providers.value(i).to_string(), t));
             }
         }
+        first += batch.num_rows();
     }
     Ok(out)
 }

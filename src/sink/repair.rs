@@ -1,16 +1,18 @@
 //! `maintain --repair`: commits the removal of data files the log references but the store has
 //! lost (a bad copy, a lifecycle rule, another tool's vacuum), so the table reads again. Their
 //! candles are then missing inside coverage; `gaps` shows them and `refetch` writes them back.
+//! The removal is committed as a rewrite without rows through the append path's log, opened
+//! without refusing the lost files it removes.
 
 use std::collections::HashSet;
 
 use deltalake::kernel::Action;
-use deltalake::kernel::transaction::CommitBuilder;
 use deltalake::protocol::DeltaOperation;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 
-use super::table::{DeltaSink, SinkError};
+use super::rewrite::Rewrite;
+use super::table::{DeltaSink, LostFiles, SinkError};
 use crate::providers::Timeframe;
 
 /// Every object under a table's root, as the log names its files: one listing.
@@ -25,7 +27,8 @@ pub(super) async fn stored_files(table: &DeltaTable) -> Result<HashSet<String>, 
 
 impl DeltaSink {
     /// The data files of the table of `tf` that the store lacks; with `commit`, their removal
-    /// is committed (one commit, none when nothing is missing).
+    /// is committed (one commit, none when nothing is missing). Should another writer have
+    /// removed one of them first, nothing is committed and the error says to run it again.
     pub async fn lost_files(&self, tf: Timeframe, commit: bool) -> Result<Vec<String>, SinkError> {
         let err = self.delta_err(tf);
         let Some(mut table) = self.load(tf).await? else {
@@ -44,16 +47,15 @@ impl DeltaSink {
         if removes.is_empty() || !commit {
             return Ok(lost);
         }
-        let finalized = CommitBuilder::default()
-            .with_actions(removes)
-            .build(
-                Some(snapshot),
-                table.log_store(),
-                DeltaOperation::Delete { predicate: None },
-            )
-            .await
-            .map_err(&err)?;
-        table.state = Some(finalized.snapshot());
+        let repair = Rewrite {
+            removes,
+            batches: Vec::new(),
+            operation: DeltaOperation::Delete { predicate: None },
+            data_change: true,
+            lost_files: LostFiles::Removed,
+        };
+        self.commit_rewrite(tf, &mut table, repair, |_| false)
+            .await?;
         lost.sort();
         Ok(lost)
     }

@@ -2,7 +2,7 @@
 //! restored), compaction of small files, and the replacement of changed candles (`refetch`).
 //! Every rewrite removes the old files and adds the new ones atomically.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,8 +12,8 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::{cast, concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::TimestampMicrosecondType;
-use deltalake::kernel::transaction::{CommitBuilder, TransactionError};
-use deltalake::kernel::{Action, LogicalFileView};
+use deltalake::kernel::transaction::TransactionError;
+use deltalake::kernel::{Action, LogicalFileView, MetadataExt as _};
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TablePropertiesExt as _;
@@ -21,8 +21,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
+use super::deleted::{deleted_rows, live};
 use super::schema::{STATS_COLUMNS, STATS_PROPERTY, arrow_schema};
-use super::table::{COMMIT_TRIES, DeltaSink, SinkError};
+use super::table::{COMMIT_TRIES, DeltaSink, LostFiles, SinkError, lost_race_pause};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
 
@@ -71,7 +72,8 @@ pub(super) fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTi
     }
 }
 
-/// A file's rows as one batch of the full table schema (partition columns restored).
+/// A file's live rows as one batch of the full table schema (partition columns restored): the
+/// rows its deletion vector marks deleted are left out.
 pub(super) async fn file_batch(
     table: &DeltaTable,
     file: &LogicalFileView,
@@ -89,7 +91,11 @@ pub(super) async fn file_batch(
     let batches: Vec<RecordBatch> = reader
         .map(|batch| conform(batch?, &data_schema))
         .collect::<Result<_, _>>()?;
-    let data = concat_batches(&data_schema, &batches)?;
+    let mut data = concat_batches(&data_schema, &batches)?;
+    let deleted = deleted_rows(table, file).await?;
+    if !deleted.is_empty() {
+        data = filter_record_batch(&data, &live(&deleted, data.num_rows()))?;
+    }
     let n = data.num_rows();
     let group = group_of(file);
     let date = NaiveDate::parse_from_str(&group.partition_date, "%Y-%m-%d").map_err(|e| {
@@ -127,20 +133,12 @@ pub(super) struct Rewrite {
     pub(super) removes: Vec<Action>,
     pub(super) batches: Vec<RecordBatch>,
     pub(super) operation: DeltaOperation,
-    /// False for a compaction: the rows are the same.
+    /// How the adds are marked: `true` but for a compaction of an append-only table (see
+    /// `compact`).
     pub(super) data_change: bool,
-}
-
-/// Whether a commit failed because another writer took its version.
-fn lost_race(e: &DeltaTableError) -> bool {
-    matches!(
-        e,
-        DeltaTableError::VersionAlreadyExists(_)
-            | DeltaTableError::Transaction {
-                source: TransactionError::MaxCommitAttempts(_)
-                    | TransactionError::VersionAlreadyExists(_)
-            }
-    )
+    /// Whether the table may reference files the store lost: only a repair's, which removes
+    /// them.
+    pub(super) lost_files: LostFiles,
 }
 
 /// What a compaction did.
@@ -152,13 +150,15 @@ pub struct Compacted {
 }
 
 impl DeltaSink {
-    /// Writes `batches` and commits them with `removes` in one commit.
     /// Commits a rewrite read from `table`'s snapshot: `removes` and the files `batches` are
-    /// written to. When another writer committed first, the rewrite is rebased only if every
-    /// file it removes is still in the table and no new file is one `conflicts` says it should
-    /// have read; otherwise nothing is committed. delta-rs's own conflict check is not used: it
-    /// ignores a winning commit's removes marked `dataChange: false`, so two compactions of one
-    /// partition would both land and duplicate its rows.
+    /// written to, in one commit written to the log as appends are (the table must be one the
+    /// append path can write to). When another writer committed first, the rewrite is rebased
+    /// only if every file it removes is still in the table and no new file is one `conflicts`
+    /// says it should have read; otherwise nothing is committed. delta-rs's own conflict check
+    /// is not used: it ignores a winning commit's removes marked `dataChange: false`, so two
+    /// compactions of one partition would both land and duplicate its rows. Nor is its protocol
+    /// check: without its SQL engine it refuses every table that lists `invariants`, as Spark
+    /// lists it on every table it gives deletion vectors.
     pub(super) async fn commit_rewrite(
         &self,
         tf: Timeframe,
@@ -167,9 +167,29 @@ impl DeltaSink {
         conflicts: impl Fn(&LogicalFileView) -> bool,
     ) -> Result<u64, SinkError> {
         let err = self.delta_err(tf);
-        let read: HashSet<String> = table
-            .snapshot()
-            .map_err(&err)?
+        let snapshot = table.snapshot().map_err(&err)?;
+        let refused = |reason: &str| SinkError::Unsupported {
+            table: self.location(tf),
+            reason: reason.to_string(),
+        };
+        // Whole files removed are a change data feed's deletes as they are (readers derive them);
+        // rows written again would need change data files.
+        let writes_rows = rewrite.batches.iter().any(|b| b.num_rows() > 0);
+        if writes_rows && snapshot.table_config().enable_change_data_feed() {
+            return Err(refused(
+                "delta.enableChangeDataFeed (a rewrite writes no change data files)",
+            ));
+        }
+        let removes_rows = rewrite
+            .removes
+            .iter()
+            .any(|a| matches!(a, Action::Remove(r) if r.data_change));
+        if removes_rows && snapshot.table_config().append_only() {
+            return Err(refused(
+                "delta.appendOnly (a refetch or a repair removes rows)",
+            ));
+        }
+        let read: HashSet<String> = snapshot
             .log_data()
             .iter()
             .map(|f| f.path().to_string())
@@ -198,47 +218,71 @@ impl DeltaSink {
                     Action::Add(add)
                 }),
         );
-        for _ in 0..COMMIT_TRIES {
-            let committed = CommitBuilder::default()
-                .with_actions(actions.clone())
-                .with_max_retries(0)
-                .build(
-                    Some(table.snapshot().map_err(&err)?),
-                    table.log_store(),
-                    rewrite.operation.clone(),
-                )
-                .await;
-            match committed {
-                Ok(finalized) => {
-                    table.state = Some(finalized.snapshot());
-                    return Ok(finalized.version());
-                }
-                Err(e) if lost_race(&e) => {
-                    table.update_state().await.map_err(&err)?;
-                    let files: Vec<LogicalFileView> =
-                        table.snapshot().map_err(&err)?.log_data().iter().collect();
-                    let active: HashSet<String> =
-                        files.iter().map(|f| f.path().to_string()).collect();
-                    let stale = removed.iter().any(|p| !active.contains(p));
-                    let unread = files
-                        .iter()
-                        .any(|f| !read.contains(f.path().as_ref()) && conflicts(f));
-                    if stale || unread {
+        let mut read_at = table.version().unwrap_or_default();
+        let committed = self
+            .on_log_with(tf, None, rewrite.lost_files, async |log| {
+                for tries in 1..=COMMIT_TRIES {
+                    if log.version() != read_at {
+                        table
+                            .update_incremental(Some(log.version()))
+                            .await
+                            .map_err(&err)?;
+                        read_at = log.version();
+                        let files: Vec<LogicalFileView> =
+                            table.snapshot().map_err(&err)?.log_data().iter().collect();
+                        let active: HashSet<String> =
+                            files.iter().map(|f| f.path().to_string()).collect();
+                        let stale = removed.iter().any(|p| !active.contains(p));
+                        let unread = files
+                            .iter()
+                            .any(|f| !read.contains(f.path().as_ref()) && conflicts(f));
+                        if stale || unread {
+                            return Err(SinkError::Rewritten {
+                                table: self.location(tf),
+                            });
+                        }
+                    }
+                    let operation = rewrite.operation.clone();
+                    let info = std::collections::HashMap::new();
+                    if let Some(version) = log
+                        .commit_actions(actions.clone(), Vec::new(), operation, info)
+                        .await
+                        .map_err(&err)?
+                    {
+                        return Ok(version);
+                    }
+                    lost_race_pause(tries).await;
+                    if self.catch_up(log, tf).await? {
+                        // The table's metadata changed: the files were written for the old one.
                         return Err(SinkError::Rewritten {
                             table: self.location(tf),
                         });
                     }
                 }
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Err(SinkError::Busy {
-            table: self.location(tf),
-        })
+                Err(SinkError::Busy {
+                    table: self.location(tf),
+                })
+            })
+            .await?;
+        committed.ok_or_else(|| err(DeltaTableError::NotATable(self.location(tf))))
     }
 
-    /// Rewrites every partition group holding more than one file as a single file. Rows are
-    /// unchanged; the commit is marked as not changing data.
+    /// Rewrites every partition group holding more than one file, or a file with a deletion
+    /// vector, as a single file of its live rows: the rows another tool deleted are left out,
+    /// never written back.
+    ///
+    /// The commit's removes and adds are marked `dataChange: true`, though the rows are the
+    /// same. delta-rs (Python `optimize.compact()` and others on deltalake-core 1.x) checks its
+    /// own commit only against a winning commit's removes marked `dataChange: true`: had this
+    /// compaction won with `false`, delta-rs's losing compaction of the same files would land
+    /// too and every row of them would be in the table twice. With `true` it fails with a
+    /// conflict instead (Spark's conflict checker fails it either way). The cost: a Delta
+    /// streaming reader sees the compaction as a change of data, so a Spark stream on the table
+    /// needs `skipChangeCommits` (a table with a change data feed is not rewritten at all, see
+    /// `commit_rewrite`). Metadata or protocol actions would make delta-rs fail too, but would
+    /// also fail every other concurrent writer. `gaps` still knows the rows are kept: it goes by the
+    /// operation (`OPTIMIZE`), not by `dataChange`. An append-only table takes no remove marked
+    /// `dataChange: true`: there the compaction marks them `false`, as the protocol asks.
     pub async fn compact(&self, tf: Timeframe) -> Result<Compacted, SinkError> {
         let err = self.delta_err(tf);
         let Some(mut table) = self.load(tf).await? else {
@@ -254,20 +298,25 @@ impl DeltaSink {
             files_before: groups.values().map(Vec::len).sum(),
             ..Compacted::default()
         };
+        // An append-only table takes no remove marked as a change of data.
+        let data_change = !table.snapshot().map_err(&err)?.table_config().append_only();
         let (mut removes, mut batches) = (Vec::new(), Vec::new());
         for group in groups.values() {
-            if group.len() < 2 {
+            let purged = group
+                .iter()
+                .any(|f| f.deletion_vector_descriptor().is_some());
+            if group.len() < 2 && !purged {
                 report.files_after += group.len();
                 continue;
             }
             let mut parts = Vec::new();
             for f in group {
                 parts.push(file_batch(&table, f).await.map_err(&err)?);
-                removes.push(Action::Remove(f.remove_action(false)));
+                removes.push(Action::Remove(f.remove_action(data_change)));
             }
             let merged = concat_batches(&arrow_schema(), &parts).map_err(|e| err(e.into()))?;
             report.rows += merged.num_rows();
-            report.files_after += 1;
+            report.files_after += usize::from(merged.num_rows() > 0);
             batches.push(merged);
         }
         if !removes.is_empty() {
@@ -279,7 +328,8 @@ impl DeltaSink {
                 removes,
                 batches,
                 operation,
-                data_change: false,
+                data_change,
+                lost_files: LostFiles::Refused,
             };
             self.commit_rewrite(tf, &mut table, rewrite, |_| false)
                 .await?;
@@ -338,6 +388,7 @@ impl DeltaSink {
             batches,
             operation,
             data_change: true,
+            lost_files: LostFiles::Refused,
         };
         // A file another writer added for this series in the range holds candles this
         // rewrite did not read: writing on would duplicate them.
@@ -353,33 +404,47 @@ impl DeltaSink {
 
     /// Sets the table's `delta.dataSkippingStatsColumns` to today's list when it names a column
     /// that is neither a string nor a time (tables created before `is_mock` was left out:
-    /// Spark refuses every ALTER TABLE on them). True when it changed the table.
+    /// Spark refuses every ALTER TABLE on them). True when it changed the table. The new
+    /// metadata is committed through the append path's log (as `commit_rewrite` commits), built
+    /// from the latest metadata again after each commit another writer made first.
     pub async fn fix_stats_columns(&self, tf: Timeframe) -> Result<bool, SinkError> {
         let err = self.delta_err(tf);
-        let Some(table) = self.load(tf).await? else {
-            return Ok(false);
-        };
-        let listed = table
-            .snapshot()
-            .map_err(&err)?
-            .metadata()
-            .configuration()
-            .get(STATS_PROPERTY)
-            .cloned()
-            .unwrap_or_default();
         let wanted: HashSet<&str> = STATS_COLUMNS.split(',').collect();
-        if listed.split(',').all(|c| wanted.contains(c.trim())) {
-            return Ok(false);
-        }
-        table
-            .set_tbl_properties()
-            .with_properties(std::collections::HashMap::from([(
-                STATS_PROPERTY.to_string(),
-                STATS_COLUMNS.to_string(),
-            )]))
-            .await
-            .map_err(&err)?;
-        Ok(true)
+        let fixed = self
+            .on_log(tf, None, async |log| {
+                for tries in 1..=COMMIT_TRIES {
+                    let listed = log.configuration().get(STATS_PROPERTY);
+                    if listed.is_none_or(|l| l.split(',').all(|c| wanted.contains(c.trim()))) {
+                        return Ok(false);
+                    }
+                    let setting = (STATS_PROPERTY.to_string(), STATS_COLUMNS.to_string());
+                    let metadata = log
+                        .metadata()
+                        .clone()
+                        .add_config_key(setting.0.clone(), setting.1.clone())
+                        .map_err(|e| err(e.into()))?;
+                    let operation = DeltaOperation::SetTableProperties {
+                        properties: std::collections::HashMap::from([setting]),
+                    };
+                    let actions = vec![Action::Metadata(metadata)];
+                    let info = std::collections::HashMap::new();
+                    if log
+                        .commit_actions(actions, Vec::new(), operation, info)
+                        .await
+                        .map_err(&err)?
+                        .is_some()
+                    {
+                        return Ok(true);
+                    }
+                    lost_race_pause(tries).await;
+                    self.catch_up(log, tf).await?;
+                }
+                Err(SinkError::Busy {
+                    table: self.location(tf),
+                })
+            })
+            .await?;
+        Ok(fixed.unwrap_or(false))
     }
 
     /// How long the table of `tf` keeps the files its commits removed
@@ -416,21 +481,57 @@ impl DeltaSink {
         let Some(table) = self.load(tf).await? else {
             return Ok(Vec::new());
         };
-        let (table, metrics) = table
-            .vacuum()
-            .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
-            .with_retention_period(retention)
-            .with_enforce_retention_duration(!force)
-            .await
-            .map_err(&err)?;
+        let vacuum = |table: DeltaTable, dry_run: bool| {
+            table
+                .vacuum()
+                .with_mode(deltalake::operations::vacuum::VacuumMode::Full)
+                .with_retention_period(retention)
+                .with_enforce_retention_duration(!force)
+                .with_dry_run(dry_run)
+        };
+        let (table, deleted) = match vacuum(table.clone(), false).await {
+            Ok((table, metrics)) => (table, metrics.files_deleted),
+            // delta-rs writes a vacuum's two commits (commitInfo alone) through its protocol
+            // check, which without its SQL engine refuses a table listing `invariants`, as Spark
+            // lists it on every table it gives deletion vectors. On a table the append path
+            // writes to, the same files are deleted without those commits.
+            Err(DeltaTableError::Transaction {
+                source: TransactionError::UnsupportedTableFeatures(_),
+            }) => {
+                self.on_log(tf, None, async |_| Ok(())).await?;
+                let (table, metrics) = vacuum(table, true).await.map_err(&err)?;
+                // A file removed twice (re-added with a deletion vector in between) is listed
+                // twice.
+                let files: BTreeSet<String> = metrics.files_deleted.into_iter().collect();
+                for file in &files {
+                    let path = object_store::path::Path::parse(file)
+                        .map_err(|e| err(DeltaTableError::Generic(e.to_string())))?;
+                    match table.object_store().delete(&path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(err(e.into())),
+                    }
+                }
+                (table, files.into_iter().collect())
+            }
+            Err(e) => return Err(err(e)),
+        };
         deltalake::checkpoints::create_checkpoint(&table, None)
             .await
             .map_err(&err)?;
         // Commit files older than the table's log retention (30 days by default) and older than
-        // a checkpoint are no longer needed to read it: the append path leaves them to this.
-        deltalake::checkpoints::cleanup_metadata(&table, None)
-            .await
-            .map_err(&err)?;
-        Ok(metrics.files_deleted)
+        // a checkpoint are no longer needed to read it: the append path leaves them to this,
+        // unless the table's owner keeps its history (`delta.enableExpiredLogCleanup=false`,
+        // which delta-rs's cleanup does not read).
+        if table
+            .snapshot()
+            .map_err(&err)?
+            .table_config()
+            .enable_expired_log_cleanup()
+        {
+            deltalake::checkpoints::cleanup_metadata(&table, None)
+                .await
+                .map_err(&err)?;
+        }
+        Ok(deleted)
     }
 }

@@ -68,10 +68,6 @@ pub enum SinkError {
         first: String,
     },
     #[error(
-        "the table {table} has rows another tool deleted with a deletion vector (first on {file}), which candlelake cannot honour when it reads; rewrite them away (e.g. REORG TABLE ... APPLY (PURGE) in Spark or Databricks), then rerun"
-    )]
-    DeletionVectors { table: String, file: String },
-    #[error(
         "the lake location '{0}' is not a valid path or URL; set CANDLELAKE_LAKE to a directory or s3:// URI"
     )]
     BadLocation(String),
@@ -171,8 +167,6 @@ impl DeltaSink {
     }
 
     /// Loads the table with its file list if it exists; `None` when nothing has been written yet.
-    /// A table whose rows another tool deleted with deletion vectors is refused: every read
-    /// here would bring those rows back.
     pub(super) async fn load(&self, tf: Timeframe) -> Result<Option<DeltaTable>, SinkError> {
         let Some(mut table) = self.unloaded(tf)? else {
             return Ok(None);
@@ -182,28 +176,7 @@ impl DeltaSink {
             Err(DeltaTableError::NotATable(_)) => return Ok(None),
             Err(e) => return Err(self.explain(tf, e).await),
         }
-        self.refuse_deletion_vectors(tf, &table)?;
         Ok(Some(table))
-    }
-
-    /// Refuses a loaded table that has a file with a deletion vector.
-    pub(super) fn refuse_deletion_vectors(
-        &self,
-        tf: Timeframe,
-        table: &DeltaTable,
-    ) -> Result<(), SinkError> {
-        let snapshot = table.snapshot().map_err(self.delta_err(tf))?;
-        match snapshot
-            .log_data()
-            .iter()
-            .find(|f| f.deletion_vector_descriptor().is_some())
-        {
-            Some(file) => Err(SinkError::DeletionVectors {
-                table: self.location(tf),
-                file: file.path().to_string(),
-            }),
-            None => Ok(()),
-        }
     }
 
     /// The partition period a table will use: the recorded one for an existing table (a
@@ -276,15 +249,7 @@ impl DeltaSink {
         let err = self.delta_err(tf);
         let log = match self.create(tf, period).await {
             Ok(table) => AppendLog::open(table.log_store()).await.map_err(&err)?,
-            Err(lost) => {
-                let Some(table) = self.unloaded(tf)? else {
-                    return Err(lost);
-                };
-                let Ok(log) = AppendLog::open(table.log_store()).await else {
-                    return Err(lost);
-                };
-                log
-            }
+            Err(lost) => self.join(tf).await.ok_or(lost)?,
         };
         let recorded = log.configuration().get(PARTITION_PERIOD_PROPERTY).cloned();
         match recorded.as_deref().map(str::parse::<PartitionPeriod>) {
@@ -296,6 +261,21 @@ impl DeltaSink {
                 wanted: period.as_str(),
             }),
         }
+    }
+
+    /// The log of the table another run is creating: its first commit may still be in flight
+    /// (its `_delta_log` directory already there, its version 0 not yet), so a few short
+    /// pauses are allowed for it to land. `None` when no table appears.
+    async fn join(&self, tf: Timeframe) -> Option<AppendLog> {
+        for tries in 1..=COMMIT_TRIES {
+            if let Ok(Some(table)) = self.unloaded(tf)
+                && let Ok(log) = AppendLog::open(table.log_store()).await
+            {
+                return Some(log);
+            }
+            lost_race_pause(tries).await;
+        }
+        None
     }
 
     /// Appends `rows` of one series and widens its coverage to `wanted`, in one commit.
@@ -386,7 +366,7 @@ impl DeltaSink {
                 tries += 1;
                 let txns = coverage_marks(series, coverage);
                 if let Some(version) = log
-                    .commit(&adds, txns, write_operation(), dlq)
+                    .commit(&adds, txns, write_operation(), dlq, recorded)
                     .await
                     .map_err(&err)?
                 {
@@ -468,7 +448,7 @@ impl DeltaSink {
         let mut adds = log.write_files(lineage, rows).await.map_err(&err)?;
         for tries in 1..=COMMIT_TRIES {
             if let Some(version) = log
-                .commit(&adds, Vec::new(), write_operation(), &[])
+                .commit(&adds, Vec::new(), write_operation(), &[], None)
                 .await
                 .map_err(&err)?
             {
@@ -494,8 +474,20 @@ impl DeltaSink {
         create_with: Option<PartitionPeriod>,
         work: impl AsyncFnOnce(&mut AppendLog) -> Result<T, SinkError>,
     ) -> Result<Option<T>, SinkError> {
+        self.on_log_with(tf, create_with, LostFiles::Refused, work)
+            .await
+    }
+
+    /// `on_log`, a table that lost files refused or not as `lost` says.
+    pub(super) async fn on_log_with<T>(
+        &self,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+        lost: LostFiles,
+        work: impl AsyncFnOnce(&mut AppendLog) -> Result<T, SinkError>,
+    ) -> Result<Option<T>, SinkError> {
         self.with_log(tf, async |slot| {
-            let Some(log) = self.open_log(slot, tf, create_with).await? else {
+            let Some(log) = self.open_log_with(slot, tf, create_with, lost).await? else {
                 return Ok(None);
             };
             self.catch_up(log, tf).await?;
@@ -506,7 +498,11 @@ impl DeltaSink {
 
     /// Brings the cached log up to the table's latest version; `true` when the table's
     /// metadata or protocol changed on the way.
-    async fn catch_up(&self, log: &mut AppendLog, tf: Timeframe) -> Result<bool, SinkError> {
+    pub(super) async fn catch_up(
+        &self,
+        log: &mut AppendLog,
+        tf: Timeframe,
+    ) -> Result<bool, SinkError> {
         let reloaded = log.catch_up().await.map_err(self.delta_err(tf))?;
         if reloaded {
             self.check_supported(log, tf)?;
@@ -551,6 +547,18 @@ impl DeltaSink {
         tf: Timeframe,
         create_with: Option<PartitionPeriod>,
     ) -> Result<Option<&'a mut AppendLog>, SinkError> {
+        self.open_log_with(slot, tf, create_with, LostFiles::Refused)
+            .await
+    }
+
+    /// `open_log`, a table that lost files refused when opened or not as `lost` says.
+    async fn open_log_with<'a>(
+        &self,
+        slot: &'a mut Option<AppendLog>,
+        tf: Timeframe,
+        create_with: Option<PartitionPeriod>,
+        lost: LostFiles,
+    ) -> Result<Option<&'a mut AppendLog>, SinkError> {
         if slot.is_none() {
             let existing = match self.unloaded(tf)? {
                 Some(table) => match AppendLog::open(table.log_store()).await {
@@ -560,7 +568,9 @@ impl DeltaSink {
                 },
                 None => None,
             };
-            if let Some(log) = &existing {
+            if let Some(log) = &existing
+                && lost == LostFiles::Refused
+            {
                 self.check_files(log, tf).await?;
             }
             *slot = match (existing, create_with) {
@@ -593,6 +603,16 @@ impl DeltaSink {
         self.catch_up(log, tf).await?;
         marks(log, series).await.map_err(&err)
     }
+}
+
+/// Whether opening a table's log for a commit refuses a table whose log references data files
+/// the store has lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LostFiles {
+    /// Every commit but a repair's: it would leave a table no reader can load.
+    Refused,
+    /// `maintain --repair`, whose commit removes them.
+    Removed,
 }
 
 /// What a commit did.

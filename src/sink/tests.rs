@@ -153,6 +153,7 @@ async fn a_compaction_that_loses_to_another_commits_nothing() {
             target_size: 0,
         },
         data_change: false,
+        lost_files: super::table::LostFiles::Refused,
     };
     let second = sink
         .commit_rewrite(Timeframe::H1, &mut stale, rewrite, |_| false)

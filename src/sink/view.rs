@@ -1,6 +1,7 @@
 //! What a table holds, read once for a command that looks at many series (`status`, `gaps`,
 //! `topup`): every series' coverage from its marks, its rows and first and last candle from
-//! the file statistics, and the data files the log references that the store has lost.
+//! the file statistics (from the rows of a file with a deletion vector), and the data files the
+//! log references that the store has lost.
 
 use std::collections::HashMap;
 
@@ -77,20 +78,20 @@ impl DeltaSink {
             Err(DeltaTableError::NotATable(_)) => return Ok(None),
             Err(e) => return Err(err(e)),
         }
-        self.refuse_deletion_vectors(tf, &table)?;
         let mut view = TableView {
             coverage,
             ..TableView::default()
         };
         let stored = stored_files(&table).await.map_err(&err)?;
-        let snapshot = table.snapshot().map_err(&err)?;
-        for file in snapshot.log_data().iter() {
+        let files: Vec<LogicalFileView> =
+            table.snapshot().map_err(&err)?.log_data().iter().collect();
+        for file in files {
             let path = file.object_store_path().to_string();
             if !stored.contains(&path) {
                 view.missing.push(path);
                 continue;
             }
-            if let Some((key, held)) = file_holding(&file, tf) {
+            if let Some((key, held)) = self.live_holding(&table, &file, tf).await? {
                 view.holdings.entry(key).or_default().add(held);
             }
         }

@@ -2,14 +2,12 @@
 //! provider listed and when it was asked, so a nightly run asks for the list at most once a
 //! day. Written atomically; an unreadable file is as good as none (the list is asked again).
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
+use super::store::StateStore;
 use crate::providers::{Instrument, ProviderId};
 
 /// How long a fetched list is used before it is asked for again.
@@ -38,24 +36,29 @@ impl InstrumentList {
 /// The cached lists under one state directory.
 #[derive(Debug, Clone)]
 pub struct InstrumentCache {
-    dir: PathBuf,
+    store: StateStore,
 }
 
 impl InstrumentCache {
-    pub fn new(state_dir: &Path) -> Self {
+    pub fn new(state_dir: &StateStore) -> Self {
         InstrumentCache {
-            dir: state_dir.join("instruments"),
+            store: state_dir.clone(),
         }
     }
 
-    pub fn path(&self, provider: ProviderId) -> PathBuf {
-        self.dir.join(format!("{}.json", provider.as_str()))
+    fn key(provider: ProviderId) -> String {
+        format!("instruments/{}.json", provider.as_str())
+    }
+
+    /// Where the provider's list is, as a message shows it.
+    pub fn path(&self, provider: ProviderId) -> String {
+        self.store.show(&Self::key(provider))
     }
 
     /// The cached list of `provider`, whatever its age; `None` when there is none or it cannot
     /// be read.
     pub fn load(&self, provider: ProviderId) -> Option<InstrumentList> {
-        let bytes = fs::read(self.path(provider)).ok()?;
+        let bytes = self.store.get(&Self::key(provider)).ok()??;
         serde_json::from_slice::<InstrumentList>(&bytes)
             .ok()
             .filter(|l| l.provider == provider.as_str())
@@ -65,7 +68,8 @@ impl InstrumentCache {
         let provider = ProviderId::parse(&list.provider).expect("a list names its provider");
         let mut bytes = serde_json::to_vec_pretty(list).expect("a list serialises");
         bytes.push(b'\n');
-        write_atomic(&self.path(provider), &bytes, "mid_instruments")
+        self.store
+            .put(&Self::key(provider), &bytes, "mid_instruments")
     }
 }
 
@@ -77,7 +81,7 @@ mod tests {
     #[test]
     fn a_saved_list_loads_back_and_is_fresh_for_a_day() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = InstrumentCache::new(dir.path());
+        let cache = InstrumentCache::new(&StateStore::Local(dir.path().to_path_buf()));
         assert_eq!(cache.load(ProviderId::Coinbase), None);
         let list = InstrumentList {
             provider: "coinbase".into(),
@@ -91,7 +95,7 @@ mod tests {
         assert!(loaded.fresh(at("2024-03-01T23:59:59Z")));
         assert!(!loaded.fresh(at("2024-03-02T00:00:00Z")));
         assert!(!loaded.fresh(at("2024-02-29T23:00:00Z")));
-        std::fs::write(cache.path(ProviderId::Coinbase), "{torn").unwrap();
+        std::fs::write(dir.path().join("instruments/coinbase.json"), "{torn").unwrap();
         assert_eq!(cache.load(ProviderId::Coinbase), None);
     }
 }

@@ -2,13 +2,12 @@
 //! `{state}/budget/{provider}-{YYYY-MM-DD}.json` so it holds across runs. A request is counted
 //! before it is sent; once the day's limit is reached the next one is refused unsent.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
+use super::store::StateStore;
 use crate::providers::Clock;
 
 /// Why a request was refused unsent.
@@ -35,7 +34,7 @@ struct Spent {
 }
 
 pub struct DailyQuota {
-    dir: PathBuf,
+    store: StateStore,
     provider: &'static str,
     limit: u64,
     clock: Clock,
@@ -43,14 +42,9 @@ pub struct DailyQuota {
 }
 
 impl DailyQuota {
-    pub fn new(
-        state_dir: &std::path::Path,
-        provider: &'static str,
-        limit: u64,
-        clock: Clock,
-    ) -> Self {
+    pub fn new(state_dir: &StateStore, provider: &'static str, limit: u64, clock: Clock) -> Self {
         DailyQuota {
-            dir: state_dir.join("budget"),
+            store: state_dir.clone(),
             provider,
             limit,
             clock,
@@ -58,16 +52,16 @@ impl DailyQuota {
         }
     }
 
-    fn path(&self, now: DateTime<Utc>) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.json", self.provider, now.format("%Y-%m-%d")))
+    fn key(&self, now: DateTime<Utc>) -> String {
+        format!("budget/{}-{}.json", self.provider, now.format("%Y-%m-%d"))
     }
 
     /// Requests spent today (UTC).
     pub fn spent_today(&self) -> u64 {
-        let path = self.path((self.clock)());
-        std::fs::read(&path)
+        self.store
+            .get(&self.key((self.clock)()))
             .ok()
+            .flatten()
             .and_then(|b| serde_json::from_slice::<Spent>(&b).ok())
             .map_or(0, |s| s.requests)
     }
@@ -89,9 +83,11 @@ impl DailyQuota {
             requests: spent + 1,
         };
         let bytes = serde_json::to_vec(&record).expect("budget serialises");
-        write_atomic(&self.path(now), &bytes, "mid_budget_write").map_err(|source| QuotaError::Io {
-            dir: self.dir.display().to_string(),
-            source,
-        })
+        self.store
+            .put(&self.key(now), &bytes, "mid_budget_write")
+            .map_err(|source| QuotaError::Io {
+                dir: self.store.show("budget"),
+                source,
+            })
     }
 }

@@ -4,14 +4,12 @@
 //! atomically. It is a cache of the table's coverage marks: when the file disagrees with the
 //! table, the table wins.
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
+use super::store::StateStore;
 use crate::model::{SeriesKey, TimeRange};
 use crate::providers::{ProviderId, Timeframe};
 
@@ -110,14 +108,16 @@ impl Watermark {
 #[derive(Debug, thiserror::Error)]
 pub enum WatermarkError {
     #[error("could not read or write the watermark {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io { path: String, source: io::Error },
 }
 
 /// The watermark files under one state directory.
 #[derive(Debug, Clone)]
 pub struct WatermarkStore {
-    root: PathBuf,
+    store: StateStore,
 }
+
+const DIR: &str = "watermarks";
 
 /// What reading a watermark file found.
 #[derive(Debug)]
@@ -129,25 +129,36 @@ pub enum Loaded {
 }
 
 impl WatermarkStore {
-    pub fn new(state_dir: &Path) -> Self {
+    pub fn new(state_dir: &StateStore) -> Self {
         WatermarkStore {
-            root: state_dir.join("watermarks"),
+            store: state_dir.clone(),
         }
     }
 
-    pub fn path(&self, series: &SeriesKey) -> PathBuf {
-        self.root
-            .join(series.provider.as_str())
-            .join(&series.pair)
-            .join(format!("{}.json", series.timeframe))
+    fn key(series: &SeriesKey) -> String {
+        format!(
+            "{DIR}/{}/{}/{}.json",
+            series.provider.as_str(),
+            series.pair,
+            series.timeframe
+        )
+    }
+
+    /// Where the series' watermark is, as a message shows it.
+    pub fn path(&self, series: &SeriesKey) -> String {
+        self.store.show(&Self::key(series))
     }
 
     pub fn load(&self, series: &SeriesKey) -> Result<Loaded, WatermarkError> {
-        let path = self.path(series);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Absent),
-            Err(source) => return Err(WatermarkError::Io { path, source }),
+        let bytes = match self.store.get(&Self::key(series)) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(Loaded::Absent),
+            Err(source) => {
+                return Err(WatermarkError::Io {
+                    path: self.path(series),
+                    source,
+                });
+            }
         };
         Ok(match serde_json::from_slice::<Watermark>(&bytes) {
             Ok(w) if w.version == FORMAT_VERSION && w.series().as_ref() == Some(series) => {
@@ -159,23 +170,24 @@ impl WatermarkStore {
     }
 
     pub fn save(&self, watermark: &Watermark, series: &SeriesKey) -> Result<(), WatermarkError> {
-        let path = self.path(series);
         let mut bytes = serde_json::to_vec_pretty(watermark).expect("a watermark serialises");
         bytes.push(b'\n');
-        write_atomic(&path, &bytes, "mid_watermark")
-            .map_err(|source| WatermarkError::Io { path, source })
+        self.store
+            .put(&Self::key(series), &bytes, "mid_watermark")
+            .map_err(|source| WatermarkError::Io {
+                path: self.path(series),
+                source,
+            })
     }
 
     /// Every series that has a watermark file, read from the paths (a torn or unreadable file
     /// still names its series, and is repaired from the table when the series runs).
     pub fn keys(&self) -> Vec<SeriesKey> {
-        let mut found = Vec::new();
-        collect_json(&self.root, &mut found);
-        let mut keys: Vec<SeriesKey> = found
+        let mut keys: Vec<SeriesKey> = self
+            .files()
             .iter()
-            .filter_map(|path| {
-                let rel = path.strip_prefix(&self.root).ok()?;
-                let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+            .filter_map(|name| {
+                let parts: Vec<&str> = name.split('/').collect();
                 let [provider, pair, file] = parts.as_slice() else {
                     return None;
                 };
@@ -193,29 +205,30 @@ impl WatermarkStore {
 
     /// Every valid watermark under the store, sorted by series.
     pub fn all(&self) -> Vec<Watermark> {
-        let mut found = Vec::new();
-        collect_json(&self.root, &mut found);
-        let mut marks: Vec<Watermark> = found
+        let mut marks: Vec<Watermark> = self
+            .files()
             .iter()
-            .filter_map(|p| fs::read(p).ok())
+            .filter_map(|name| self.store.get(&format!("{DIR}/{name}")).ok().flatten())
             .filter_map(|b| serde_json::from_slice::<Watermark>(&b).ok())
             .filter(|w| w.series().is_some())
             .collect();
         marks.sort_by_key(|w| w.series());
         marks
     }
-}
 
-fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_json(&path, out);
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
+    /// The names of the watermark files, relative to `watermarks/`; none when it cannot be
+    /// listed.
+    fn files(&self) -> Vec<String> {
+        match self.store.list_all(DIR) {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|e| e.name)
+                .filter(|n| n.ends_with(".json"))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(dir = %self.store.show(DIR), "Could not list the watermarks: {e}.");
+                Vec::new()
+            }
         }
     }
 }

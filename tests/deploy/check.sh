@@ -4,9 +4,10 @@
 #       the timer's OnCalendar, and the service's offline security score;
 #   (b) Kubernetes: deploy/kubernetes/cronjob.yaml and indexed-job.yaml against the bundled JSON
 #       schemas of kubernetes-validate (strict: unknown fields fail), for the oldest and newest
-#       supported Kubernetes versions, and the settings each promises (the Indexed Job: N
-#       completions = CANDLELAKE_SHARDS, the lake on S3 with credentials from a Secret, the
-#       Redis Service and Deployment its CANDLELAKE_RATE_LIMITER names, no secret inline);
+#       supported Kubernetes versions, and the settings each promises (both: lake and state dir
+#       on S3 with credentials from a Secret, no volume claim; the Indexed Job: N completions =
+#       CANDLELAKE_SHARDS, the Redis Service and Deployment its CANDLELAKE_RATE_LIMITER names,
+#       no secret inline);
 #   (c) cron: every line of deploy/cron/candlelake.crontab is a comment, an assignment or a job
 #       line whose 5 schedule fields croniter accepts, firing at 00:15 UTC, with a command that
 #       `sh -n` parses; plus `crontab -T` when the installed crontab is cronie's;
@@ -194,9 +195,10 @@ problems = []
 def need(cond, what):
     if not cond:
         problems.append(what)
-pvc, cj = kinds.get("PersistentVolumeClaim"), kinds.get("CronJob")
-need(pvc is not None and cj is not None, "a PersistentVolumeClaim and a CronJob")
-if pvc and cj:
+cj = kinds.get("CronJob")
+need(cj is not None, "a CronJob")
+need("PersistentVolumeClaim" not in kinds, "no PersistentVolumeClaim (the state dir is on S3)")
+if cj:
     need(cj["apiVersion"] == "batch/v1", "CronJob apiVersion batch/v1")
     s = cj["spec"]
     need(s.get("schedule") == "15 0 * * *", "schedule '15 0 * * *'")
@@ -213,18 +215,17 @@ if pvc and cj:
     need("memory" in c.get("resources", {}).get("limits", {}), "a memory limit")
     need(c.get("resources", {}).get("requests"), "resource requests")
     env = {e["name"]: e for e in c.get("env", [])}
-    need("CANDLELAKE_STATE_DIR" in env, "CANDLELAKE_STATE_DIR")
+    for name in ("CANDLELAKE_LAKE", "CANDLELAKE_STATE_DIR"):
+        need(env.get(name, {}).get("value", "").startswith("s3://"), f"{name} on S3")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        ref = env.get(name, {}).get("valueFrom", {}).get("secretKeyRef")
+        need(ref and "value" not in env[name], f"{name} from a Secret (secretKeyRef), not inline")
     for name in ("OANDA_API_TOKEN", "ALPHAVANTAGE_API_KEY"):
         need(name not in env, f"no inline {name}")
         need(name + "_FILE" in env, f"{name}_FILE")
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-    claim = [v for v in vols.values() if v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]]
-    need(claim, "the PVC mounted as a volume")
-    need(pvc["spec"].get("accessModes") == ["ReadWriteOnce"], "PVC ReadWriteOnce")
-    state = env.get("CANDLELAKE_STATE_DIR", {}).get("value", "")
-    need(any(state.startswith(p.rstrip("/") + "/") and vols.get(n, {}).get("persistentVolumeClaim")
-             for p, n in mounts.items()), "state dir on the PVC mount")
+    need(not any("persistentVolumeClaim" in v for v in vols.values()), "no volume claim mounted")
     for name in ("OANDA_API_TOKEN_FILE", "ALPHAVANTAGE_API_KEY_FILE"):
         path = env.get(name, {}).get("value", "")
         need(any(path.startswith(p.rstrip("/") + "/") and "secret" in vols.get(n, {})
@@ -233,7 +234,7 @@ print("\n".join(problems))
 sys.exit(1 if problems else 0)
 EOF
 ); then
-    ok "cronjob.yaml: schedule 15 0 * * * Etc/UTC, Forbid, state dir on the ReadWriteOnce PVC, credentials as Secret files"
+    ok "cronjob.yaml: schedule 15 0 * * * Etc/UTC, Forbid, lake and state dir on S3 with Secret credentials, no volume claim, provider credentials as Secret files"
 else
     fail "cronjob.yaml lacks: $(printf '%s' "$out" | tr '\n' ';')"
 fi
@@ -252,8 +253,9 @@ def one(kind):
     found = by_kind.get(kind, [])
     need(len(found) == 1, f"exactly one {kind}")
     return found[0] if len(found) == 1 else None
-job, svc, redis, pvc = one("Job"), one("Service"), one("Deployment"), one("PersistentVolumeClaim")
-if job and svc and redis and pvc:
+job, svc, redis = one("Job"), one("Service"), one("Deployment")
+need("PersistentVolumeClaim" not in by_kind, "no PersistentVolumeClaim (the state dir is on S3)")
+if job and svc and redis:
     s = job["spec"]
     need(job["apiVersion"] == "batch/v1", "Job apiVersion batch/v1")
     need(s.get("completionMode") == "Indexed", "completionMode Indexed")
@@ -292,14 +294,11 @@ if job and svc and redis and pvc:
          "the Service selects the Redis Deployment's pods")
     need(redis["spec"]["template"]["spec"]["containers"][0]["image"].startswith("redis:"),
          "a redis image")
-    need(pvc["spec"].get("accessModes") == ["ReadWriteMany"],
-         "state PVC ReadWriteMany (shards on any node)")
+    need(env.get("CANDLELAKE_STATE_DIR", {}).get("value", "").startswith("s3://"),
+         "the state dir on S3 (shards on any node share it)")
     vols = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
-    state = env.get("CANDLELAKE_STATE_DIR", {}).get("value", "")
-    need(any(state.startswith(p.rstrip("/") + "/")
-             and vols.get(m, {}).get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
-             for p, m in mounts.items()), "state dir on the shared PVC mount")
+    need(not any("persistentVolumeClaim" in v for v in vols.values()), "no volume claim mounted")
     for name in ("OANDA_API_TOKEN_FILE", "ALPHAVANTAGE_API_KEY_FILE"):
         path = env.get(name, {}).get("value", "")
         need(any(path.startswith(p.rstrip("/") + "/") and "secret" in vols.get(m, {})
@@ -310,7 +309,7 @@ print("\n".join(problems))
 sys.exit(1 if problems else 0)
 EOF
 ); then
-    ok "indexed-job.yaml: Indexed Job of $(printf '%s' "$out" | head -n1), CANDLELAKE_SHARDS equal, lake on S3 with Secret credentials, CANDLELAKE_RATE_LIMITER at the Redis Service, state on a ReadWriteMany PVC"
+    ok "indexed-job.yaml: Indexed Job of $(printf '%s' "$out" | head -n1), CANDLELAKE_SHARDS equal, lake on S3 with Secret credentials, CANDLELAKE_RATE_LIMITER at the Redis Service, state dir on S3, no volume claim"
 else
     fail "indexed-job.yaml lacks: $(printf '%s' "$out" | tr '\n' ';')"
 fi

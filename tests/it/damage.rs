@@ -7,8 +7,11 @@ use candlelake::providers::Timeframe;
 use chrono::{DateTime, Utc};
 
 use crate::support::args::{Args, backfill};
+use crate::support::deletion::{
+    Storage, delete_with_deletion_vectors, files_with_deletion_vectors,
+};
 use crate::support::synth::synth_server;
-use crate::support::{Workspace, series_in, walk};
+use crate::support::{Workspace, series_in, unique_keys, walk};
 
 /// BTC-USD and ETH-USD 1h over a week of 2024, and BTC-USD 1d over January.
 async fn lake() -> (wiremock::MockServer, Workspace) {
@@ -533,94 +536,206 @@ async fn two_state_dirs_on_one_table_keep_watermarks_that_describe_the_table() {
     }
 }
 
-/// Marks one row of the first ETH-USD file of the 1h table deleted with an inline deletion
-/// vector, as Spark or Databricks would: the protocol gains the feature, and the file is
-/// removed and added again with its vector. Returns that file's path as the log names it.
-fn delete_with_a_deletion_vector(ws: &Workspace) -> String {
-    let log = Path::new(&ws.lake()).join("raw_market_data_1h/_delta_log");
-    let commits = walk(&log);
-    let add = commits
+/// The ETH-USD 1h open times Python deltalake reads from the table (it honours deletion
+/// vectors), in table order, as µs since the epoch.
+fn python_eth_times(ws: &Workspace) -> Vec<i64> {
+    let code = format!(
+        "from deltalake import DeltaTable, QueryBuilder\n\
+         q = QueryBuilder().register('t', DeltaTable('{}'))\n\
+         rows = q.execute(\"select cast(timestamp as bigint) as t from t where asset_pair = 'ETH-USD'\").read_all()\n\
+         print(','.join(str(x) for x in sorted(rows.column('t').to_pylist())))",
+        ws.table_dir("1h").display()
+    );
+    let out = crate::support::python(&code);
+    out.trim()
+        .split(',')
+        .map(|t| t.parse().unwrap_or_else(|_| panic!("{out}")))
+        .collect()
+}
+
+/// Another tool deletes the ETH-USD 1h candles opening in `[from, to)` with deletion vectors
+/// kept as `storage` says; every command then reads the table without them until `refetch`
+/// brings them back, and `maintain` never writes them back.
+async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage, (from, to): (&str, &str)) {
+    let (_server, ws) = lake().await;
+    let before = ws.rows(Timeframe::H1).await;
+    let hours_before = labelled_hours(&eth_gaps(&ws).await);
+    let (_, report) = status(&ws, &[]).await;
+    let eth_rows = series(&report, "ETH-USD", "1h")["rows"].as_u64().unwrap();
+    let span = (time_of(from), time_of(to));
+    let deleted = delete_with_deletion_vectors(&ws.table_dir("1h"), "ETH-USD", span, storage);
+    assert!(deleted.len() > 6, "the delete removed candles: {deleted:?}");
+    let live: Vec<_> = before
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .flat_map(|p| {
-            std::fs::read_to_string(p)
-                .unwrap()
-                .lines()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
-        .find(|a| a["add"]["partitionValues"]["partition_asset_pair"] == "ETH-USD")
-        .unwrap()["add"]
-        .clone();
-    let path = add["path"].as_str().unwrap().to_string();
-    let mut with_dv = add.clone();
-    // An inline vector holding row 0 (the bitmap's bytes are never read by the refusal).
-    with_dv["deletionVector"] = serde_json::json!({
-        "storageType": "i", "pathOrInlineDv": "wi5b=000010000siXQKl0rr91000f55c8Xg0@@D72lkbi5=-{L",
-        "sizeInBytes": 40, "cardinality": 1
-    });
-    let version = commits
-        .iter()
-        .filter_map(|p| {
-            p.file_name()?
-                .to_str()?
-                .strip_suffix(".json")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap()
-        + 1;
-    let actions = [
-        serde_json::json!({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
-            "readerFeatures": ["deletionVectors"],
-            "writerFeatures": ["appendOnly", "invariants", "deletionVectors"]}}),
-        serde_json::json!({"remove": {"path": path, "dataChange": true,
-            "deletionTimestamp": 1_700_000_000_000_i64}}),
-        serde_json::json!({"add": with_dv}),
-        serde_json::json!({"commitInfo": {"operation": "DELETE"}}),
-    ];
-    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
-    std::fs::write(log.join(format!("{version:020}.json")), text).unwrap();
-    path
+        .filter(|r| !(r.asset_pair == "ETH-USD" && deleted.contains(&r.timestamp)))
+        .cloned()
+        .collect();
+    let micros = |rows: &[candlelake::sink::TableRow]| -> Vec<i64> {
+        rows.iter()
+            .filter(|r| r.asset_pair == "ETH-USD")
+            .map(|r| r.timestamp.timestamp_micros())
+            .collect()
+    };
+    assert_eq!(
+        python_eth_times(&ws),
+        micros(&live),
+        "Python reads the deletion"
+    );
+
+    let (code, report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(0), "{report}");
+    let eth = series(&report, "ETH-USD", "1h");
+    assert_eq!(
+        eth["rows"].as_u64(),
+        Some(eth_rows - deleted.len() as u64),
+        "{report}"
+    );
+    let held = micros(&live);
+    let text = |t: Option<&i64>| {
+        crate::support::rfc3339(DateTime::from_timestamp_micros(*t.unwrap()).unwrap())
+    };
+    assert_eq!(
+        eth["first_candle"].as_str(),
+        Some(text(held.first()).as_str())
+    );
+    assert_eq!(
+        eth["last_candle"].as_str(),
+        Some(text(held.last()).as_str())
+    );
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    let mut expected = hours_before.clone();
+    for t in &deleted {
+        expected.insert(*t, "removed".to_string());
+    }
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
+
+    assert!(files_with_deletion_vectors(&ws.table_dir("1h")) > 0);
+    ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+    assert_eq!(
+        files_with_deletion_vectors(&ws.table_dir("1h")),
+        0,
+        "maintain wrote the files with a deletion vector again without their deleted rows"
+    );
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    assert_eq!(
+        python_eth_times(&ws),
+        micros(&live),
+        "no deleted row is back"
+    );
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
+
+    let restored = ws
+        .report(
+            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
+        )
+        .await;
+    assert_eq!(
+        restored["results"][0]["added"].as_u64(),
+        Some(deleted.len() as u64),
+        "{restored}"
+    );
+    let rows = ws.rows(Timeframe::H1).await;
+    assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
+    assert_eq!(candles(rows), candles(before.clone()));
+    assert_eq!(python_eth_times(&ws), micros(&before));
+    assert_eq!(labelled_hours(&eth_gaps(&ws).await), hours_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_deletion_vector_is_refused_by_every_read_of_rows_before_anything_is_written() {
+async fn a_deletion_vector_in_its_own_file_is_honoured_by_every_read() {
+    let span = ("2024-01-03T00:00:00Z", "2024-01-03T12:00:00Z");
+    a_deletion_vector_is_honoured_by_every_read(Storage::File, span).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inline_deletion_vector_at_the_end_of_a_series_is_honoured_by_every_read() {
+    let span = ("2024-01-07T12:00:00Z", "2024-01-08T00:00:00Z");
+    a_deletion_vector_is_honoured_by_every_read(Storage::Inline, span).await;
+}
+
+/// Spark lists `invariants` among the writer features of every table it gives deletion vectors,
+/// a feature delta-rs refuses to commit to without its SQL engine: `maintain` still compacts
+/// and vacuums such a table.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_vacuums_a_table_spark_gave_deletion_vectors() {
     let (_server, ws) = lake().await;
-    let file = delete_with_a_deletion_vector(&ws);
-    let table = Path::new(&ws.lake()).join("raw_market_data_1h");
-    let before = walk(&table);
-
-    let (code, report) = status(&ws, &[]).await;
-    assert_eq!(code, Some(2), "{report}");
-    let problem = report["problems"][0].as_str().unwrap();
-    assert!(
-        problem.contains("deletion vector") && problem.contains(&file),
-        "{problem}"
+    let table = ws.table_dir("1h");
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T06:00:00Z"),
     );
-    let daily = series(&report, "BTC-USD", "1d");
-    assert_eq!(daily["rows"], 31, "the 1d table still reads: {report}");
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let live = ws.rows(Timeframe::H1).await;
+    let replaced: Vec<PathBuf> = walk(&table)
+        .into_iter()
+        .filter(|p| !p.to_string_lossy().contains("_delta_log"))
+        .collect();
+    let out = ws
+        .run_expect(
+            [
+                "maintain",
+                "--timeframes",
+                "1h",
+                "--vacuum-retention",
+                "0s",
+                "--force",
+                "--output",
+                "json",
+            ],
+            0,
+        )
+        .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vacuumed = report["tables"][0]["files_vacuumed"].as_u64().unwrap();
+    let gone: Vec<_> = replaced.iter().filter(|p| !p.exists()).collect();
+    assert!(
+        gone.iter()
+            .any(|p| p.to_string_lossy().contains("deletion_vector_")),
+        "the vector of the file compaction replaced is vacuumed: {report}"
+    );
+    assert_eq!(gone.len() as u64, vacuumed, "{report}: {gone:?}");
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(live.clone()));
+    let eth: Vec<i64> = live
+        .iter()
+        .filter(|r| r.asset_pair == "ETH-USD")
+        .map(|r| r.timestamp.timestamp_micros())
+        .collect();
+    assert_eq!(python_eth_times(&ws), eth);
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_vector_that_cannot_be_read_stops_every_read_naming_its_file() {
+    let (_server, ws) = lake().await;
+    let table = ws.table_dir("1h");
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T02:00:00Z"),
+    );
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let vector = walk(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("deletion_vector_"))
+        .unwrap();
+    std::fs::remove_file(&vector).unwrap();
+    let before = walk(&table);
     for args in [
         Args::of(&["maintain", "--timeframes", "1h"]),
         Args::of(&["gaps", "--timeframes", "1h"]),
+        Args::of(&["status"]),
         crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
     ] {
         let out = ws.run(args.clone()).await;
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let said = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
-        assert!(said.contains("deletion"), "{args:?}: {said}");
+        assert!(
+            said.contains("deletion vector of its data file")
+                && said.contains("ETH-USD")
+                && said.contains("raw_market_data_1h"),
+            "{args:?}: {said}"
+        );
     }
     assert_eq!(walk(&table), before, "nothing was written to the table");
-    // A blind append reads no row: it goes on, and the deleted row stays deleted.
-    ws.run_expect(
-        backfill("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-09"),
-        0,
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -658,4 +773,86 @@ async fn maintain_takes_a_boolean_out_of_an_old_tables_statistics_columns() {
             .all(|t| t["stats_columns_fixed"] == false),
         "{again}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_repairs_and_fixes_the_statistics_of_a_table_spark_gave_deletion_vectors() {
+    let (_server, ws) = lake().await;
+    let table = ws.table_dir("1h");
+    let python = |code: &str| {
+        crate::support::python(&format!(
+            "from deltalake import DeltaTable\n\
+             t = DeltaTable('{}')\n\
+             {code}",
+            table.display()
+        ))
+    };
+    python(
+        "t.alter.set_table_properties({'delta.dataSkippingStatsColumns': 'timestamp,asset_pair,is_mock'})",
+    );
+    let span = (
+        time_of("2024-01-03T00:00:00Z"),
+        time_of("2024-01-03T06:00:00Z"),
+    );
+    delete_with_deletion_vectors(&table, "ETH-USD", span, Storage::File);
+    let live = ws.rows(Timeframe::H1).await;
+    let lost = data_files(&table)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("BTC-USD"))
+        .unwrap();
+    std::fs::remove_file(&lost).unwrap();
+
+    let refused = ws.run(["maintain", "--timeframes", "1h"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--repair"));
+    let report = ws
+        .report(["maintain", "--timeframes", "1h", "--repair"])
+        .await;
+    let done = &report["tables"][0];
+    let repaired = done["files_repaired"].as_array().unwrap();
+    assert_eq!(repaired.len(), 1, "{report}");
+    let name = lost.file_name().unwrap().to_string_lossy();
+    assert!(
+        repaired[0].as_str().unwrap().ends_with(name.as_ref()),
+        "{report}"
+    );
+    assert_eq!(done["stats_columns_fixed"], true, "{report}");
+
+    // delta-rs reads the repaired table: the protocol Spark wrote, today's statistics list.
+    let read = python(
+        "p = t.protocol()\n\
+         print(sorted(p.writer_features))\n\
+         print(t.metadata().configuration['delta.dataSkippingStatsColumns'])",
+    );
+    assert_eq!(
+        read.trim(),
+        "['appendOnly', 'deletionVectors', 'invariants']\n\
+         timestamp,asset_pair,timeframe,volume_kind,source_provider,_extracted_at,_ingestion_id"
+    );
+    let (code, status_report) = status(&ws, &[]).await;
+    assert_eq!(code, Some(0), "the table reads again: {status_report}");
+    // ETH-USD kept every live candle and no deleted one; BTC-USD lost only the lost file's.
+    let now = ws.rows(Timeframe::H1).await;
+    let of = |rows: &[candlelake::sink::TableRow], pair: &str| {
+        candles(
+            rows.iter()
+                .filter(|r| r.asset_pair == pair)
+                .cloned()
+                .collect(),
+        )
+    };
+    assert_eq!(of(&now, "ETH-USD"), of(&live, "ETH-USD"));
+    let eth: Vec<i64> = live
+        .iter()
+        .filter(|r| r.asset_pair == "ETH-USD")
+        .map(|r| r.timestamp.timestamp_micros())
+        .collect();
+    assert_eq!(python_eth_times(&ws), eth);
+    let btc_before = of(&live, "BTC-USD");
+    let btc_now = of(&now, "BTC-USD");
+    assert!(
+        btc_now.len() < btc_before.len(),
+        "the lost file's candles are gone"
+    );
+    assert!(btc_now.iter().all(|c| btc_before.contains(c)));
 }

@@ -216,3 +216,50 @@ fn data_files(table: &std::path::Path) -> Vec<std::path::PathBuf> {
         })
         .collect()
 }
+
+/// Backdates every file of a table's log by 40 days, past the default log retention (30 days).
+fn age_log(table: &std::path::Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+    for entry in std::fs::read_dir(table.join("_delta_log")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let file = std::fs::File::options().append(true).open(&path).unwrap();
+            file.set_modified(old).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintain_keeps_the_log_history_of_a_table_that_asks_for_it() {
+    let server = synth_server().await;
+    let first_commit = |ws: &Workspace| {
+        ws.table_dir("1h")
+            .join("_delta_log")
+            .join("00000000000000000000.json")
+    };
+    let next_day = backfill("coinbase", "BTC-USD", "1h").range("2024-01-08", "2024-01-09");
+    let mut kept = Vec::new();
+    for keep_history in [false, true] {
+        let ws = Workspace::synth(&server);
+        ws.run_expect(week(), 0).await;
+        if keep_history {
+            let said = crate::support::python(&format!(
+                "from deltalake import DeltaTable\n\
+                 DeltaTable({:?}).alter.set_table_properties({{'delta.enableExpiredLogCleanup': 'false'}})",
+                ws.table_dir("1h").to_string_lossy()
+            ));
+            assert!(said.trim().is_empty(), "{said}");
+        }
+        // A checkpoint, then every commit so far older than the log retention.
+        ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+        age_log(&ws.table_dir("1h"));
+        ws.run_expect(next_day.clone(), 0).await;
+        ws.run_expect(["maintain", "--timeframes", "1h"], 0).await;
+        kept.push(first_commit(&ws).exists());
+    }
+    assert_eq!(
+        kept,
+        [false, true],
+        "expired commits are cleaned up unless the table keeps its history"
+    );
+}

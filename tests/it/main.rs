@@ -24,5 +24,6 @@ mod python_readers;
 mod s3;
 mod secrets;
 mod shards;
+mod state_s3;
 mod support;
 mod writers;

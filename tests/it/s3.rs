@@ -4,8 +4,9 @@
 
 use candlelake::providers::Timeframe;
 
+use crate::support::servers::serve;
 use crate::support::servers::{moto, s3_options};
-use crate::support::synth::{slow_server, synth_server};
+use crate::support::synth::{SynthCoinbase, synth_server};
 use crate::support::workspace::assert_done_or_lost_race;
 use crate::support::{Workspace, backfill, python};
 
@@ -120,17 +121,29 @@ async fn four_processes_creating_one_table_on_s3_lose_no_row() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_writer_killed_beside_another_on_s3_leaves_one_of_everything() {
     let s3 = moto().await;
-    let (fast, slow) = (synth_server().await, slow_server().await);
+    let fast = synth_server().await;
+    // Two seconds an answer: B is still fetching its second windows after its first commit.
+    let slow = serve(SynthCoinbase(std::time::Duration::from_secs(2))).await;
     let wide = backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-01", "2024-02-01");
     let narrow = backfill("coinbase", "ETH-USD,BTC-USD", "1h").range("2024-01-10", "2024-02-01");
     let a = on_s3(Workspace::synth(&fast), &s3.url());
-    let b = on_s3(Workspace::synth(&slow), &s3.url());
+    let mut b = on_s3(Workspace::synth(&slow), &s3.url());
+    b.set("CANDLELAKE_COMMIT_ROWS", "300");
 
-    // B starts on its slow provider and is killed mid-run while A writes the same range.
+    // B starts on its slow provider; A writes the same range meanwhile; B is killed right
+    // after its first commit, with windows still in flight.
     let mut killed = b.command(&narrow).spawn().unwrap();
     let first = a.run_json(&wide).await;
     assert_eq!(first.0, 0, "{}", first.1);
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let marks = ["BTC-USD", "ETH-USD"].map(|pair| b.watermark("coinbase", pair, "1h"));
+    for _ in 0..600 {
+        if marks.iter().any(|m| m.exists()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(marks.iter().any(|m| m.exists()), "B committed once");
+    assert!(killed.try_wait().unwrap().is_none(), "B is killed mid-run");
     killed.kill().unwrap();
     killed.wait().unwrap();
     b.run_expect(&narrow, 0).await;

@@ -87,7 +87,12 @@ async fn four_shards_at_once_write_what_one_run_writes() {
         let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
             .await
             .unwrap();
-        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let part = keys(&summary["results"], "asset_pair");
         assert!(ran.is_disjoint(&part), "two shards ran one series");

@@ -17,8 +17,9 @@ run again after a repair.
 
 Configuration: `CANDLELAKE_SHARDS` (default 4) sets N for the module-level `defs`; the
 `candlelake` resource holds the binary, the command and the selection. Everything else the
-binary reads (`CANDLELAKE_LAKE`, `CANDLELAKE_STATE_DIR`, S3 and provider credentials) comes
-from the environment of the Dagster process, which the subprocess inherits; nothing secret is
+binary reads (`CANDLELAKE_LAKE`, `CANDLELAKE_STATE_DIR`, which may be an `s3://` prefix that
+partitions on several machines share, S3 and provider credentials) comes from the environment
+of the Dagster process, which the subprocess inherits; nothing secret is
 passed on a command line or written to metadata.
 """
 

@@ -1,9 +1,11 @@
-//! One worker per file. With a local lake: `{state}/imports/{key}.lock`, an OS file lock held
-//! while the file is imported and released by the kernel when the holder exits or dies. With a
-//! lake on object storage, where importers on several machines share the tables: an object
-//! `{lake}/_candlelake/import-claims/{key}.json` created with a conditional put (`If-None-Match`)
-//! and naming its holder and expiry; a claim past its expiry (its holder died) is taken over with
-//! a put conditional on its ETag (`If-Match`), so two workers never both take it.
+//! One worker per file. With a local lake and state dir: `{state}/imports/{key}.lock`, an OS file
+//! lock held while the file is imported and released by the kernel when the holder exits or
+//! dies. With the state dir on object storage, where importers on several machines share it
+//! and its per-file states: an object `{state}/imports/claims/{key}.json`; else with a lake on
+//! object storage, where importers share the tables: `{lake}/_candlelake/import-claims/{key}.json`.
+//! Such an object is created with a conditional put (`If-None-Match`) and names its holder and
+//! expiry; a claim past its expiry (its holder died) is taken over with a put conditional on its
+//! ETag (`If-Match`), so two workers never both take it.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
@@ -14,6 +16,8 @@ use chrono::{TimeDelta, Utc};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
+
+use crate::state::store::StateStore;
 
 /// How long an object claim holds without its holder: longer than any one file takes.
 const CLAIM_TTL: TimeDelta = TimeDelta::minutes(15);
@@ -40,10 +44,19 @@ struct Holder {
 }
 
 impl Claims {
-    /// Claims under the state dir for a local lake, else beside the tables in the lake.
-    pub fn for_lake(lake: &str, imports: &Path) -> Result<Claims, String> {
+    /// Claims in an object-store state dir; else beside the tables in an object-store lake;
+    /// else under the local state dir.
+    pub fn new(lake: &str, state: &StateStore) -> Result<Claims, String> {
+        let state_dir = match state {
+            StateStore::Object(_) => {
+                let (store, prefix) = state.objects().expect("an object-store state dir");
+                let dir = prefix.join("imports").join("claims");
+                return Ok(Claims::Object(store, dir));
+            }
+            StateStore::Local(dir) => dir,
+        };
         let Some(rest) = lake.strip_prefix("s3://") else {
-            return Ok(Claims::Local(imports.to_path_buf()));
+            return Ok(Claims::Local(state_dir.join("imports")));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let store = object_store::aws::AmazonS3Builder::from_env()

@@ -421,7 +421,7 @@ impl Importer<'_> {
         self.states.save(key, state).map_err(|e| {
             format!(
                 "its state could not be written to {} ({e}); check that the state dir is writable",
-                self.states.dir().display()
+                self.states.dir()
             )
         })
     }

@@ -200,7 +200,7 @@ pub async fn import(
 ) -> Result<ImportReport, PlanError> {
     let sink = DeltaSink::new(&settings.lake, settings.partition_periods.clone());
     let states = ImportStates::new(&settings.state_dir);
-    let claims = claim::Claims::for_lake(&settings.lake, states.dir()).map_err(PlanError)?;
+    let claims = claim::Claims::new(&settings.lake, &settings.state_dir).map_err(PlanError)?;
     let mut importer = Importer {
         request,
         sink: &sink,

@@ -3,13 +3,11 @@
 //! and duration; and what the table needs to finish or replace the file's import: the mark
 //! version of the attempt, its ingestion id and the rows' footprint.
 
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::sink::import::Footprint;
-use crate::state::atomic::write_atomic;
+use crate::state::store::StateStore;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +79,7 @@ impl FileState {
 /// The directory of per-file states.
 #[derive(Debug, Clone)]
 pub struct ImportStates {
-    dir: PathBuf,
+    store: StateStore,
 }
 
 /// A short stable key for a source path: the first 16 bytes of its SHA-256, in hex.
@@ -90,28 +88,29 @@ pub fn key_of(location: &str) -> String {
 }
 
 impl ImportStates {
-    pub fn new(state_dir: &Path) -> Self {
+    pub fn new(state_dir: &StateStore) -> Self {
         ImportStates {
-            dir: state_dir.join("imports"),
+            store: state_dir.clone(),
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The directory of the states, as a message shows it.
+    pub fn dir(&self) -> String {
+        self.store.show("imports")
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.json"))
+    fn path(key: &str) -> String {
+        format!("imports/{key}.json")
     }
 
     /// The state of a file; `None` when it was never seen. A torn or unreadable state file is
     /// treated as absent: the table's mark says what was committed.
     pub fn load(&self, key: &str) -> Option<FileState> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        let bytes = self.store.get(&Self::path(key)).ok()??;
         match serde_json::from_slice(&bytes) {
             Ok(state) => Some(state),
             Err(e) => {
-                tracing::warn!(file = %self.path(key).display(), "The import state file cannot be read ({e}); the table's mark decides what is done.");
+                tracing::warn!(file = %self.store.show(&Self::path(key)), "The import state file cannot be read ({e}); the table's mark decides what is done.");
                 None
             }
         }
@@ -120,6 +119,6 @@ impl ImportStates {
     pub fn save(&self, key: &str, state: &FileState) -> std::io::Result<()> {
         let mut bytes = serde_json::to_vec_pretty(state).expect("a state serialises");
         bytes.push(b'\n');
-        write_atomic(&self.path(key), &bytes, "mid_import_state")
+        self.store.put(&Self::path(key), &bytes, "mid_import_state")
     }
 }

@@ -10,7 +10,6 @@ use super::DeadLetterQueue;
 use super::rejects::{Context, File};
 use crate::failpoint;
 use crate::stage::validate::Reason;
-use crate::state::atomic::write_atomic;
 
 /// Where a file's rejects came from.
 pub struct ImportContext<'a> {
@@ -87,11 +86,7 @@ impl DeadLetterQueue {
             };
             let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
             bytes.push(b'\n');
-            write_atomic(
-                &self.dir.join(format!("{id}.json")),
-                &bytes,
-                "mid_dlq_write",
-            )?;
+            self.store.put(&Self::key(&id), &bytes, "mid_dlq_write")?;
             ids.push(id);
         }
         failpoint::hit("after_dlq_write");

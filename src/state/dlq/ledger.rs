@@ -2,14 +2,13 @@
 //! index), so a second `dlq replay` writes nothing. Appended and synced after the commit.
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::path::PathBuf;
+use std::io;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::DeadLetterQueue;
+use crate::state::store::StateStore;
 
 /// One replayed record.
 #[derive(Debug, Serialize, Deserialize)]
@@ -23,18 +22,21 @@ pub struct LedgerEntry {
 
 /// The ledger of a queue.
 pub struct Ledger {
-    path: PathBuf,
+    store: StateStore,
 }
 
+const KEY: &str = "dlq/replayed.jsonl";
+
 impl Ledger {
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
+    /// Where the ledger is, as a message shows it.
+    pub fn path(&self) -> String {
+        self.store.show(KEY)
     }
 
     /// Every (file id, record index) replayed so far.
     pub fn replayed(&self) -> HashSet<(String, usize)> {
-        fs::read_to_string(&self.path)
-            .unwrap_or_default()
+        let bytes = self.store.get(KEY).ok().flatten().unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|l| serde_json::from_str::<LedgerEntry>(l).ok())
             .map(|r| (r.id, r.index))
@@ -51,19 +53,14 @@ impl Ledger {
             text += &serde_json::to_string(e).expect("a ledger line serialises");
             text.push('\n');
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
+        self.store.append(KEY, text.as_bytes())
     }
 }
 
 impl DeadLetterQueue {
     pub fn ledger(&self) -> Ledger {
         Ledger {
-            path: self.dir().join("replayed.jsonl"),
+            store: self.store.clone(),
         }
     }
 }

@@ -15,9 +15,7 @@ pub use rejects::DlqContext;
 pub use revisions::{Change, Revision};
 
 use std::collections::HashSet;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -25,6 +23,7 @@ use serde_json::value::RawValue;
 
 use crate::model::{SeriesKey, rfc3339};
 use crate::providers::{ProviderId, Timeframe};
+use crate::state::store::StateStore;
 
 /// A dead-lettered record's identity: its open time as written, and its raw text.
 pub type RecordKey = (Option<String>, String);
@@ -72,7 +71,7 @@ pub struct StoredRecord {
 #[derive(Debug, Clone)]
 pub struct Unreadable {
     pub id: String,
-    pub path: PathBuf,
+    pub path: String,
     pub reason: String,
 }
 
@@ -81,8 +80,7 @@ impl std::fmt::Display for Unreadable {
         write!(
             f,
             "the DLQ file {} cannot be read ({}); restore it from a backup or move it out of the DLQ directory",
-            self.path.display(),
-            self.reason
+            self.path, self.reason
         )
     }
 }
@@ -118,18 +116,32 @@ fn file_infix(series: &SeriesKey) -> String {
 
 #[derive(Debug, Clone)]
 pub struct DeadLetterQueue {
-    dir: PathBuf,
+    store: StateStore,
 }
 
+/// The queue's directory in the state dir.
+const DIR: &str = "dlq";
+
 impl DeadLetterQueue {
-    pub fn new(state_dir: &Path) -> Self {
+    pub fn new(state_dir: &StateStore) -> Self {
         DeadLetterQueue {
-            dir: state_dir.join("dlq"),
+            store: state_dir.clone(),
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The queue's directory, as a message shows it.
+    pub fn dir(&self) -> String {
+        self.store.show(DIR)
+    }
+
+    /// The key of the queued file `id`.
+    fn key(id: &str) -> String {
+        format!("{DIR}/{id}.json")
+    }
+
+    /// The text of the queued file `id`; `None` when there is none.
+    pub fn show(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        self.store.get(&Self::key(id))
     }
 
     /// Reads every DLQ file once. An unreadable file is listed, never skipped silently.
@@ -144,31 +156,27 @@ impl DeadLetterQueue {
     }
 
     fn read(&self, wanted: impl Fn(&str) -> bool) -> io::Result<Listing> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
-            Err(e) => return Err(e),
-        };
         let mut listing = Listing::default();
-        for entry in entries {
-            let path = entry?.path();
-            let Some(id) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .filter(|_| path.extension().is_some_and(|x| x == "json"))
-                .map(str::to_string)
-            else {
+        for entry in self.store.list(DIR)? {
+            let Some(id) = entry.name.strip_suffix(".json").map(str::to_string) else {
                 continue;
             };
             if !wanted(&id) {
                 continue;
             }
-            let parsed = fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+            let key = Self::key(&id);
+            let parsed = match self.store.get(&key) {
+                Ok(Some(b)) => serde_json::from_slice(&b).map_err(|e| e.to_string()),
+                Ok(None) => Err("it went while the queue was read".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
             match parsed {
                 Ok(file) => listing.files.push((id, file)),
-                Err(reason) => listing.unreadable.push(Unreadable { id, path, reason }),
+                Err(reason) => listing.unreadable.push(Unreadable {
+                    id,
+                    path: self.store.show(&key),
+                    reason,
+                }),
             }
         }
         listing.files.sort_by(|a, b| a.0.cmp(&b.0));
@@ -188,7 +196,7 @@ impl DeadLetterQueue {
                 listing.records_of(series)
             }
             Err(e) => {
-                tracing::warn!(series = %series, dir = %self.dir.display(), "Could not read the DLQ directory: {e}.");
+                tracing::warn!(series = %series, dir = %self.dir(), "Could not read the DLQ directory: {e}.");
                 HashSet::new()
             }
         }
@@ -197,22 +205,21 @@ impl DeadLetterQueue {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::providers::{ProviderId, Timeframe};
 
     #[test]
     fn an_unreadable_file_is_listed_not_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let queue = DeadLetterQueue::new(dir.path());
-        fs::create_dir_all(queue.dir()).unwrap();
+        let queue = DeadLetterQueue::new(&StateStore::Local(dir.path().to_path_buf()));
+        let at = dir.path().join("dlq");
+        fs::create_dir_all(&at).unwrap();
         let good = r#"{"timestamp":"2024-01-01T00:00:00Z","error":"validation_failed","context":{"provider":"coinbase","asset_pair":"BTC-USD","timeframe":"1h","source_timeframe":"1h","ingestion_id":"a","request":"r"},"records":[{"timestamp":"2024-01-01T00:00:00Z","reasons":["high_below_low"],"raw":{"x":1}}]}"#;
-        fs::write(queue.dir().join("a-coinbase-BTC-USD-1h-1.json"), good).unwrap();
-        fs::write(
-            queue.dir().join("a-coinbase-BTC-USD-1h-2.json"),
-            "{\"timest",
-        )
-        .unwrap();
-        fs::write(queue.dir().join("replayed.jsonl"), "").unwrap();
+        fs::write(at.join("a-coinbase-BTC-USD-1h-1.json"), good).unwrap();
+        fs::write(at.join("a-coinbase-BTC-USD-1h-2.json"), "{\"timest").unwrap();
+        fs::write(at.join("replayed.jsonl"), "").unwrap();
         let listing = queue.list().unwrap();
         assert_eq!(listing.files.len(), 1);
         assert_eq!(listing.unreadable.len(), 1);

@@ -13,7 +13,6 @@ use super::{DeadLetterQueue, RecordKey, record_time};
 use crate::failpoint;
 use crate::model::SeriesKey;
 use crate::stage::validate::Reject;
-use crate::state::atomic::write_atomic;
 
 /// Where a batch of rejects came from.
 #[derive(Debug, Clone)]
@@ -102,7 +101,8 @@ impl DeadLetterQueue {
         };
         let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
         bytes.push(b'\n');
-        write_atomic(&self.pending_path(&id), &bytes, "mid_dlq_write")?;
+        self.store
+            .put(&Self::pending_key(&id), &bytes, "mid_dlq_write")?;
         failpoint::hit("after_dlq_write");
         Ok(Some(id))
     }
@@ -115,8 +115,13 @@ impl DeadLetterQueue {
         id: &str,
         covered: impl Fn(DateTime<Utc>) -> bool,
     ) -> io::Result<u64> {
-        let path = self.pending_path(id);
-        let bytes = std::fs::read(&path)?;
+        let key = Self::pending_key(id);
+        let Some(bytes) = self.store.get(&key)? else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} is gone", self.store.show(&key)),
+            ));
+        };
         let invalid = |e: serde_json::Error| io::Error::new(io::ErrorKind::InvalidData, e);
         let mut file: Written = serde_json::from_slice(&bytes).map_err(invalid)?;
         let before = file.records.len();
@@ -136,13 +141,13 @@ impl DeadLetterQueue {
             return Ok(0);
         }
         if kept.is_empty() {
-            std::fs::remove_file(&path)?;
+            self.store.delete(&key)?;
             return Ok(dropped);
         }
         file.records = kept;
         let mut bytes = serde_json::to_vec_pretty(&file).expect("a DLQ file serialises");
         bytes.push(b'\n');
-        write_atomic(&path, &bytes, "mid_dlq_write")?;
+        self.store.put(&key, &bytes, "mid_dlq_write")?;
         Ok(dropped)
     }
 }

@@ -8,9 +8,8 @@ use std::io;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::DeadLetterQueue;
+use super::{DIR, DeadLetterQueue};
 use crate::model::SeriesKey;
-use crate::state::atomic::write_atomic;
 
 /// One candle's values before and after.
 #[derive(Debug, Serialize)]
@@ -54,13 +53,17 @@ impl DeadLetterQueue {
             timeframe: series.timeframe.as_str(),
             changes,
         };
-        let path = self.revisions_dir().join(format!("{id}.json"));
         let bytes = serde_json::to_vec_pretty(&record).expect("a revision serialises");
-        write_atomic(&path, &bytes, "mid_revision_write")?;
+        self.store.put(
+            &format!("{DIR}/revisions/{id}.json"),
+            &bytes,
+            "mid_revision_write",
+        )?;
         Ok(id)
     }
 
-    pub fn revisions_dir(&self) -> std::path::PathBuf {
-        self.dir().join("revisions")
+    /// The revisions directory, as a message shows it.
+    pub fn revisions_dir(&self) -> String {
+        self.store.show(&format!("{DIR}/revisions"))
     }
 }

@@ -1,7 +1,8 @@
 //! Object storage against a real S3-compatible server (moto): an `s3://` source (Binance
 //! archives and their checksums in a bucket) imported like local files and skipped when
-//! unchanged (by ETag); and with an `s3://` lake, importers claiming files by conditional puts
-//! in the lake instead of lock files.
+//! unchanged (by ETag); with an `s3://` lake, importers claiming files by conditional puts
+//! in the lake instead of lock files; and with an `s3://` state dir, importers on two machines
+//! sharing their per-file states and claims there.
 
 use candlelake::providers::Timeframe;
 
@@ -22,9 +23,8 @@ fn with_s3(mut ws: Workspace, endpoint: &str) -> Workspace {
     ws
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_bucket_prefix_imports_like_a_directory() {
-    let s3 = moto().await;
+/// Uploads the Binance fixtures to `s3://lake/vendor/binance/`.
+fn upload_binance(endpoint: &str) {
     let uploaded = python(&format!(
         "import boto3, os\n\
          s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing',\n\
@@ -32,10 +32,16 @@ async fn a_bucket_prefix_imports_like_a_directory() {
          d = '{}'\n\
          [s3.upload_file(os.path.join(d, n), 'lake', 'vendor/binance/' + n) for n in os.listdir(d)]\n\
          print('uploaded')",
-        s3.url(),
+        endpoint,
         root().join("fixtures/import/binance").display()
     ));
     assert!(uploaded.contains("uploaded"), "{uploaded}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_prefix_imports_like_a_directory() {
+    let s3 = moto().await;
+    upload_binance(&s3.url());
     let ws = with_s3(Workspace::offline(), &s3.url());
     let args = [
         "import",
@@ -151,6 +157,93 @@ async fn importers_on_an_s3_lake_claim_files_in_the_lake() {
     let lake_rows = python(&format!(
         "import json\n\
          from deltalake import DeltaTable\n\
+         o = dict(AWS_ENDPOINT_URL='{}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
+         print('rows', t.num_rows)",
+        s3.url()
+    ));
+    let expected = table(&local, Timeframe::M1).await.len();
+    assert!(
+        lake_rows.contains(&format!("rows {expected}\n")),
+        "{lake_rows}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn importers_on_two_machines_with_one_s3_state_dir_import_each_file_once() {
+    let s3 = moto().await;
+    upload_binance(&s3.url());
+    let machine = || {
+        with_s3(Workspace::offline(), &s3.url())
+            .with("CANDLELAKE_LAKE", "s3://lake/candles")
+            .with("CANDLELAKE_STATE_DIR", "s3://lake/state")
+    };
+    let (one, two) = (machine(), machine());
+    let args = [
+        "--output",
+        "json",
+        "import",
+        "--format",
+        "binance-klines",
+        "--source",
+        "s3://lake/vendor/binance/",
+    ];
+    let (a, b) = (one.spawn(args), two.spawn(args));
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let mut imported = Vec::new();
+    for out in [&a, &b] {
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = crate::support::stdout_json(out);
+        imported.extend(
+            statuses(&report)
+                .into_iter()
+                .filter(|s| s.1 == "success")
+                .map(|s| s.0),
+        );
+    }
+    imported.sort();
+    assert_eq!(
+        imported,
+        ["BTCUSDT-1m-2024-01-01.zip", "ETHUSDT-1m-2025-01-01.zip"],
+        "each good file imported by one machine, once"
+    );
+    for ws in [&one, &two] {
+        assert!(!ws.dir.path().join("s3:").exists(), "no state on disk");
+    }
+    let objects = python(&format!(
+        "import boto3\n\
+         s3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing',\n\
+                           aws_secret_access_key='testing', region_name='us-east-1')\n\
+         r = s3.list_objects_v2(Bucket='lake', Prefix='state/imports/')\n\
+         print(sorted(o['Key'].split('/', 2)[2].split('/')[0] for o in r.get('Contents', [])))",
+        s3.url()
+    ));
+    assert_eq!(
+        objects.matches(".json").count(),
+        4,
+        "one state object per file, and no claim left: {objects}"
+    );
+    assert!(!objects.contains("claims"), "{objects}");
+
+    // A third run on either machine finds every good file done.
+    let again = one.run_json_expect(&args[2..], 2).await;
+    let skipped = statuses(&again).iter().filter(|s| s.1 == "skipped").count();
+    assert_eq!(skipped, 2, "{again}");
+    let local = Workspace::offline();
+    let dir = super::fixture_dir(&local, "binance");
+    local
+        .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
+        .await;
+    let lake_rows = python(&format!(
+        "from deltalake import DeltaTable\n\
          o = dict(AWS_ENDPOINT_URL='{}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
          t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
          print('rows', t.num_rows)",

@@ -1,6 +1,7 @@
 //! Shared test helpers, the only place test modules take code from:
 //! - `workspace`: a scratch lake and state dir, the real binary run in it, tables and files read
 //!   back, and summary checks;
+//! - `deletion`: rows deleted with deletion vectors, as Spark and Databricks delete them;
 //! - `args`: command lines built in one line (`backfill("coinbase", "BTC-USD", "1h").range(..)`);
 //! - `servers`: the mock provider servers answering with fixtures, and the external processes
 //!   (moto, the Pushgateway, redis-server) behind one guard;
@@ -8,6 +9,7 @@
 //!   that answers 429 above a rate and records what it saw.
 
 pub mod args;
+pub mod deletion;
 pub mod servers;
 pub mod synth;
 pub mod workspace;
@@ -79,10 +81,14 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Runs `python3 -c code` and returns its stdout followed by its stderr.
+/// Runs `python3 -c code` and returns its stdout followed by its stderr. A script that ran to
+/// its end leaves without the interpreter's teardown, where deltalake's S3 client threads
+/// sometimes abort ("terminate called without an active exception") after correct output.
 pub fn python(code: &str) -> String {
+    let script =
+        format!("{code}\nimport os, sys\nsys.stdout.flush()\nsys.stderr.flush()\nos._exit(0)\n");
     let out = std::process::Command::new("python3")
-        .args(["-c", code])
+        .args(["-c", &script])
         .output()
         .expect("python3 runs");
     format!(

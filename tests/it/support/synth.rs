@@ -1,8 +1,10 @@
 //! A synthetic Coinbase candles endpoint for wiremock: deterministic candles in the real wire
 //! format for any window, newest first, with a gap every 50th bucket and an invalid candle
-//! (high below low) every 97th; and `SynthListed`, the same candles only while each pair was
-//! listed, beside the recorded product list.
+//! (high below low) every 97th; `SynthListed`, the same candles only while each pair was
+//! listed, beside the recorded product list; and `SynthHeld`, which stops answering on a switch.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wiremock::{MockServer, Request, Respond, ResponseTemplate};
@@ -138,6 +140,35 @@ pub async fn synth_server() -> MockServer {
 /// The synthetic Coinbase, slow enough (300 ms an answer) to keep a run open for a few seconds.
 pub async fn slow_server() -> MockServer {
     serve(SynthCoinbase(Duration::from_millis(300))).await
+}
+
+/// The synthetic Coinbase answering after 300 ms until `hold` is set; from then on it counts
+/// the requests that arrive (`held`) and keeps each answer 10 s, far longer than a run needs
+/// to notice anything that stops it.
+pub struct SynthHeld {
+    pub hold: Arc<AtomicBool>,
+    pub held: Arc<AtomicUsize>,
+}
+
+impl Respond for SynthHeld {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if self.hold.load(Ordering::SeqCst) {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            return page(request, candle).set_delay(Duration::from_secs(10));
+        }
+        page(request, candle).set_delay(Duration::from_millis(300))
+    }
+}
+
+/// `SynthHeld`'s server, its switch and its count of requests that came once held.
+pub async fn held_server() -> (MockServer, Arc<AtomicBool>, Arc<AtomicUsize>) {
+    let (hold, held) = (Arc::default(), Arc::default());
+    let server = serve(SynthHeld {
+        hold: Arc::clone(&hold),
+        held: Arc::clone(&held),
+    })
+    .await;
+    (server, hold, held)
 }
 
 /// The path of Coinbase's public product list.
