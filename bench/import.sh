@@ -13,6 +13,7 @@
 #   bench/import.sh                        # 10,000,000 rows each, release build
 #   RUNS=3 bench/import.sh                 # each import three times, each on a lake of its own
 #   ROWS=1000000 PROFILE=debug bench/import.sh
+#   FORMATS=csv RUNS=3 bench/import.sh     # only the CSV import (FORMATS: csv, binance or both)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,10 +32,12 @@ bin="$target/$profile/candlelake"
 work="${WORK:-$(mktemp -d)}"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 
-python3 - "$work" "$rows" "$csv_rows" <<'PY'
+formats="${FORMATS:-csv binance}"
+python3 - "$work" "$rows" "$csv_rows" "$formats" <<'PY'
 import calendar, io, os, sys, zipfile
 
 work, rows, per_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+formats = sys.argv[4].split()
 start_ms = 1704067200000  # 2024-01-01T00:00:00Z
 
 def candle(i):
@@ -46,7 +49,7 @@ def candle(i):
 
 os.makedirs(f"{work}/csv")
 pairs = 0
-written = 0
+written = 0 if "csv" in formats else rows
 while written < rows:
     n = min(per_file, rows - written)
     pair = f"P{pairs:03d}-USD"
@@ -59,7 +62,7 @@ while written < rows:
     pairs += 1
 
 os.makedirs(f"{work}/binance")
-written = 0
+written = 0 if "binance" in formats else rows
 symbol = 0
 while written < rows:
     minute = 0
@@ -98,6 +101,10 @@ run() {
 }
 
 for i in $(seq "${RUNS:-1}"); do
-  run "local CSV" "csv-$i" --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
-  run "Binance zips" "binance-$i" --format binance-klines --source "$work/binance"
+  case " $formats " in *" csv "*)
+    run "local CSV" "csv-$i" --format csv --source "$work/csv" --timeframe 1m --provider-name bench --timestamp-unit ms
+  esac
+  case " $formats " in *" binance "*)
+    run "Binance zips" "binance-$i" --format binance-klines --source "$work/binance"
+  esac
 done

@@ -13,7 +13,7 @@ mod sort;
 mod source;
 pub mod state;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
@@ -139,6 +139,10 @@ impl ImportReport {
     }
 }
 
+/// Files being read while the file before them is committed: two, one per core, so that
+/// parsing (one thread per file) keeps both cores busy beside the encoding of the commit.
+const READ_AHEAD: usize = 2;
+
 /// What every file of one run shares.
 struct Importer<'a> {
     request: &'a ImportRequest,
@@ -189,8 +193,9 @@ impl Importer<'_> {
     }
 }
 
-/// Imports every file of `request`, one at a time, each alone: a failing file is reported and
-/// the next one goes on. `stop` is asked between files (SIGINT/SIGTERM).
+/// Imports every file of `request`, committed one at a time in order, each alone: a failing
+/// file is reported and the next one goes on. The next `READ_AHEAD` files are claimed, planned
+/// and read while a file is committed. `stop` is asked between files (SIGINT/SIGTERM).
 pub async fn import(
     settings: &Settings,
     request: &ImportRequest,
@@ -216,17 +221,19 @@ pub async fn import(
     };
     importer.discover_all().await;
     let mut reports = Vec::with_capacity(request.files.len());
-    let mut pending = None;
+    let mut pending = VecDeque::with_capacity(READ_AHEAD + 1);
     for file in &request.files {
         if stop() {
             break;
         }
-        let next = importer.prepare(file).await;
-        if let Some(prepared) = pending.replace(next) {
+        pending.push_back(importer.prepare(file).await);
+        if pending.len() > READ_AHEAD
+            && let Some(prepared) = pending.pop_front()
+        {
             reports.push(importer.complete(prepared).await);
         }
     }
-    if let Some(prepared) = pending {
+    while let Some(prepared) = pending.pop_front() {
         reports.push(importer.complete(prepared).await);
     }
     progress.finish();
