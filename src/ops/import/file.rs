@@ -1,6 +1,6 @@
 //! One source file through the import: claim it, decide from its state and the table's mark
 //! whether it is done, being finished after a crash, or to be imported; then read and sort it
-//! (on a blocking thread, beside the previous file's commit), commit (rows, replaced rows and
+//! (on a blocking thread, beside an earlier file's commit), commit (rows, replaced rows and
 //! mark in one commit), dead-letter its rejects and record its state.
 
 use std::time::Instant;
@@ -88,8 +88,8 @@ enum Plan {
     },
 }
 
-/// A file claimed and planned, its reading under way on another thread while the file before
-/// it is written: the two cores parse one file and encode another.
+/// A file claimed and planned, its reading under way on a thread of its own while a file before
+/// it is written: the cores parse the next files and encode this one's rows.
 pub(super) struct Prepared {
     claim: Option<Claim>,
     report: FileReport,
