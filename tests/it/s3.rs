@@ -8,7 +8,7 @@ use crate::support::servers::serve;
 use crate::support::servers::{moto, s3_options};
 use crate::support::synth::{SynthCoinbase, synth_server};
 use crate::support::workspace::assert_done_or_lost_race;
-use crate::support::{Workspace, backfill, python};
+use crate::support::{Workspace, assert_each_reject_once, backfill, python};
 
 /// The S3 options as the JSON object delta-rs Python takes.
 fn python_options(endpoint: &str) -> serde_json::Value {
@@ -156,25 +156,7 @@ async fn a_writer_killed_beside_another_on_s3_leaves_one_of_everything() {
     let n = expected.len();
     assert_eq!(count.trim(), format!("{n} {n}"), "rows and unique rows");
 
-    let records = |ws: &Workspace| -> Vec<(String, String)> {
-        ws.dlq_files()
-            .iter()
-            .flat_map(|p| {
-                crate::support::read_json(p)["records"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| (r["timestamp"].to_string(), r["raw"].to_string()))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
-    let mut both = records(&a);
-    both.extend(records(&b));
-    let once: std::collections::BTreeSet<_> = both.iter().cloned().collect();
-    assert_eq!(once.len(), both.len(), "a reject recorded twice");
-    let clean: std::collections::BTreeSet<_> = records(&reference).into_iter().collect();
-    assert_eq!(once, clean, "every reject recorded");
+    assert_each_reject_once(&[&a, &b], &reference);
 
     // Both watermarks describe the table.
     let status = a.report(["status", "--json"]).await;

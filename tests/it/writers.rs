@@ -2,7 +2,6 @@
 //! candle once, record each reject once across their DLQs, and keep watermarks that describe
 //! the table.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,28 +10,14 @@ use candlelake::providers::Timeframe;
 use crate::support::args::{Args, backfill};
 use crate::support::servers::serve;
 use crate::support::synth::{SynthCoinbase, synth_server};
-use crate::support::{Workspace, cells, read_json, series_in, unique_keys};
+use crate::support::{
+    Workspace, assert_each_reject_once, cells, dlq_records, read_json, series_in, unique_keys,
+};
 
 fn weeks() -> Args {
     backfill("coinbase", "BTC-USD,ETH-USD", "1h")
         .range("2024-01-01", "2024-01-22")
         .global(&["--output", "json"])
-}
-
-/// Every dead-lettered record of a workspace as (timestamp, raw), each once.
-fn dlq_records(ws: &Workspace) -> Vec<(String, String)> {
-    ws.dlq_files()
-        .iter()
-        .flat_map(|path| {
-            let file = read_json(path);
-            file["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| (r["timestamp"].to_string(), r["raw"].to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,12 +61,7 @@ async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
     let rows = first.rows(Timeframe::H1).await;
     assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
-    let mut both = dlq_records(&first);
-    both.extend(dlq_records(&second));
-    let once: BTreeSet<_> = both.iter().cloned().collect();
-    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
-    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
-    assert_eq!(once, expected, "every reject recorded");
+    assert_each_reject_once(&[&first, &second], &reference);
 
     // Both watermarks describe the table, whoever wrote it.
     let status = first.report(["status", "--json"]).await;
@@ -131,12 +111,7 @@ async fn a_run_whose_later_window_another_run_covered_first_records_none_of_its_
     let rows = wide.rows(Timeframe::H1).await;
     let written = rows.len() as u64;
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
-    let mut both = dlq_records(&wide);
-    both.extend(dlq_records(&narrow));
-    let once: BTreeSet<_> = both.iter().cloned().collect();
-    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
-    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
-    assert_eq!(once, expected, "every reject recorded");
+    assert_each_reject_once(&[&wide, &narrow], &reference);
     // Each run counts as written and dead-lettered only what it recorded.
     let total = |key: &str| -> u64 {
         [&first, &second]
@@ -148,7 +123,7 @@ async fn a_run_whose_later_window_another_run_covered_first_records_none_of_its_
     assert_eq!(total("records"), written, "{first}\n{second}");
     assert_eq!(
         total("dead_lettered"),
-        both.len() as u64,
+        dlq_records(&reference).len() as u64,
         "{first}\n{second}"
     );
 }
@@ -167,12 +142,7 @@ async fn a_run_killed_before_its_commit_leaves_no_reject_another_run_recorded() 
 
     let reference = Workspace::synth(&server);
     reference.run_expect(weeks(), 0).await;
-    let mut both = dlq_records(&first);
-    both.extend(dlq_records(&second));
-    let once: BTreeSet<_> = both.iter().cloned().collect();
-    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
-    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
-    assert_eq!(once, expected, "every reject recorded");
+    assert_each_reject_once(&[&first, &second], &reference);
     let rows = first.rows(Timeframe::H1).await;
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
 }
@@ -205,12 +175,7 @@ async fn a_run_killed_after_a_commit_that_found_its_window_partly_covered_record
 
     let reference = Workspace::synth(&fast);
     reference.run_expect(weeks(), 0).await;
-    let mut both = dlq_records(&late);
-    both.extend(dlq_records(&early));
-    let once: BTreeSet<_> = both.iter().cloned().collect();
-    assert_eq!(once.len(), both.len(), "a reject recorded in both DLQs");
-    let expected: BTreeSet<_> = dlq_records(&reference).into_iter().collect();
-    assert_eq!(once, expected, "every reject recorded");
+    assert_each_reject_once(&[&late, &early], &reference);
     let rows = late.rows(Timeframe::H1).await;
     assert_eq!(cells(rows), cells(reference.rows(Timeframe::H1).await));
 }

@@ -127,3 +127,27 @@ pub fn normalized(text: &str) -> String {
         None => text.to_string(),
     }
 }
+
+/// Every dead-lettered record of a workspace as (timestamp, raw), as often as recorded.
+pub fn dlq_records(ws: &Workspace) -> Vec<(String, String)> {
+    ws.dlq_files()
+        .iter()
+        .flat_map(|path| {
+            read_json(path)["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["timestamp"].to_string(), r["raw"].to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Asserts that the runs' DLQs together record each of `reference`'s rejects exactly once.
+pub fn assert_each_reject_once(runs: &[&Workspace], reference: &Workspace) {
+    let all: Vec<_> = runs.iter().flat_map(|ws| dlq_records(ws)).collect();
+    let once: std::collections::BTreeSet<_> = all.iter().cloned().collect();
+    assert_eq!(once.len(), all.len(), "a reject recorded in two DLQs");
+    let expected: std::collections::BTreeSet<_> = dlq_records(reference).into_iter().collect();
+    assert_eq!(once, expected, "every reject recorded");
+}
