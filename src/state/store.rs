@@ -452,10 +452,8 @@ mod tests {
         assert!(StateStore::open("s3:///state", &env).is_err());
     }
 
-    #[test]
-    fn local_keys_list_rename_and_delete() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::Local(dir.path().to_path_buf());
+    /// Puts, reads, lists (flat and nested), renames, appends and deletes keys under `a/`.
+    fn reads_lists_renames_and_deletes(store: &StateStore) {
         store.put("a/b/c.json", b"one", "test").unwrap();
         store.put("a/d.json", b"two", "test").unwrap();
         assert_eq!(store.get("a/b/c.json").unwrap().unwrap(), b"one");
@@ -467,7 +465,6 @@ mod tests {
         };
         assert_eq!(names(store.list("a").unwrap()), ["d.json"]);
         assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "d.json"]);
-        assert!(store.list("none").unwrap().is_empty());
         assert!(store.rename("a/d.json", "a/b/e.json").unwrap());
         assert!(!store.rename("a/d.json", "a/b/e.json").unwrap());
         store.append("a/log", b"x\n").unwrap();
@@ -476,6 +473,14 @@ mod tests {
         store.delete("a/b/e.json").unwrap();
         store.delete("a/b/e.json").unwrap();
         assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "log"]);
+    }
+
+    #[test]
+    fn local_keys_list_rename_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::Local(dir.path().to_path_buf());
+        reads_lists_renames_and_deletes(&store);
+        assert!(store.list("none").unwrap().is_empty());
         assert!(
             store.create("x", b"").is_err(),
             "conditional writes are for objects"
@@ -485,25 +490,7 @@ mod tests {
     #[test]
     fn objects_list_rename_and_write_conditionally() {
         let store = StateStore::in_memory();
-        store.put("a/b/c.json", b"one", "test").unwrap();
-        store.put("a/d.json", b"two", "test").unwrap();
-        assert_eq!(store.get("a/b/c.json").unwrap().unwrap(), b"one");
-        assert_eq!(store.get("a/none.json").unwrap(), None);
-        let names = |entries: Vec<Entry>| {
-            let mut n: Vec<String> = entries.into_iter().map(|e| e.name).collect();
-            n.sort();
-            n
-        };
-        assert_eq!(names(store.list("a").unwrap()), ["d.json"]);
-        assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "d.json"]);
-        assert!(store.rename("a/d.json", "a/b/e.json").unwrap());
-        assert!(!store.rename("a/d.json", "a/b/e.json").unwrap());
-        store.append("a/log", b"x\n").unwrap();
-        store.append("a/log", b"y\n").unwrap();
-        assert_eq!(store.get("a/log").unwrap().unwrap(), b"x\ny\n");
-        store.delete("a/b/e.json").unwrap();
-        store.delete("a/b/e.json").unwrap();
-        assert_eq!(names(store.list_all("a").unwrap()), ["b/c.json", "log"]);
+        reads_lists_renames_and_deletes(&store);
 
         let first = store.create("lease", b"1").unwrap().unwrap();
         assert!(store.create("lease", b"2").unwrap().is_none());
