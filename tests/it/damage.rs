@@ -357,15 +357,19 @@ async fn a_lost_data_file_is_repaired_and_its_candles_refetched() {
         );
     }
 
+    assert_eq!(refetch_eth_week(&ws).await, before.len() - held.len());
+    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
+    assert_eq!(eth_gaps(&ws).await, gaps_before, "nothing is left removed");
+}
+
+/// Refetches ETH-USD 1h over the first week of 2024; returns how many candles it added.
+async fn refetch_eth_week(ws: &Workspace) -> usize {
     let restored = ws
         .report(
             crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
         )
         .await;
-    let added = restored["results"][0]["added"].as_u64().unwrap() as usize;
-    assert_eq!(added, before.len() - held.len(), "{restored}");
-    assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
-    assert_eq!(eth_gaps(&ws).await, gaps_before, "nothing is left removed");
+    restored["results"][0]["added"].as_u64().unwrap() as usize
 }
 
 fn time(v: &serde_json::Value) -> DateTime<Utc> {
@@ -432,16 +436,7 @@ async fn another_tools_delete_is_labelled_removed_exactly_and_refetched_back() {
     }
     assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
 
-    let restored = ws
-        .report(
-            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
-        )
-        .await;
-    assert_eq!(
-        restored["results"][0]["added"].as_u64(),
-        Some(deleted.len() as u64),
-        "{restored}"
-    );
+    assert_eq!(refetch_eth_week(&ws).await, deleted.len());
     assert_eq!(candles(ws.rows(Timeframe::H1).await), candles(before));
     assert_eq!(labelled_hours(&eth_gaps(&ws).await), hours_before);
 }
@@ -624,16 +619,7 @@ async fn a_deletion_vector_is_honoured_by_every_read(storage: Storage, (from, to
     );
     assert_eq!(labelled_hours(&eth_gaps(&ws).await), expected);
 
-    let restored = ws
-        .report(
-            crate::support::refetch("coinbase", "ETH-USD", "1h").range("2024-01-01", "2024-01-08"),
-        )
-        .await;
-    assert_eq!(
-        restored["results"][0]["added"].as_u64(),
-        Some(deleted.len() as u64),
-        "{restored}"
-    );
+    assert_eq!(refetch_eth_week(&ws).await, deleted.len());
     let rows = ws.rows(Timeframe::H1).await;
     assert_eq!(unique_keys(&rows), rows.len(), "no candle twice");
     assert_eq!(candles(rows), candles(before.clone()));
