@@ -8,7 +8,7 @@ use std::time::Duration;
 use candlelake::providers::Timeframe;
 
 use crate::support::args::{Args, backfill};
-use crate::support::servers::serve;
+use crate::support::servers::{first_request, serve};
 use crate::support::synth::{SynthCoinbase, synth_server};
 use crate::support::{
     Workspace, assert_each_reject_once, cells, dlq_records, read_json, series_in, unique_keys,
@@ -34,14 +34,7 @@ async fn two_state_dirs_racing_on_one_range_record_each_reject_once() {
         command.spawn().unwrap()
     };
     let late = spawn(&second);
-    while slow
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_request(&slow).await;
     let runs = [late, spawn(&first)];
     let mut skipped = 0;
     for child in runs {
@@ -91,14 +84,7 @@ async fn a_run_whose_later_window_another_run_covered_first_records_none_of_its_
     let mut command = wide.command(range("2024-01-01").global(&["--output", "json"]));
     command.stdout(std::process::Stdio::piped());
     let late = command.spawn().unwrap();
-    while slow
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty()
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_request(&slow).await;
     let first = narrow.run_json_expect(range("2024-01-10"), 0).await;
     let out = tokio::task::spawn_blocking(move || late.wait_with_output().unwrap())
         .await
@@ -159,14 +145,7 @@ async fn a_run_killed_after_a_commit_that_found_its_window_partly_covered_record
     let early = Workspace::synth(&fast).with("CANDLELAKE_LAKE", &late.lake());
     let narrow = backfill("coinbase", "BTC-USD,ETH-USD", "1h").range("2024-01-10", "2024-01-22");
     let early_run = async {
-        while slow
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        first_request(&slow).await;
         early.run_expect(&narrow, 0).await;
     };
     tokio::join!(late.run_aborting_at("after_commit", weeks()), early_run);

@@ -292,3 +292,15 @@ impl Redis {
         format!("redis://127.0.0.1:{}/0", self.process.port)
     }
 }
+
+/// Returns once `server` has received its first request.
+pub async fn first_request(server: &MockServer) {
+    while server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
