@@ -106,6 +106,38 @@ fn dlq_records(ws: &Workspace) -> Vec<(String, u64, Vec<String>, String)> {
     records
 }
 
+/// Waits for two import processes started at once.
+async fn outputs(a: std::process::Child, b: std::process::Child) -> [std::process::Output; 2] {
+    tokio::task::spawn_blocking(move || {
+        [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()]
+    })
+    .await
+    .unwrap()
+}
+
+/// The files the importers' JSON reports say they imported, sorted; each exit code must be
+/// one of `codes`.
+fn imported(outputs: &[std::process::Output], codes: &[i32]) -> Vec<String> {
+    let mut imported = Vec::new();
+    for out in outputs {
+        assert!(
+            out.status.code().is_some_and(|c| codes.contains(&c)),
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = crate::support::stdout_json(out);
+        imported.extend(
+            statuses(&report)
+                .into_iter()
+                .filter(|s| s.1 == "success")
+                .map(|s| s.0),
+        );
+    }
+    imported.sort();
+    imported
+}
+
 /// The file entries of an import report, by file name: (status, rows, rejects, duplicates).
 fn statuses(report: &serde_json::Value) -> Vec<(String, String, u64, u64, u64)> {
     let mut out: Vec<_> = report["files"]

@@ -154,14 +154,7 @@ async fn importers_on_an_s3_lake_claim_files_in_the_lake() {
     local
         .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
         .await;
-    let lake_rows = python(&format!(
-        "import json\n\
-         from deltalake import DeltaTable\n\
-         o = dict(AWS_ENDPOINT_URL='{}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
-         t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
-         print('rows', t.num_rows)",
-        s3.url()
-    ));
+    let lake_rows = lake_rows(&s3.url());
     let expected = table(&local, Timeframe::M1).await.len();
     assert!(
         lake_rows.contains(&format!("rows {expected}\n")),
@@ -189,27 +182,7 @@ async fn importers_on_two_machines_with_one_s3_state_dir_import_each_file_once()
         "s3://lake/vendor/binance/",
     ];
     let (a, b) = (one.spawn(args), two.spawn(args));
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let mut imported = Vec::new();
-    for out in [&a, &b] {
-        assert!(
-            matches!(out.status.code(), Some(0 | 2)),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report = crate::support::stdout_json(out);
-        imported.extend(
-            statuses(&report)
-                .into_iter()
-                .filter(|s| s.1 == "success")
-                .map(|s| s.0),
-        );
-    }
-    imported.sort();
+    let imported = super::imported(&super::outputs(a, b).await, &[0, 2]);
     assert_eq!(
         imported,
         ["BTCUSDT-1m-2024-01-01.zip", "ETHUSDT-1m-2025-01-01.zip"],
@@ -242,16 +215,20 @@ async fn importers_on_two_machines_with_one_s3_state_dir_import_each_file_once()
     local
         .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
         .await;
-    let lake_rows = python(&format!(
-        "from deltalake import DeltaTable\n\
-         o = dict(AWS_ENDPOINT_URL='{}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
-         t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
-         print('rows', t.num_rows)",
-        s3.url()
-    ));
+    let lake_rows = lake_rows(&s3.url());
     let expected = table(&local, Timeframe::M1).await.len();
     assert!(
         lake_rows.contains(&format!("rows {expected}\n")),
         "{lake_rows}"
     );
+}
+
+/// The S3 lake's 1m table as delta-rs Python reads it: "rows N".
+fn lake_rows(endpoint: &str) -> String {
+    python(&format!(
+        "from deltalake import DeltaTable\n\
+         o = dict(AWS_ENDPOINT_URL='{endpoint}', AWS_ACCESS_KEY_ID='testing', AWS_SECRET_ACCESS_KEY='testing', AWS_REGION='us-east-1', AWS_ALLOW_HTTP='true')\n\
+         t = DeltaTable('s3://lake/candles/raw_market_data_1m', storage_options=o).to_pyarrow_table()\n\
+         print('rows', t.num_rows)"
+    ))
 }

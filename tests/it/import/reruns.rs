@@ -135,28 +135,7 @@ async fn two_importers_over_one_directory_import_each_file_once() {
     let mut args = vec!["--output".to_string(), "json".to_string()];
     args.extend(histdata(&dir));
     let (a, b) = (ws.spawn(&args), ws.spawn(&args));
-    let (a, b) = tokio::task::spawn_blocking(move || {
-        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
-    })
-    .await
-    .unwrap();
-    let mut imported = Vec::new();
-    for out in [&a, &b] {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report = crate::support::stdout_json(out);
-        imported.extend(
-            statuses(&report)
-                .into_iter()
-                .filter(|s| s.1 == "success")
-                .map(|s| s.0),
-        );
-    }
-    imported.sort();
+    let imported = super::imported(&super::outputs(a, b).await, &[0]);
     let mut expected: Vec<String> = PAIRS
         .iter()
         .map(|p| format!("DAT_ASCII_{p}_M1_2023.csv"))
