@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::marks::{LogError, LogFile, log_bytes, log_files};
+use super::stats::FileStats;
 use super::table::{DeltaSink, SinkError};
 use crate::model::TimeRange;
 use crate::providers::{ProviderId, Timeframe};
@@ -149,27 +150,14 @@ impl Commit {
 /// The pair, provider and candles of an added file, from its partition values and statistics.
 fn added_file(path: &str, add: &serde_json::Value, tf: Timeframe) -> Option<Removed> {
     let pair = add["partitionValues"]["partition_asset_pair"].as_str()?;
-    let stats: serde_json::Value = serde_json::from_str(add["stats"].as_str()?).ok()?;
-    let bound = |side: &str, column: &str| stats[side][column].as_str().map(str::to_string);
-    let time = |side: &str| {
-        bound(side, "timestamp")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc())
-    };
-    let provider = match (
-        bound("minValues", "source_provider"),
-        bound("maxValues", "source_provider"),
-    ) {
-        (Some(low), Some(high)) if low == high => ProviderId::parse(&low),
-        _ => None,
-    };
+    let stats = FileStats::parse(add["stats"].as_str());
     Some(Removed {
         path: path.to_string(),
         pair: pair.to_string(),
-        provider,
+        provider: stats.provider().and_then(ProviderId::parse),
         range: TimeRange {
-            start: time("minValues")?,
-            end: time("maxValues")? + tf.duration(),
+            start: stats.times.0?,
+            end: stats.times.1? + tf.duration(),
         },
     })
 }

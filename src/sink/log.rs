@@ -19,6 +19,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt as _;
 
 use super::batch;
+use super::stats::FileStats;
 use crate::model::{Lineage, Row, TimeRange, rfc3339};
 
 /// The `commitInfo` key naming the DLQ files whose window a commit holds.
@@ -402,29 +403,6 @@ fn added_file_may_hold(
     if add["partitionValues"]["partition_asset_pair"].as_str() != Some(pair) {
         return false;
     }
-    let Some(stats) = add["stats"]
-        .as_str()
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-    else {
-        return true;
-    };
-    let text = |side: &str, column: &str| stats[side][column].as_str().map(str::to_string);
-    let time = |side: &str| {
-        text(side, "timestamp")
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.to_utc())
-    };
-    let providers = (
-        text("minValues", "source_provider"),
-        text("maxValues", "source_provider"),
-    );
-    let provider_in = match providers {
-        (Some(low), Some(high)) => low.as_str() <= provider && provider <= high.as_str(),
-        _ => true,
-    };
-    let overlaps = match (time("minValues"), time("maxValues")) {
-        (Some(first), Some(last)) => first < range.end && range.start <= last,
-        _ => true,
-    };
-    provider_in && overlaps
+    let stats = FileStats::parse(add["stats"].as_str());
+    stats.may_hold_provider(provider) && stats.may_overlap(range.start, range.end)
 }

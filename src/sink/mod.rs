@@ -19,6 +19,7 @@ pub mod read;
 mod repair;
 mod rewrite;
 mod schema;
+mod stats;
 mod table;
 mod view;
 

@@ -23,6 +23,7 @@ use object_store::ObjectStoreExt as _;
 
 use super::deleted::{deleted_rows, live};
 use super::schema::{STATS_COLUMNS, STATS_PROPERTY, arrow_schema};
+use super::stats::FileStats;
 use super::table::{COMMIT_TRIES, DeltaSink, LostFiles, SinkError, lost_race_pause};
 use crate::model::{Lineage, Row};
 use crate::providers::Timeframe;
@@ -35,21 +36,10 @@ pub(super) struct FileGroup {
     pub(super) provider: String,
 }
 
-/// A file's statistics from the log (`numRecords`, `minValues`, `maxValues`), or `null`.
-pub(super) fn file_stats(file: &LogicalFileView) -> serde_json::Value {
-    file.stats()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default()
-}
-
 pub(super) fn group_of(file: &LogicalFileView) -> FileGroup {
     let parts = file.partition_values_map();
     let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
-    let stats = file_stats(file);
-    let provider = stats["minValues"]["source_provider"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let provider = FileStats::of(file).providers.0.unwrap_or_default();
     FileGroup {
         partition_date: part("partition_date"),
         asset_pair: part("partition_asset_pair"),
@@ -59,17 +49,7 @@ pub(super) fn group_of(file: &LogicalFileView) -> FileGroup {
 
 /// Whether a file's timestamp statistics overlap `[start, end)`; unknown statistics overlap.
 pub(super) fn overlaps(file: &LogicalFileView, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
-    let stats = file_stats(file);
-    let bound = |k: &str| {
-        stats[k]["timestamp"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc())
-    };
-    match (bound("minValues"), bound("maxValues")) {
-        (Some(min), Some(max)) => min < end && max >= start,
-        _ => true,
-    }
+    FileStats::of(file).may_overlap(start, end)
 }
 
 /// A file's live rows as one batch of the full table schema (partition columns restored): the

@@ -11,7 +11,7 @@ use deltalake::kernel::LogicalFileView;
 
 use super::marks::all_marks;
 use super::repair::stored_files;
-use super::rewrite::file_stats;
+use super::stats::FileStats;
 use super::table::{DeltaSink, SinkError, coverage_of, mark_of};
 use crate::model::{SeriesKey, TimeRange};
 use crate::providers::{ProviderId, Timeframe};
@@ -112,31 +112,21 @@ impl Holding {
 /// values and statistics: every file candlelake writes holds one series. `None` for a file
 /// without those statistics or with several providers.
 pub(super) fn file_holding(file: &LogicalFileView, tf: Timeframe) -> Option<(SeriesKey, Holding)> {
-    let stats = file_stats(file);
+    let stats = FileStats::of(file);
     let pair = file
         .partition_values_map()
         .get("partition_asset_pair")
         .cloned()
         .flatten()?;
-    let provider = stats["minValues"]["source_provider"].as_str()?;
-    if stats["maxValues"]["source_provider"].as_str() != Some(provider) {
-        return None;
-    }
-    let time = |side: &str| {
-        stats[side]["timestamp"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc())
-    };
     let key = SeriesKey {
-        provider: ProviderId::parse(provider)?,
+        provider: ProviderId::parse(stats.provider()?)?,
         pair,
         timeframe: tf,
     };
     let held = Holding {
-        rows: stats["numRecords"].as_u64().unwrap_or(0),
-        first: time("minValues"),
-        last: time("maxValues"),
+        rows: stats.rows.unwrap_or(0),
+        first: stats.times.0,
+        last: stats.times.1,
     };
     Some((key, held))
 }
