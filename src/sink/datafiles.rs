@@ -124,12 +124,16 @@ where
                 if let Store::Objects(objects) = &store {
                     objects.put(&path, bytes.into()).await?;
                 }
-                Ok(add)
+                Ok((i, add))
             }
         })
-        .buffered(IN_FLIGHT)
-        .try_collect()
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect::<Vec<_>>()
         .await
+        .map(|mut adds| {
+            adds.sort_unstable_by_key(|(i, _)| *i);
+            adds.into_iter().map(|(_, add)| add).collect()
+        })
 }
 
 /// Writes a local data file in place, creating its partition's directories.

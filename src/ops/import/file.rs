@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use super::claim::Claim;
 use super::decode;
-use super::formats::{Format, ReadOptions, read};
-use super::sort::{Sorted, sort};
+use super::formats::{Format, ReadOptions, named_timeframe};
+use super::sort::{Sorted, Target, read_sorted};
 use super::state::{FileState, Status, key_of};
 use super::{FileReport, Importer};
 use crate::providers::Timeframe;
@@ -32,6 +32,14 @@ struct Reader {
 
 impl Reader {
     async fn read_and_sort(self, file: super::SourceFile, tf: Timeframe) -> Result<Sorted, String> {
+        let name = file.name().to_string();
+        if let Some(named) = named_timeframe(self.format, &name)?
+            && named != tf
+        {
+            return Err(format!(
+                "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
+            ));
+        }
         let bytes = file
             .bytes()
             .await
@@ -43,7 +51,6 @@ impl Reader {
         } else {
             None
         };
-        let name = file.name().to_string();
         tokio::task::spawn_blocking(move || {
             if let Some(sidecar) = sidecar {
                 decode::verify_checksum(&sidecar, &bytes)?;
@@ -52,15 +59,12 @@ impl Reader {
                 Format::Parquet => super::parquet::text(bytes, &self.options)?,
                 _ => decode::text(&name, bytes)?,
             };
-            let parsed = read(self.format, &name, text, &self.options)?;
-            if let Some(named) = parsed.timeframe
-                && named != tf
-            {
-                return Err(format!(
-                    "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
-                ));
-            }
-            Ok(sort(&parsed, tf, self.pairs.as_deref(), Utc::now()))
+            let target = Target {
+                tf,
+                selected: self.pairs.as_deref(),
+                extracted_at: Utc::now(),
+            };
+            read_sorted(self.format, &name, &text, &self.options, target)
         })
         .await
         .unwrap_or_else(|e| Err(format!("its reading stopped ({e})")))

@@ -4,9 +4,9 @@
 //! microseconds in spot files from 2025 on; the pair and timeframe come from the file name, the
 //! symbol split into base and quote by a list of Binance's quote assets.
 
-use super::lines::{count, lines, split};
+use super::lines::{lines, split};
 use super::stamp::epoch;
-use super::{Parsed, Record};
+use super::{Out, Record};
 use crate::providers::{FieldError, Timeframe, VolumeKind};
 use crate::stage::validate::Fields;
 
@@ -45,19 +45,14 @@ pub fn binance_timeframe(name: &str) -> Result<Timeframe, String> {
     })
 }
 
-pub fn read(name: &str, text: String) -> Result<Parsed, String> {
+pub fn read(name: &str, text: &str, out: &mut impl Out) -> Result<(), String> {
     let (symbol, _) = name_parts(name).unwrap_or_default();
     let pair = binance_pair(symbol).ok_or_else(|| {
         format!("the file name '{name}' does not start with a Binance symbol ending in a known quote asset (e.g. BTCUSDT-1m-2024-01.zip)")
     })?;
-    let mut parsed = Parsed {
-        timeframe: Some(binance_timeframe(name)?),
-        ..Parsed::default()
-    };
-    let index = parsed.pair_index(&pair, VolumeKind::Base);
+    let index = out.pair(&pair, VolumeKind::Base);
     let mut fields = Vec::with_capacity(12);
-    let mut records = Vec::with_capacity(count(&text));
-    for line in lines(&text) {
+    for line in lines(text) {
         split(line.text, b',', &mut fields);
         if line.number == 1 && fields[0] == "open_time" {
             continue;
@@ -72,7 +67,7 @@ pub fn read(name: &str, text: String) -> Result<Parsed, String> {
             epoch(t, unit)
         });
         let price = |i: usize| get(i).and_then(crate::providers::decimal::parse_exact);
-        records.push(Record {
+        let record = Record {
             pair: index,
             line: line.number,
             span: line.span,
@@ -84,15 +79,17 @@ pub fn read(name: &str, text: String) -> Result<Parsed, String> {
                 close: price(4),
                 volume: price(5),
             },
-        });
+        };
+        if out.record(record, line.text).is_break() {
+            break;
+        }
     }
-    parsed.records = records;
-    parsed.text = text;
-    Ok(parsed)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Parsed;
     use super::*;
 
     #[test]
@@ -115,12 +112,11 @@ mod tests {
     fn milliseconds_and_microseconds() {
         let text = "1704067200000,1,2,1,1,1,1704067259999,1,1,1,1,0\n\
                     1735689600000000,1,2,1,1,1,1735689659999999,1,1,1,1,0\n";
-        let parsed = read("BTCUSDT-1m-2025-01-01.csv", text.into()).unwrap();
+        let parsed = Parsed::of(|p| read("BTCUSDT-1m-2025-01-01.csv", text, p));
         assert_eq!(
             parsed.open_times(),
             ["2024-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00"]
         );
         assert_eq!(parsed.pairs[0].0, "BTC-USDT");
-        assert_eq!(parsed.timeframe, Some(Timeframe::M1));
     }
 }

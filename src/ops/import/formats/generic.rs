@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::lines::{count, lines, split};
+use super::lines::{lines, split};
 use super::stamp::{datetime, epoch};
-use super::{Parsed, ReadOptions, Record};
+use super::{Out, ReadOptions, Record};
 use crate::providers::decimal::parse_exact;
 use crate::providers::{FieldError, VolumeKind};
 use crate::stage::validate::Fields;
@@ -82,8 +82,8 @@ impl ColumnMap {
     }
 }
 
-pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
-    let mut all = lines(&text);
+pub fn read(text: &str, options: &ReadOptions, out: &mut impl Out) -> Result<(), String> {
+    let mut all = lines(text);
     let header = all
         .next()
         .ok_or("the file is empty; a CSV file starts with its header line")?;
@@ -115,10 +115,9 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
         VolumeKind::None
     };
     let pair_column = find("pair");
-    let mut parsed = Parsed::default();
     let fixed = match (pair_column, &options.pair) {
         (Some(_), _) => None,
-        (None, Some(pair)) => Some(parsed.pair_index(pair, kind)),
+        (None, Some(pair)) => Some(out.pair(pair, kind)),
         (None, None) => {
             return Err(format!(
                 "the header has no column '{}' for the pair; name it with --map pair=COLUMN, or give --pairs with the file's one pair",
@@ -129,7 +128,6 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
     let unit = options.unit.map(TimestampUnit::per_second);
     let zone = options.timezone.unwrap_or(chrono_tz::UTC);
     let mut fields = Vec::with_capacity(names.len());
-    let mut records = Vec::with_capacity(count(&text));
     // Rows of one pair come together: the pair text of the row before is looked up once.
     let mut last: Option<(&str, usize)> = None;
     for line in all {
@@ -148,7 +146,7 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
                 match last {
                     Some((seen, i)) if seen == raw => i,
                     _ => {
-                        let i = parsed.pair_index(&canonical(raw), kind);
+                        let i = out.pair(&canonical(raw), kind);
                         last = Some((raw, i));
                         i
                     }
@@ -160,7 +158,7 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
             Some(per_second) => epoch(t, per_second),
             None => datetime(t, &zone),
         });
-        records.push(Record {
+        let record = Record {
             pair,
             line: line.number,
             span: line.span,
@@ -175,11 +173,12 @@ pub fn read(text: String, options: &ReadOptions) -> Result<Parsed, String> {
                     None => Ok(rust_decimal::Decimal::ZERO),
                 },
             },
-        });
+        };
+        if out.record(record, line.text).is_break() {
+            break;
+        }
     }
-    parsed.records = records;
-    parsed.text = text;
-    Ok(parsed)
+    Ok(())
 }
 
 /// A pair column's text as the tables spell it (`btc/usd` → `BTC-USD`; a ticker stays a ticker).
@@ -190,6 +189,7 @@ fn canonical(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Parsed;
     use super::*;
 
     #[test]
@@ -200,7 +200,7 @@ mod tests {
             unit: Some(TimestampUnit::Seconds),
             timezone: None,
         };
-        let parsed = read("t,o,h,l,c,v\n1704067200,1,2,1,1.5,3\n".into(), &options).unwrap();
+        let parsed = Parsed::of(|p| read("t,o,h,l,c,v\n1704067200,1,2,1,1.5,3\n", &options, p));
         let f = &parsed.records[0].fields;
         assert_eq!(
             f.open_time.unwrap().to_rfc3339(),
@@ -212,7 +212,7 @@ mod tests {
             timezone: Some(chrono_tz::Europe::Berlin),
             ..options.clone()
         };
-        let parsed = read("t,o,h,l,c\n2024-07-01 02:00:00,1,2,1,1\n".into(), &zoned).unwrap();
+        let parsed = Parsed::of(|p| read("t,o,h,l,c\n2024-07-01 02:00:00,1,2,1,1\n", &zoned, p));
         let f = &parsed.records[0].fields;
         assert_eq!(
             f.open_time.unwrap().to_rfc3339(),
@@ -222,7 +222,7 @@ mod tests {
         assert_eq!(parsed.pairs[0].1, VolumeKind::None);
         assert!(ColumnMap::parse("price=x").is_err());
         assert!(
-            read("a,b\n".into(), &options)
+            read("a,b\n", &options, &mut Parsed::default())
                 .unwrap_err()
                 .contains("--map")
         );

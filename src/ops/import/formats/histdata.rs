@@ -3,11 +3,11 @@
 //! `YYYYMMDD HHMMSS;open;high;low;close;volume`, stamped in Eastern Standard Time all year
 //! (UTC−5, no daylight saving). Volume is always 0: stored with volume kind `none`.
 
-use super::lines::{count, lines, split};
+use super::lines::{lines, split};
 use super::stamp::{datetime, eastern_standard};
-use super::{Parsed, Record};
+use super::{Out, Record};
 use crate::providers::decimal::parse_exact;
-use crate::providers::{FieldError, Timeframe, VolumeKind};
+use crate::providers::{FieldError, VolumeKind};
 use crate::stage::validate::Fields;
 
 /// `DAT_ASCII_EURUSD_M1_2023.csv` → `EUR-USD`.
@@ -19,19 +19,14 @@ pub fn histdata_pair(name: &str) -> Option<String> {
     Some(format!("{}-{}", &symbol[..3], &symbol[3..]))
 }
 
-pub fn read(name: &str, text: String, pair: Option<&str>) -> Result<Parsed, String> {
+pub fn read(name: &str, text: &str, pair: Option<&str>, out: &mut impl Out) -> Result<(), String> {
     let pair = histdata_pair(name).or_else(|| pair.map(str::to_string)).ok_or_else(|| {
         format!("the file name '{name}' names no pair (like DAT_ASCII_EURUSD_M1_2023.csv); rename it or give --pairs with one pair")
     })?;
-    let mut parsed = Parsed {
-        timeframe: Some(Timeframe::M1),
-        ..Parsed::default()
-    };
-    let index = parsed.pair_index(&pair, VolumeKind::None);
+    let index = out.pair(&pair, VolumeKind::None);
     let zone = eastern_standard();
     let mut fields = Vec::with_capacity(6);
-    let mut records = Vec::with_capacity(count(&text));
-    for line in lines(&text) {
+    for line in lines(text) {
         split(line.text, b';', &mut fields);
         let get = |i: usize| {
             fields
@@ -40,7 +35,7 @@ pub fn read(name: &str, text: String, pair: Option<&str>) -> Result<Parsed, Stri
                 .filter(|f| !f.is_empty())
                 .ok_or(FieldError::Missing)
         };
-        records.push(Record {
+        let record = Record {
             pair: index,
             line: line.number,
             span: line.span,
@@ -52,11 +47,12 @@ pub fn read(name: &str, text: String, pair: Option<&str>) -> Result<Parsed, Stri
                 close: get(4).and_then(parse_exact),
                 volume: get(5).and_then(parse_exact),
             },
-        });
+        };
+        if out.record(record, line.text).is_break() {
+            break;
+        }
     }
-    parsed.records = records;
-    parsed.text = text;
-    Ok(parsed)
+    Ok(())
 }
 
 /// `YYYYMMDD HHMMSS` exactly, in EST.
@@ -78,6 +74,7 @@ fn stamp(
 
 #[cfg(test)]
 mod tests {
+    use super::super::Parsed;
     use super::*;
 
     #[test]
@@ -85,7 +82,7 @@ mod tests {
         // 17:00 EST is 22:00 UTC in January and in July alike: HistData keeps no DST.
         let text = "20230102 170000;1.070100;1.070200;1.070000;1.070100;0\n\
                     20230703 170000;1.091000;1.091100;1.090900;1.091000;0\n";
-        let parsed = read("DAT_ASCII_EURUSD_M1_2023.csv", text.into(), None).unwrap();
+        let parsed = Parsed::of(|p| read("DAT_ASCII_EURUSD_M1_2023.csv", text, None, p));
         assert_eq!(
             parsed.open_times(),
             ["2023-01-02T22:00:00+00:00", "2023-07-03T22:00:00+00:00"]

@@ -9,10 +9,11 @@ mod lines;
 mod polygon;
 mod stamp;
 
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 
 pub use binance::binance_timeframe;
 pub use generic::{ColumnMap, MAP_FIELDS, TimestampUnit};
+pub use lines::count;
 
 use crate::providers::{Timeframe, VolumeKind};
 use crate::stage::validate::Fields;
@@ -65,43 +66,75 @@ impl Format {
 /// One candle as a file holds it.
 #[derive(Debug, Clone)]
 pub struct Record {
-    /// Index into [`Parsed::pairs`].
+    /// Index of its pair, as [`Out::pair`] gave it.
     pub pair: usize,
     /// 1-based line of the file (of the CSV inside an archive).
     pub line: u64,
-    /// The record's bytes in [`Parsed::text`], for the DLQ.
+    /// The record's bytes in the file's text, for the DLQ.
     pub span: Range<usize>,
     pub fields: Fields,
 }
 
-/// A file read: its records, the pairs they name and the text they point into.
+/// Where a reader puts what it reads, record by record in file order.
+pub trait Out {
+    /// The index of `pair`, added when new.
+    fn pair(&mut self, pair: &str, kind: VolumeKind) -> usize;
+    /// Takes one record; `raw` is its text. `Break` ends the reading there.
+    fn record(&mut self, record: Record, raw: &str) -> ControlFlow<()>;
+}
+
+/// A file read whole: its records and the pairs they name.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub text: String,
     pub pairs: Vec<(String, VolumeKind)>,
     pub records: Vec<Record>,
-    pub timeframe: Option<Timeframe>,
+}
+
+impl Parsed {
+    /// Room for `lines` records.
+    pub fn with_capacity(lines: usize) -> Self {
+        Parsed {
+            pairs: Vec::new(),
+            records: Vec::with_capacity(lines),
+        }
+    }
+}
+
+/// The index of `pair` in `pairs`, added at the end when new.
+pub fn pair_index(pairs: &mut Vec<(String, VolumeKind)>, pair: &str, kind: VolumeKind) -> usize {
+    if let Some(i) = pairs.iter().position(|(p, _)| p == pair) {
+        return i;
+    }
+    pairs.push((pair.to_string(), kind));
+    pairs.len() - 1
+}
+
+impl Out for Parsed {
+    fn pair(&mut self, pair: &str, kind: VolumeKind) -> usize {
+        pair_index(&mut self.pairs, pair, kind)
+    }
+
+    fn record(&mut self, record: Record, _raw: &str) -> ControlFlow<()> {
+        self.records.push(record);
+        ControlFlow::Continue(())
+    }
 }
 
 #[cfg(test)]
 impl Parsed {
+    /// Everything `read` finds in `text` (the readers' tests).
+    pub fn of(read: impl FnOnce(&mut Parsed) -> Result<(), String>) -> Self {
+        let mut parsed = Parsed::default();
+        read(&mut parsed).unwrap();
+        parsed
+    }
+
     /// Every record's open time as RFC 3339 text (the readers' tests compare these).
     pub fn open_times(&self) -> Vec<String> {
         self.records
             .iter()
             .map(|r| r.fields.open_time.unwrap().to_rfc3339())
             .collect()
-    }
-}
-
-impl Parsed {
-    /// The index of `pair`, added when new.
-    pub fn pair_index(&mut self, pair: &str, kind: VolumeKind) -> usize {
-        if let Some(i) = self.pairs.iter().position(|(p, _)| p == pair) {
-            return i;
-        }
-        self.pairs.push((pair.to_string(), kind));
-        self.pairs.len() - 1
     }
 }
 
@@ -115,20 +148,30 @@ pub struct ReadOptions {
     pub timezone: Option<chrono_tz::Tz>,
 }
 
-/// Reads the content of one file (already decompressed, a Parquet file already turned into
-/// CSV text) of `format`. `name` is its file name,
-/// which names the pair and timeframe of Binance and HistData files.
+/// The timeframe a file of `format` named `name` holds, when its format or name says.
+pub fn named_timeframe(format: Format, name: &str) -> Result<Option<Timeframe>, String> {
+    match format {
+        Format::BinanceKlines => binance_timeframe(name).map(Some),
+        Format::PolygonMinuteAggs | Format::HistdataM1 => Ok(Some(Timeframe::M1)),
+        Format::Csv | Format::Parquet => Ok(None),
+    }
+}
+
+/// Reads the text of one file (already decompressed, a Parquet file already turned into CSV
+/// text) of `format` into `out`. `name` is its file name, which names the pair of Binance and
+/// HistData files.
 pub fn read(
     format: Format,
     name: &str,
-    text: String,
+    text: &str,
     options: &ReadOptions,
-) -> Result<Parsed, String> {
+    out: &mut impl Out,
+) -> Result<(), String> {
     match format {
-        Format::BinanceKlines => binance::read(name, text),
-        Format::PolygonMinuteAggs => polygon::read(text),
-        Format::HistdataM1 => histdata::read(name, text, options.pair.as_deref()),
+        Format::BinanceKlines => binance::read(name, text, out),
+        Format::PolygonMinuteAggs => polygon::read(text, out),
+        Format::HistdataM1 => histdata::read(name, text, options.pair.as_deref(), out),
         // A Parquet file arrives here as the CSV text of its mapped columns.
-        Format::Csv | Format::Parquet => generic::read(text, options),
+        Format::Csv | Format::Parquet => generic::read(text, options, out),
     }
 }

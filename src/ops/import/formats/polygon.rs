@@ -4,11 +4,11 @@
 //! header's names. Stock tickers stay tickers (`AAPL`, shares); crypto `X:BTCUSD` and forex
 //! `C:EURUSD` tickers become pairs (base units and ticks).
 
-use super::lines::{count, lines, split};
+use super::lines::{lines, split};
 use super::stamp::epoch;
-use super::{Parsed, Record};
+use super::{Out, Record};
 use crate::providers::decimal::parse_exact;
-use crate::providers::{FieldError, Timeframe, VolumeKind};
+use crate::providers::{FieldError, VolumeKind};
 use crate::stage::validate::Fields;
 
 const COLUMNS: [&str; 6] = ["ticker", "window_start", "open", "high", "low", "close"];
@@ -33,8 +33,8 @@ fn pair_of(ticker: &str) -> (String, VolumeKind) {
     }
 }
 
-pub fn read(text: String) -> Result<Parsed, String> {
-    let mut all = lines(&text);
+pub fn read(text: &str, out: &mut impl Out) -> Result<(), String> {
+    let mut all = lines(text);
     let header = all
         .next()
         .ok_or("the file is empty; a Polygon flat file starts with its header line")?;
@@ -47,13 +47,8 @@ pub fn read(text: String) -> Result<Parsed, String> {
     let [ticker, start, open, high, low, close] = COLUMNS.map(column);
     let (ticker, start, open, high, low, close) = (ticker?, start?, open?, high?, low?, close?);
     let volume = column("volume")?;
-    let mut parsed = Parsed {
-        timeframe: Some(Timeframe::M1),
-        ..Parsed::default()
-    };
     let mut fields = Vec::with_capacity(names.len());
     let mut last: Option<(&str, usize)> = None;
-    let mut records = Vec::with_capacity(count(&text));
     for line in all {
         split(line.text, b',', &mut fields);
         let get = |i: usize| {
@@ -68,12 +63,12 @@ pub fn read(text: String) -> Result<Parsed, String> {
             Some((n, i)) if n == name => i,
             _ => {
                 let (pair, kind) = pair_of(name);
-                let i = parsed.pair_index(&pair, kind);
+                let i = out.pair(&pair, kind);
                 last = Some((name, i));
                 i
             }
         };
-        records.push(Record {
+        let record = Record {
             pair,
             line: line.number,
             span: line.span,
@@ -85,15 +80,17 @@ pub fn read(text: String) -> Result<Parsed, String> {
                 close: get(close).and_then(parse_exact),
                 volume: get(volume).and_then(parse_exact),
             },
-        });
+        };
+        if out.record(record, line.text).is_break() {
+            break;
+        }
     }
-    parsed.records = records;
-    parsed.text = text;
-    Ok(parsed)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Parsed;
     use super::*;
 
     #[test]
@@ -102,7 +99,7 @@ mod tests {
                     AAPL,4930,185.33,185.3,185.33,185.3,1704186000000000000,37\n\
                     X:BTC-USD,0.5,42000,42001,42002,41999,1704186000000000000,3\n\
                     C:EURUSD,12,1.1,1.1,1.1,1.1,1704186000000000000,12\n";
-        let parsed = read(text.into()).unwrap();
+        let parsed = Parsed::of(|p| read(text, p));
         let pairs: Vec<_> = parsed.pairs.iter().map(|(p, k)| (p.as_str(), *k)).collect();
         assert_eq!(
             pairs,
