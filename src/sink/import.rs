@@ -110,10 +110,30 @@ impl ImportTables {
         Ok(found.flatten())
     }
 
+    /// The store of the table of `tf`, the table loaded (created first when it does not exist).
+    async fn store(
+        &mut self,
+        sink: &DeltaSink,
+        file: &FileCommit<'_>,
+    ) -> Result<datafiles::Store, SinkError> {
+        let tf = file.timeframe;
+        let err = sink.delta_err(tf);
+        if !self.tables.contains_key(&tf) && self.current(sink, tf).await?.is_none() {
+            sink.on_log(tf, Some(file.period), async |_| Ok(())).await?;
+            self.current(sink, tf).await?;
+        }
+        let table = self
+            .tables
+            .get(&tf)
+            .ok_or_else(|| err(DeltaTableError::NotATable(sink.location(tf))))?;
+        datafiles::Store::of(table.log_store().root_url(), table.object_store()).map_err(err)
+    }
+
     /// Writes the file's rows and commits them with its mark and the removals, creating the
     /// table when it does not exist. Returns the new table version.
     ///
-    /// The rows it replaces are found in the loaded table's file list; the commit itself goes
+    /// The file's rows are written once, while the loaded table is brought up to date; the
+    /// rows it replaces are found in the loaded table's file list. The commit itself goes
     /// through the append path's log. When another writer takes the version first, an append
     /// is committed again at the next one, and a replacement is worked out again.
     pub async fn commit(
@@ -123,19 +143,31 @@ impl ImportTables {
     ) -> Result<u64, SinkError> {
         let tf = file.timeframe;
         let err = sink.delta_err(tf);
+        let store = self.store(sink, file).await?;
+        let mut written: Option<Vec<Action>> = None;
         let mut tries = 0;
         while tries < COMMIT_TRIES {
-            if self.current(sink, tf).await?.is_none() {
-                sink.on_log(tf, Some(file.period), async |_| Ok(())).await?;
-                self.current(sink, tf).await?;
-            }
+            let added = match written.take() {
+                Some(added) => {
+                    self.current(sink, tf).await?;
+                    added
+                }
+                None => {
+                    let (current, added) =
+                        tokio::join!(self.current(sink, tf), write_rows(&store, file));
+                    current?;
+                    added.map_err(&err)?
+                }
+            };
             let Some(table) = self.tables.get_mut(&tf) else {
                 return Err(err(DeltaTableError::NotATable(sink.location(tf))));
             };
             let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
             let replacing = !removes.is_empty();
             let mut actions = removes;
-            actions.extend(write(table, file, kept).await.map_err(&err)?);
+            actions.extend(added.iter().cloned());
+            actions.extend(write_kept(&store, kept).await.map_err(&err)?);
+            written = Some(added);
             failpoint::hit("before_commit");
             let operation = DeltaOperation::Write {
                 mode: SaveMode::Append,
@@ -178,15 +210,12 @@ impl ImportTables {
     }
 }
 
-/// Writes the file's rows, and the kept rows of the files it replaces, as data files of the
-/// table; returns their `add` actions. Each pair's rows of one partition are one file (a
-/// partition of more than `FILE_ROWS` rows several), each kept file's rows another.
-async fn write(
-    table: &DeltaTable,
+/// Writes the file's rows as data files of the table; returns their `add` actions. Each pair's
+/// rows of one partition are one file (a partition of more than `FILE_ROWS` rows several).
+async fn write_rows(
+    store: &datafiles::Store,
     file: &FileCommit<'_>,
-    kept: Vec<RecordBatch>,
 ) -> Result<Vec<Action>, DeltaTableError> {
-    type Build = Box<dyn FnOnce() -> Result<RecordBatch, ArrowError> + Send>;
     let shared = Arc::new(Shared {
         timeframe: file.timeframe,
         period: file.period,
@@ -212,11 +241,30 @@ async fn write(
             }));
         }
     }
-    for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
-        builds.push(Box::new(move || Ok(batch)));
-    }
-    let store = datafiles::Store::of(table.log_store().root_url(), table.object_store())?;
-    let adds = datafiles::write(&store, builds).await?;
+    adds(store, builds).await
+}
+
+/// Writes the kept rows of the files a commit replaces, each file's as one data file.
+async fn write_kept(
+    store: &datafiles::Store,
+    kept: Vec<RecordBatch>,
+) -> Result<Vec<Action>, DeltaTableError> {
+    let builds: Vec<Build> = kept
+        .into_iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|batch| Box::new(move || Ok(batch)) as Build)
+        .collect();
+    adds(store, builds).await
+}
+
+/// A data file's batch, made on the encoder's thread.
+type Build = Box<dyn FnOnce() -> Result<RecordBatch, ArrowError> + Send>;
+
+async fn adds(
+    store: &datafiles::Store,
+    builds: Vec<Build>,
+) -> Result<Vec<Action>, DeltaTableError> {
+    let adds = datafiles::write(store, builds).await?;
     Ok(adds.into_iter().map(Action::Add).collect())
 }
 
