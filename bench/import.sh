@@ -7,8 +7,13 @@
 #   2. Binance kline archives (`--format binance-klines`, zip of headerless CSV), monthly 1m
 #      files of 2024 (44,640 rows for January), enough pairs for ROWS rows.
 # Each import starts on an empty lake of its own; the files are written first (Python, not
-# timed), and each import waits PAUSE seconds (40) first: on ext4, creating files right after
-# many were written or deleted measures the filesystem's inode allocator, not candlelake.
+# timed), and each import waits PAUSE seconds (90) first. Two states of the machine slow an
+# import down that are not candlelake's: on ext4 without a journal (this machine's disk), each
+# new inode skips every inode deleted in the last 60 s (or 360 s while its inode table is not
+# yet written back), so creating the lake's 14,000 directories and files right after a test run
+# or an `rm -rf` of a lake spends seconds in `find_inode_bit`/`recently_deleted`; and with the
+# page cache full of earlier lakes, every page written first reclaims one. Each line prints the
+# free memory and the page cache before the import, so a slow run can be told apart.
 #
 #   bench/import.sh                        # 10,000,000 rows each, release build
 #   RUNS=3 bench/import.sh                 # each import three times, each on a lake of its own
@@ -85,19 +90,21 @@ PY
 
 run() {
   local label="$1" name="$2"; shift 2
-  sleep "${PAUSE:-40}"
+  sleep "${PAUSE:-90}"
   local out
   local load
   load="$(cut -d' ' -f1 /proc/loadavg)"
+  local memory
+  memory="$(awk '/^MemFree:/ {f = $2} /^Cached:/ {c = $2} END {printf "%.1f GB free, %.1f GB page cache", f / 1048576, c / 1048576}' /proc/meminfo)"
   out="$( { /usr/bin/time -f '%e %M %U %S' env CANDLELAKE_LAKE="$work/lake-$name" CANDLELAKE_STATE_DIR="$work/state-$name" \
       "$bin" --output json import "$@" >"$work/report.json"; } 2>&1 | tail -1)"
   local secs kb user sys
   read -r secs kb user sys <<<"$out"
   local candles
   candles="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["total_rows"] if r["status"]=="success" else -1)' "$work/report.json")"
-  printf '%s (%s): %d candles in %.1f s = %d candles/s, CPU %.1f s user + %.1f s system, peak RSS %d MB (load average %s before)\n' \
+  printf '%s (%s): %d candles in %.1f s = %d candles/s, CPU %.1f s user + %.1f s system, peak RSS %d MB (load average %s, %s before)\n' \
     "$label" "$profile" "$candles" "$secs" "$(python3 -c "print(int($candles / $secs))")" \
-    "$user" "$sys" "$((kb / 1024))" "$load"
+    "$user" "$sys" "$((kb / 1024))" "$load" "$memory"
 }
 
 for i in $(seq "${RUNS:-1}"); do
