@@ -22,23 +22,26 @@ pub fn verify_checksum(sidecar: &str, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The text of a file: the CSV entry of a zip, a gunzipped `.gz`, or the file itself.
-pub fn text(name: &str, bytes: Vec<u8>) -> Result<String, String> {
-    let raw = if name.ends_with(".zip") {
-        unzip(&bytes)?
+/// The text of a file: the CSV entry of a zip, a gunzipped `.gz`, or the file itself. An
+/// archive is unpacked into `spare`; the buffer the text is not in comes back beside it.
+pub fn text(name: &str, bytes: Vec<u8>, mut spare: Vec<u8>) -> Result<(String, Vec<u8>), String> {
+    let (raw, unused) = if name.ends_with(".zip") {
+        unzip(&bytes, &mut spare)?;
+        (spare, bytes)
     } else if name.ends_with(".gz") {
-        let mut out = Vec::with_capacity(bytes.len() * 4);
+        spare.reserve(bytes.len() * 4);
         flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut out)
+            .read_to_end(&mut spare)
             .map_err(|e| format!("it is not a readable gzip file ({e})"))?;
-        out
+        (spare, bytes)
     } else {
-        bytes
+        (bytes, spare)
     };
-    String::from_utf8(raw).map_err(|e| format!("it is not UTF-8 text ({e})"))
+    let text = String::from_utf8(raw).map_err(|e| format!("it is not UTF-8 text ({e})"))?;
+    Ok((text, unused))
 }
 
-fn unzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+fn unzip(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let corrupt = |e: zip::result::ZipError| format!("it is not a readable zip archive ({e})");
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(corrupt)?;
     let index = (0..archive.len())
@@ -49,9 +52,9 @@ fn unzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
         })
         .ok_or("the zip archive holds no .csv file")?;
     let mut entry = archive.by_index(index).map_err(corrupt)?;
-    let mut out = Vec::with_capacity(entry.size() as usize);
+    out.reserve(entry.size() as usize);
     entry
-        .read_to_end(&mut out)
+        .read_to_end(out)
         .map_err(|e| format!("its zip entry cannot be read ({e}); download the archive again"))?;
-    Ok(out)
+    Ok(())
 }

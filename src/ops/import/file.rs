@@ -3,6 +3,7 @@
 //! (on a blocking thread, beside an earlier file's commit), commit (rows, replaced rows and
 //! mark in one commit), dead-letter its rejects and record its state.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 use super::claim::Claim;
 use super::decode;
 use super::formats::{Format, ReadOptions, named_timeframe};
+use super::pool::Buffers;
 use super::sort::{Sorted, Target, read_sorted};
 use super::state::{FileState, Status, key_of};
 use super::{FileReport, Importer};
@@ -28,6 +30,7 @@ struct Reader {
     format: Format,
     options: ReadOptions,
     pairs: Option<Vec<String>>,
+    buffers: Arc<Buffers>,
 }
 
 impl Reader {
@@ -40,8 +43,8 @@ impl Reader {
                 "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
             ));
         }
-        let bytes = file
-            .bytes()
+        let mut bytes = self.buffers.bytes.take();
+        file.read_into(&mut bytes)
             .await
             .map_err(|e| format!("it cannot be read ({e})"))?;
         let sidecar = if self.format == Format::BinanceKlines {
@@ -57,14 +60,21 @@ impl Reader {
             }
             let text = match self.format {
                 Format::Parquet => super::parquet::text(bytes, &self.options)?,
-                _ => decode::text(&name, bytes)?,
+                _ => {
+                    let (text, unused) = decode::text(&name, bytes, self.buffers.bytes.take())?;
+                    self.buffers.bytes.give(unused);
+                    text
+                }
             };
             let target = Target {
                 tf,
                 selected: self.pairs.as_deref(),
                 extracted_at: Utc::now(),
             };
-            read_sorted(self.format, &name, &text, &self.options, target)
+            let rows = self.buffers.rows.take();
+            let sorted = read_sorted(self.format, &name, &text, &self.options, target, rows);
+            self.buffers.bytes.give(text.into_bytes());
+            sorted
         })
         .await
         .unwrap_or_else(|e| Err(format!("its reading stopped ({e})")))
@@ -271,6 +281,7 @@ impl Importer<'_> {
             format: self.request.format,
             options: self.request.options.clone(),
             pairs: self.request.pairs.clone(),
+            buffers: self.buffers.clone(),
         };
         let file = attempt.file.clone();
         let sorted = tokio::spawn(async move { reader.read_and_sort(file, tf).await });
@@ -317,11 +328,25 @@ impl Importer<'_> {
                     app_id: &app_id,
                     version,
                 };
-                if let Err(e) = self.tables.commit(self.sink, &commit).await {
+                let committed = self.tables.commit(self.sink, &commit).await;
+                drop(commit);
+                if let Err(e) = committed {
                     return self.fail(attempt, e.to_string(), report);
                 }
                 let dlq = self.dead_letter(&location, &key, tf, self.ingestion_id, &sorted)?;
-                self.succeed(attempt, tf, &sorted, dlq, report)
+                self.succeed(attempt, tf, &sorted, dlq, report)?;
+                self.give_back(sorted);
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands the rows of a committed file to the next file read.
+    fn give_back(&self, sorted: Sorted) {
+        let mut groups = sorted.groups;
+        if let Some(groups) = Arc::get_mut(&mut groups) {
+            for group in groups {
+                self.buffers.rows.give(std::mem::take(&mut group.rows));
             }
         }
     }

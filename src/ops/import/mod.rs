@@ -9,11 +9,13 @@ mod decode;
 mod file;
 pub mod formats;
 mod parquet;
+mod pool;
 mod sort;
 mod source;
 pub mod state;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -156,6 +158,7 @@ struct Importer<'a> {
     source_provider: &'a str,
     progress: &'a ImportProgress,
     periods: HashMap<Timeframe, PartitionPeriod>,
+    buffers: Arc<pool::Buffers>,
 }
 
 impl Importer<'_> {
@@ -218,6 +221,7 @@ pub async fn import(
         source_provider: &request.source_provider,
         progress,
         periods: HashMap::new(),
+        buffers: Arc::new(pool::Buffers::new(READ_AHEAD + 1)),
     };
     importer.discover_all().await;
     let mut reports = Vec::with_capacity(request.files.len());

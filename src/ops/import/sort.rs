@@ -62,9 +62,10 @@ pub fn read_sorted(
     text: &str,
     options: &ReadOptions,
     target: Target<'_>,
+    rows: Vec<Row>,
 ) -> Result<Sorted, String> {
     let lines = formats::count(text);
-    let mut rising = Rising::new(target, lines);
+    let mut rising = Rising::new(target, lines, rows);
     formats::read(format, name, text, options, &mut rising)?;
     if let Some(sorted) = rising.finish() {
         return Ok(sorted);
@@ -83,13 +84,16 @@ struct Rising<'a> {
     latest: Vec<Option<DateTime<Utc>>>,
     groups: Vec<PairRows>,
     sorted: Sorted,
-    /// Room for the first pair's rows: every line of the file, which is one pair's in most.
-    lines: usize,
+    /// Where the first pair's rows go, with room for every line of the file: most files hold
+    /// one pair.
+    first: Option<Vec<Row>>,
     broken: bool,
 }
 
 impl<'a> Rising<'a> {
-    fn new(target: Target<'a>, lines: usize) -> Self {
+    fn new(target: Target<'a>, lines: usize, mut rows: Vec<Row>) -> Self {
+        rows.clear();
+        rows.reserve(lines);
         Rising {
             target,
             pairs: Vec::new(),
@@ -97,7 +101,7 @@ impl<'a> Rising<'a> {
             latest: Vec::new(),
             groups: Vec::new(),
             sorted: Sorted::default(),
-            lines,
+            first: Some(rows),
             broken: false,
         }
     }
@@ -109,9 +113,6 @@ impl<'a> Rising<'a> {
         }
         let mut groups = self.groups;
         groups.retain(|g| !g.rows.is_empty());
-        for group in &mut groups {
-            group.rows.shrink_to_fit();
-        }
         Some(Sorted {
             groups: groups.into(),
             ..self.sorted
@@ -125,17 +126,12 @@ impl Out for Rising<'_> {
         if i < self.groups.len() {
             return i;
         }
-        let capacity = if self.groups.is_empty() {
-            self.lines
-        } else {
-            0
-        };
         self.wanted.push(self.target.wants(pair));
         self.latest.push(None);
         self.groups.push(PairRows {
             pair: pair.to_string(),
             volume_kind: kind,
-            rows: Vec::with_capacity(capacity),
+            rows: self.first.take().unwrap_or_default(),
         });
         i
     }
@@ -273,6 +269,7 @@ mod tests {
             text,
             &ReadOptions::default(),
             target,
+            Vec::new(),
         )
     }
 
@@ -340,7 +337,7 @@ ETH-USD,1704067260000,2305,2306,2300,2301,3
             selected: Some(&selected),
             extracted_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         };
-        let mut rising = Rising::new(target, formats::count(text));
+        let mut rising = Rising::new(target, formats::count(text), Vec::new());
         formats::read(Format::Csv, "bars.csv", text, &options, &mut rising).unwrap();
         let streamed = rising.finish().expect("every pair rises");
         let parsed = Parsed::of(|p| formats::read(Format::Csv, "bars.csv", text, &options, p));
@@ -355,10 +352,11 @@ ETH-USD,1704067260000,2305,2306,2300,2301,3
 
         // One pair going back in time ends the streamed sort; the whole read sorts it.
         let text = format!("{text}BTC-USD,1704067260000,1,1,1,1,1\n");
-        let mut rising = Rising::new(target, formats::count(&text));
+        let mut rising = Rising::new(target, formats::count(&text), Vec::new());
         formats::read(Format::Csv, "bars.csv", &text, &options, &mut rising).unwrap();
         assert!(rising.finish().is_none());
-        let sorted = read_sorted(Format::Csv, "bars.csv", &text, &options, target).unwrap();
+        let sorted =
+            read_sorted(Format::Csv, "bars.csv", &text, &options, target, Vec::new()).unwrap();
         assert_eq!((sorted.duplicates, sorted.rows()), (1, 4));
     }
 }

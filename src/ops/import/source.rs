@@ -3,6 +3,7 @@
 //! variables, as for an `s3://` lake). Each file carries what tells a changed file from an
 //! unchanged one: its size and modification time, or its ETag.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
@@ -87,13 +88,16 @@ impl SourceFile {
         }
     }
 
-    /// The file's bytes.
-    pub async fn bytes(&self) -> Result<Vec<u8>, String> {
-        let bytes = match &self.origin {
-            Origin::Local(path) => std::fs::read(path).map_err(|e| e.to_string())?,
-            Origin::Object(store, path) => get(store, path).await?.to_vec(),
-        };
-        Ok(bytes)
+    /// Appends the file's bytes to `out`.
+    pub async fn read_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        match &self.origin {
+            Origin::Local(path) => {
+                let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+                file.read_to_end(out).map_err(|e| e.to_string())?;
+            }
+            Origin::Object(store, path) => out.extend_from_slice(&get(store, path).await?),
+        }
+        Ok(())
     }
 
     /// The text of `{file}.CHECKSUM` beside the file; `None` when there is none.
