@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 use super::PartitionPeriod;
 use super::batch::{Labels, build_labelled};
 use super::datafiles;
+use super::holdings::{Holdings, footprints};
 use super::rewrite::{file_batch, group_of, overlaps};
 use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::failpoint;
-use crate::model::Row;
+use crate::model::{Row, TimeRange};
 use crate::providers::{Timeframe, VolumeKind};
 
 /// The rows of one pair read from a file, validated and free of duplicates.
@@ -76,6 +77,8 @@ const FILE_ROWS: usize = 131_072;
 #[derive(Default)]
 pub struct ImportTables {
     tables: HashMap<Timeframe, DeltaTable>,
+    /// What each table holds as far as this run knows, kept across its commits.
+    holdings: HashMap<Timeframe, Holdings>,
 }
 
 impl ImportTables {
@@ -132,10 +135,12 @@ impl ImportTables {
     /// Writes the file's rows and commits them with its mark and the removals, creating the
     /// table when it does not exist. Returns the new table version.
     ///
-    /// The file's rows are written once, while the loaded table is brought up to date; the
-    /// rows it replaces are found in the loaded table's file list. The commit itself goes
-    /// through the append path's log. When another writer takes the version first, an append
-    /// is committed again at the next one, and a replacement is worked out again.
+    /// The file's rows are written once. When the run's holdings say they meet no stored file
+    /// of their pairs and no other writer added one since, nothing is replaced and the table's
+    /// file list is not read. Otherwise the loaded table is brought up to date (while the rows
+    /// are written) and the rows the file replaces are found in its file list. The commit
+    /// itself goes through the append path's log. When another writer takes the version first,
+    /// an append is committed again at the next one, and a replacement is worked out again.
     pub async fn commit(
         &mut self,
         sink: &DeltaSink,
@@ -147,26 +152,38 @@ impl ImportTables {
         let mut written: Option<Vec<Action>> = None;
         let mut tries = 0;
         while tries < COMMIT_TRIES {
-            let added = match written.take() {
-                Some(added) => {
+            let clear = match self.holdings.get(&tf) {
+                Some(held) if !held.may_meet(file) => {
+                    !added_since(sink, file, held.version).await?
+                }
+                _ => false,
+            };
+            let added = match (written.take(), clear) {
+                (Some(added), true) => added,
+                (None, true) => write_rows(&store, file).await.map_err(&err)?,
+                (Some(added), false) => {
                     self.current(sink, tf).await?;
                     added
                 }
-                None => {
+                (None, false) => {
                     let (current, added) =
                         tokio::join!(self.current(sink, tf), write_rows(&store, file));
                     current?;
                     added.map_err(&err)?
                 }
             };
-            let Some(table) = self.tables.get_mut(&tf) else {
-                return Err(err(DeltaTableError::NotATable(sink.location(tf))));
-            };
-            let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
-            let replacing = !removes.is_empty();
-            let mut actions = removes;
+            let mut actions = Vec::new();
+            if !clear {
+                let Some(table) = self.tables.get_mut(&tf) else {
+                    return Err(err(DeltaTableError::NotATable(sink.location(tf))));
+                };
+                let (removes, kept) = replaced_rows(table, file).await.map_err(&err)?;
+                self.holdings.insert(tf, Holdings::of(table).map_err(&err)?);
+                actions = removes;
+                actions.extend(write_kept(&store, kept).await.map_err(&err)?);
+            }
+            let replacing = !actions.is_empty();
             actions.extend(added.iter().cloned());
-            actions.extend(write_kept(&store, kept).await.map_err(&err)?);
             written = Some(added);
             failpoint::hit("before_commit");
             let operation = DeltaOperation::Write {
@@ -196,6 +213,11 @@ impl ImportTables {
                     .flatten();
                 if let Some(version) = committed {
                     failpoint::hit("after_commit");
+                    if let Some(held) = self.holdings.get_mut(&tf)
+                        && !held.add(file, version)
+                    {
+                        self.holdings.remove(&tf);
+                    }
                     return Ok(version);
                 }
                 lost_race_pause(tries).await;
@@ -208,6 +230,32 @@ impl ImportTables {
             table: sink.location(tf),
         })
     }
+}
+
+/// Whether a commit after `version` added a data file that may hold rows of the file's pairs
+/// in their spans (from `source_provider`); a table that is gone counts as one.
+async fn added_since(
+    sink: &DeltaSink,
+    file: &FileCommit<'_>,
+    version: u64,
+) -> Result<bool, SinkError> {
+    let err = sink.delta_err(file.timeframe);
+    let found = sink
+        .on_log(file.timeframe, None, async |log| {
+            for f in footprints(file) {
+                let span = TimeRange::new(f.first, f.last + chrono::TimeDelta::microseconds(1));
+                if log
+                    .added_since(version, &f.pair, file.source_provider, span)
+                    .await
+                    .map_err(&err)?
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await?;
+    Ok(found.unwrap_or(true))
 }
 
 /// Writes the file's rows as data files of the table; returns their `add` actions. Each pair's

@@ -10,6 +10,7 @@ mod batch;
 mod datafiles;
 mod deleted;
 mod history;
+mod holdings;
 pub mod import;
 mod log;
 pub mod marks;

@@ -202,3 +202,49 @@ async fn an_append_of_rows_another_writer_added_since_they_were_read_commits_not
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_of_rows_another_writer_added_during_the_run_replaces_them() {
+    use super::import::{FileCommit, ImportTables, PairRows};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().display().to_string();
+    let start = at("2024-01-01T00:00:00Z");
+    let day = |n: i64| day_of_rows(start + TimeDelta::days(n));
+    let file = |rows: Vec<Row>, app_id: &'static str| FileCommit {
+        timeframe: Timeframe::H1,
+        period: PartitionPeriod::Month,
+        source_provider: "coinbase",
+        ingestion_id: "import",
+        groups: vec![PairRows {
+            pair: "BTC-USD".into(),
+            volume_kind: VolumeKind::Base,
+            rows,
+        }]
+        .into(),
+        replaced: &[],
+        app_id,
+        version: 1,
+    };
+    let sink = DeltaSink::new(&lake, HashMap::new());
+    let mut run = ImportTables::default();
+    run.commit(&sink, &file(day(0), "candlelake/import/a"))
+        .await
+        .unwrap();
+    // Between two files of the run, a backfill appends the day the next file holds.
+    let other = DeltaSink::new(&lake, HashMap::new());
+    let btc = lineage("BTC-USD", PartitionPeriod::Month);
+    let span = TimeRange::new(start + TimeDelta::days(1), start + TimeDelta::days(2));
+    other.commit(&btc, &day(1), span, &[]).await.unwrap();
+    run.commit(&sink, &file(day(1), "candlelake/import/b"))
+        .await
+        .unwrap();
+    assert_eq!(sink.read_rows(Timeframe::H1).await.unwrap().len(), 48);
+    // A file of new rows after it, then one of the rows that file wrote.
+    run.commit(&sink, &file(day(2), "candlelake/import/c"))
+        .await
+        .unwrap();
+    run.commit(&sink, &file(day(2), "candlelake/import/d"))
+        .await
+        .unwrap();
+    assert_eq!(sink.read_rows(Timeframe::H1).await.unwrap().len(), 72);
+}
