@@ -26,13 +26,15 @@ impl<T> Pool<T> {
         }
     }
 
-    /// An empty vector: one given back before, else a new one.
+    /// An empty vector: the largest one given back before, else a new one.
     pub fn take(&self) -> Vec<T> {
-        self.lock().pop().unwrap_or_default()
+        let mut kept = self.lock();
+        let largest = (0..kept.len()).max_by_key(|i| kept[*i].capacity());
+        largest.map(|i| kept.swap_remove(i)).unwrap_or_default()
     }
 
-    /// Empties `buffer` and keeps it for the next `take`, unless the pool is full or it is too
-    /// large to keep.
+    /// Empties `buffer` and keeps it for a later `take`, unless it is too large to keep. A full
+    /// pool keeps its largest vectors.
     pub fn give(&self, mut buffer: Vec<T>) {
         if buffer.capacity().saturating_mul(size_of::<T>()) > KEEP_BYTES {
             return;
@@ -41,6 +43,10 @@ impl<T> Pool<T> {
         let mut kept = self.lock();
         if kept.len() < self.most {
             kept.push(buffer);
+        } else if let Some(smallest) = kept.iter_mut().min_by_key(|v| v.capacity())
+            && smallest.capacity() < buffer.capacity()
+        {
+            *smallest = buffer;
         }
     }
 
@@ -73,17 +79,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_buffer_given_back_is_taken_again_empty_up_to_the_limits() {
-        let pool: Pool<u8> = Pool::new(1);
+    fn the_largest_buffers_given_back_are_taken_again_empty_up_to_the_limits() {
+        let pool: Pool<u8> = Pool::new(2);
         let mut first = pool.take();
         first.extend_from_slice(b"candles");
-        let capacity = first.capacity();
         pool.give(first);
         pool.give(Vec::with_capacity(64));
+        pool.give(Vec::with_capacity(32));
         let again = pool.take();
         assert!(again.is_empty());
-        assert_eq!(again.capacity(), capacity, "the first one given back");
-        assert_eq!(pool.take().capacity(), 0, "the pool kept one buffer");
+        assert_eq!(again.capacity(), 64, "the largest first");
+        assert_eq!(
+            pool.take().capacity(),
+            32,
+            "the smallest left out of a full pool"
+        );
+        assert_eq!(pool.take().capacity(), 0, "the pool kept two buffers");
         pool.give(Vec::with_capacity(KEEP_BYTES + 1));
         assert_eq!(pool.take().capacity(), 0, "too large to keep");
     }
