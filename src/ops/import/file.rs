@@ -36,13 +36,6 @@ struct Reader {
 impl Reader {
     async fn read_and_sort(self, file: super::SourceFile, tf: Timeframe) -> Result<Sorted, String> {
         let name = file.name().to_string();
-        if let Some(named) = named_timeframe(self.format, &name)?
-            && named != tf
-        {
-            return Err(format!(
-                "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
-            ));
-        }
         let mut bytes = self.buffers.bytes.take();
         file.read_into(&mut bytes)
             .await
@@ -74,7 +67,16 @@ impl Reader {
             let rows = self.buffers.rows.take();
             let sorted = read_sorted(self.format, &name, &text, &self.options, target, rows);
             self.buffers.bytes.give(text.into_bytes());
-            sorted
+            let sorted = sorted?;
+            // Checked once the file is read, so that an unreadable file says so first.
+            if let Some(named) = named_timeframe(self.format, &name)?
+                && named != tf
+            {
+                return Err(format!(
+                    "the file holds {named} candles but --timeframe says {tf}; drop --timeframe or import it into the {named} table"
+                ));
+            }
+            Ok(sorted)
         })
         .await
         .unwrap_or_else(|e| Err(format!("its reading stopped ({e})")))
