@@ -21,6 +21,7 @@ use super::PartitionPeriod;
 use super::batch::{Labels, build_labelled};
 use super::datafiles;
 use super::holdings::{Holdings, footprints};
+use super::log::AppendLog;
 use super::rewrite::{file_batch, group_of, overlaps};
 use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::failpoint;
@@ -152,12 +153,13 @@ impl ImportTables {
         let mut written: Option<Vec<Action>> = None;
         let mut tries = 0;
         while tries < COMMIT_TRIES {
-            let clear = match self.holdings.get(&tf) {
-                Some(held) if !held.may_meet(file) => {
-                    !added_since(sink, file, held.version).await?
-                }
-                _ => false,
-            };
+            // The version the holdings are true at, when they say the file meets nothing.
+            let guard = self
+                .holdings
+                .get(&tf)
+                .filter(|held| !held.may_meet(file))
+                .map(|held| held.version);
+            let clear = guard.is_some();
             let added = match (written.take(), clear) {
                 (Some(added), true) => added,
                 (None, true) => write_rows(&store, file).await.map_err(&err)?,
@@ -198,31 +200,49 @@ impl ImportTables {
                     file.version,
                     Some(Utc::now().timestamp_millis()),
                 );
-                let committed = sink
+                let landed = sink
                     .on_log(tf, None, async |log| {
-                        log.commit_actions(
-                            actions.clone(),
-                            vec![mark],
-                            operation.clone(),
-                            HashMap::new(),
-                        )
-                        .await
-                        .map_err(&err)
+                        // Checked on the log as caught up for this commit: another writer's
+                        // rows can only come after the commit, never between.
+                        if let Some(since) = guard
+                            && added_since(log, file, since).await.map_err(&err)?
+                        {
+                            return Ok(Landed::Met);
+                        }
+                        let committed = log
+                            .commit_actions(
+                                actions.clone(),
+                                vec![mark],
+                                operation.clone(),
+                                HashMap::new(),
+                            )
+                            .await
+                            .map_err(&err)?;
+                        Ok(committed.map_or(Landed::Lost, Landed::At))
                     })
                     .await?
-                    .flatten();
-                if let Some(version) = committed {
-                    failpoint::hit("after_commit");
-                    if let Some(held) = self.holdings.get_mut(&tf)
-                        && !held.add(file, version)
-                    {
-                        self.holdings.remove(&tf);
+                    .unwrap_or(Landed::Lost);
+                match landed {
+                    Landed::At(version) => {
+                        failpoint::hit("after_commit");
+                        if let Some(held) = self.holdings.get_mut(&tf)
+                            && !held.add(file, version)
+                        {
+                            self.holdings.remove(&tf);
+                        }
+                        return Ok(version);
                     }
-                    return Ok(version);
-                }
-                lost_race_pause(tries).await;
-                if replacing {
-                    break;
+                    // Another writer added rows the file may hold: find them in the file list.
+                    Landed::Met => {
+                        self.holdings.remove(&tf);
+                        break;
+                    }
+                    Landed::Lost => {
+                        lost_race_pause(tries).await;
+                        if replacing {
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -232,30 +252,32 @@ impl ImportTables {
     }
 }
 
-/// Whether a commit after `version` added a data file that may hold rows of the file's pairs
-/// in their spans (from `source_provider`); a table that is gone counts as one.
+/// How a try at an import commit ended.
+enum Landed {
+    At(u64),
+    /// Another writer took the version first.
+    Lost,
+    /// Another writer added, since the holdings' version, a file that may hold rows of the file.
+    Met,
+}
+
+/// Whether a commit after `version`, up to the one `log` has caught up with, added a data file
+/// that may hold the file's rows (its pairs, its `source_provider`, their spans).
 async fn added_since(
-    sink: &DeltaSink,
+    log: &AppendLog,
     file: &FileCommit<'_>,
     version: u64,
-) -> Result<bool, SinkError> {
-    let err = sink.delta_err(file.timeframe);
-    let found = sink
-        .on_log(file.timeframe, None, async |log| {
-            for f in footprints(file) {
-                let span = TimeRange::new(f.first, f.last + chrono::TimeDelta::microseconds(1));
-                if log
-                    .added_since(version, &f.pair, file.source_provider, span)
-                    .await
-                    .map_err(&err)?
-                {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        })
-        .await?;
-    Ok(found.unwrap_or(true))
+) -> Result<bool, DeltaTableError> {
+    for f in footprints(file) {
+        let span = TimeRange::new(f.first, f.last + chrono::TimeDelta::microseconds(1));
+        if log
+            .added_since(version, &f.pair, file.source_provider, span)
+            .await?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Writes the file's rows as data files of the table; returns their `add` actions. Each pair's
