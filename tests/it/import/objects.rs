@@ -62,11 +62,7 @@ async fn a_bucket_prefix_imports_like_a_directory() {
             .unwrap()
             .contains("its .CHECKSUM says")
     );
-    let local = Workspace::offline();
-    let dir = super::fixture_dir(&local, "binance");
-    local
-        .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
-        .await;
+    let local = local_import().await;
     assert_eq!(
         table(&ws, Timeframe::M1).await,
         table(&local, Timeframe::M1).await
@@ -149,17 +145,7 @@ async fn importers_on_an_s3_lake_claim_files_in_the_lake() {
         claims.contains("claims 0"),
         "released claims stay: {claims}"
     );
-    let local = Workspace::offline();
-    let dir = super::fixture_dir(&local, "binance");
-    local
-        .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
-        .await;
-    let lake_rows = lake_rows(&s3.url());
-    let expected = table(&local, Timeframe::M1).await.len();
-    assert!(
-        lake_rows.contains(&format!("rows {expected}\n")),
-        "{lake_rows}"
-    );
+    assert_lake_rows_of_a_local_import(&s3.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -210,13 +196,23 @@ async fn importers_on_two_machines_with_one_s3_state_dir_import_each_file_once()
     let again = one.run_json_expect(&args[2..], 2).await;
     let skipped = statuses(&again).iter().filter(|s| s.1 == "skipped").count();
     assert_eq!(skipped, 2, "{again}");
+    assert_lake_rows_of_a_local_import(&s3.url()).await;
+}
+
+/// The Binance fixtures imported into a local lake of their own.
+async fn local_import() -> Workspace {
     let local = Workspace::offline();
     let dir = super::fixture_dir(&local, "binance");
     local
         .run_json_expect(super::import("binance-klines", &dir, &[]), 2)
         .await;
-    let lake_rows = lake_rows(&s3.url());
-    let expected = table(&local, Timeframe::M1).await.len();
+    local
+}
+
+/// The S3 lake's 1m table holds as many rows as a local import of the same files.
+async fn assert_lake_rows_of_a_local_import(endpoint: &str) {
+    let lake_rows = lake_rows(endpoint);
+    let expected = table(&local_import().await, Timeframe::M1).await.len();
     assert!(
         lake_rows.contains(&format!("rows {expected}\n")),
         "{lake_rows}"
