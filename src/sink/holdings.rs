@@ -10,6 +10,7 @@ use chrono::TimeDelta;
 use deltalake::{DeltaTable, DeltaTableError};
 
 use super::import::{FileCommit, Footprint};
+use super::rewrite::pair_of;
 use super::stats::FileStats;
 
 /// The time bounds of a table's files, by pair, at `version`.
@@ -23,8 +24,7 @@ impl Holdings {
     pub fn of(table: &DeltaTable) -> Result<Self, DeltaTableError> {
         let mut bounds: HashMap<String, Vec<FileStats>> = HashMap::new();
         for file in table.snapshot()?.log_data().iter() {
-            let parts = file.partition_values_map();
-            let pair = parts.get("partition_asset_pair").cloned().flatten();
+            let pair = pair_of(&file);
             let times = FileStats::of(&file).times;
             bounds
                 .entry(pair.unwrap_or_default())

@@ -22,7 +22,7 @@ use super::batch::{Labels, build_labelled};
 use super::datafiles;
 use super::holdings::{Holdings, footprints};
 use super::log::AppendLog;
-use super::rewrite::{file_batch, group_of, overlaps};
+use super::rewrite::{file_batch, group_of, overlaps, pair_of};
 use super::table::{COMMIT_TRIES, DeltaSink, SinkError, lost_race_pause};
 use crate::failpoint;
 use crate::model::{Row, TimeRange};
@@ -392,9 +392,8 @@ async fn replaced_rows(
         .log_data()
         .iter()
         .filter(|f| {
-            let parts = f.partition_values_map();
-            let pair = parts.get("partition_asset_pair").cloned().flatten();
-            pair.is_some_and(|p| old.contains_key(p.as_str()) || spans.contains_key(p.as_str()))
+            pair_of(f)
+                .is_some_and(|p| old.contains_key(p.as_str()) || spans.contains_key(p.as_str()))
         })
         .collect();
     let (mut removes, mut kept) = (Vec::new(), Vec::new());

@@ -18,7 +18,7 @@ use deltalake::{DeltaTable, DeltaTableError};
 use object_store::ObjectStoreExt as _;
 
 use super::deleted::deleted_rows;
-use super::rewrite::file_batch;
+use super::rewrite::{file_batch, pair_of};
 use super::table::{DeltaSink, SinkError};
 use super::view::{Holding, file_holding};
 use crate::model::SeriesKey;
@@ -148,8 +148,7 @@ impl DeltaSink {
         let mut held: HashMap<SeriesKey, HashSet<DateTime<Utc>>> = HashMap::new();
         let files: Vec<_> = table.snapshot().map_err(&err)?.log_data().iter().collect();
         for file in files {
-            let parts = file.partition_values_map();
-            let Some(pair) = parts.get("partition_asset_pair").cloned().flatten() else {
+            let Some(pair) = pair_of(&file) else {
                 continue;
             };
             if !pairs(&pair) {

@@ -36,6 +36,13 @@ pub(super) struct FileGroup {
     pub(super) provider: String,
 }
 
+/// The pair a data file holds, from its partition value.
+pub(super) fn pair_of(file: &LogicalFileView) -> Option<String> {
+    file.partition_values_map()
+        .remove("partition_asset_pair")
+        .flatten()
+}
+
 pub(super) fn group_of(file: &LogicalFileView) -> FileGroup {
     let parts = file.partition_values_map();
     let part = |k: &str| parts.get(k).cloned().flatten().unwrap_or_default();
